@@ -1,0 +1,79 @@
+//! AWS SDK clients, configured once at init for every function.
+//!
+//! The SDK's own configuration chain is used as is (credentials, region, `AWS_ENDPOINT_URL` and the
+//! per-service `AWS_ENDPOINT_URL_<SERVICE>`), with the retry policy from [`Settings`] and bounded
+//! timeouts. Two adjustments make a custom endpoint (a local emulator, a VPC endpoint proxy) work
+//! for S3: path-style addressing, and S3 Control without its account-id host prefix.
+
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_runtime_api::client::endpoint::EndpointFuture;
+use aws_smithy_types::endpoint::Endpoint;
+
+use crate::error::SettingsError;
+use crate::settings::Settings;
+
+/// Load the shared SDK configuration.
+pub async fn load(settings: &Settings) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(settings.retry.clone())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(10))
+                .operation_timeout(Duration::from_secs(60))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// The region the function acts in; required.
+pub fn region(sdk: &SdkConfig) -> Result<String, SettingsError> {
+    sdk.region()
+        .map(|r| r.as_ref().to_owned())
+        .ok_or_else(|| SettingsError::new("AWS_REGION", "", "no region configured"))
+}
+
+/// S3, path-style when a custom endpoint is configured.
+pub fn s3(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(custom_endpoint(sdk, "S3").is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// S3 Control. With a custom endpoint, requests go to that endpoint as given: the SDK would
+/// otherwise put the account id in front of its host (`123456789012.localhost`), which only
+/// resolves on AWS.
+pub fn s3control(sdk: &SdkConfig) -> aws_sdk_s3control::Client {
+    let mut builder = aws_sdk_s3control::config::Builder::from(sdk);
+    if let Some(url) = custom_endpoint(sdk, "S3_CONTROL") {
+        builder = builder.endpoint_resolver(FixedEndpoint(url));
+    }
+    aws_sdk_s3control::Client::from_conf(builder.build())
+}
+
+/// AWS Config, for answering custom-rule invocations.
+pub fn config(sdk: &SdkConfig) -> aws_sdk_config::Client {
+    aws_sdk_config::Client::new(sdk)
+}
+
+/// The custom endpoint for a service: `AWS_ENDPOINT_URL_<SERVICE>`, else the global one.
+fn custom_endpoint(sdk: &SdkConfig, service_env: &str) -> Option<String> {
+    std::env::var(format!("AWS_ENDPOINT_URL_{service_env}"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| sdk.endpoint_url().map(str::to_owned))
+}
+
+#[derive(Debug)]
+struct FixedEndpoint(String);
+
+impl aws_sdk_s3control::config::endpoint::ResolveEndpoint for FixedEndpoint {
+    fn resolve_endpoint<'a>(&'a self, _: &'a aws_sdk_s3control::config::endpoint::Params) -> EndpointFuture<'a> {
+        EndpointFuture::ready(Ok(Endpoint::builder().url(self.0.clone()).build()))
+    }
+}

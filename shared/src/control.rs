@@ -1,0 +1,184 @@
+//! The contract every control implements, and its type-erased form the engine drives.
+//!
+//! A control says which events concern it ([`ControlSpec`]), how to name its resources, how to
+//! list them, and the four steps: **inspect** (one read), **decide** (pure), **apply** (the write),
+//! and **verify** (judged on a second read). The engine owns the order of those steps, dry run,
+//! exemptions and outcome records, so no control can skip verification or write in a dry run.
+
+use std::fmt::Debug;
+use std::future::Future;
+
+use futures::future::BoxFuture;
+use serde::Serialize;
+
+use crate::error::{AwsError, IntakeError};
+use crate::intake::CloudTrailRecord;
+use crate::pipeline::{self, Evaluation};
+use crate::resource::{Resource, Scope};
+
+/// An AWS operation a control may call: its API name and the IAM action it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operation {
+    pub api: &'static str,
+    pub permission: &'static str,
+}
+
+/// Static facts about a control: what it is, and which events are about it.
+#[derive(Debug)]
+pub struct ControlSpec {
+    /// Stable id used in records, logs and metrics, e.g. `s3-bucket-public-access-block`.
+    pub id: &'static str,
+    /// CloudFormation / AWS Config resource type, e.g. `AWS::S3::Bucket`.
+    pub resource_type: &'static str,
+    /// Security Hub (ASFF) resource type, e.g. `AwsS3Bucket`.
+    pub asff_type: &'static str,
+    /// CloudTrail `eventSource` of the service, e.g. `s3.amazonaws.com`.
+    pub event_source: &'static str,
+    /// CloudTrail `eventName`s that may have changed the resource.
+    pub cloudtrail_events: &'static [&'static str],
+    /// AWS Config rule names (managed-rule names; a deployed rule's name contains one of them).
+    pub config_rules: &'static [&'static str],
+    /// Security Hub control ids, e.g. `S3.8`.
+    pub security_hub_controls: &'static [&'static str],
+    /// Actions a direct invocation may ask for; the first is the default.
+    pub actions: &'static [&'static str],
+    /// Every AWS operation the control calls (for least-privilege checks).
+    pub operations: &'static [Operation],
+}
+
+impl ControlSpec {
+    /// The default action.
+    pub fn default_action(&self) -> &'static str {
+        self.actions.first().copied().unwrap_or("remediate")
+    }
+
+    /// The action named `name`, if the control has it.
+    pub fn action(&self, name: &str) -> Option<&'static str> {
+        self.actions.iter().copied().find(|a| *a == name)
+    }
+
+    /// Whether a deployed Config rule name refers to one of this control's rules.
+    pub fn owns_config_rule(&self, rule_name: &str) -> bool {
+        let name = rule_name.to_ascii_lowercase();
+        self.config_rules.iter().any(|r| name.contains(&r.to_ascii_lowercase()))
+    }
+}
+
+/// What to do about an inspected resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision<P> {
+    /// Desired state; the text says what was checked.
+    Compliant(String),
+    /// The control does not apply (the text says why).
+    NotApplicable(String),
+    /// Cannot act now (the text says why); to be retried.
+    Deferred(String),
+    /// Change it: `plan` is what `apply` will write, `actions` the operations it calls.
+    Remediate {
+        plan: P,
+        actions: Vec<&'static str>,
+        reason: String,
+    },
+}
+
+impl<P> Decision<P> {
+    /// One line saying what the decision is, for verification failures.
+    pub fn describe(&self) -> String {
+        match self {
+            Decision::Compliant(d) => format!("compliant: {d}"),
+            Decision::NotApplicable(d) => format!("not applicable: {d}"),
+            Decision::Deferred(d) => format!("deferred: {d}"),
+            Decision::Remediate { reason, .. } => format!("still non-compliant: {reason}"),
+        }
+    }
+}
+
+/// A control. Implement this to add one; the engine needs no change.
+pub trait Control: Send + Sync + 'static {
+    /// What `inspect` reads: serialised into the audit log as `before` / `after`.
+    type State: Serialize + Debug + Send + Sync;
+    /// What `apply` writes.
+    type Plan: Debug + Send + Sync;
+
+    fn spec(&self) -> &'static ControlSpec;
+
+    /// The resource an identifier names: a name, id or ARN from any trigger.
+    fn resource(&self, id: &str, scope: &Scope) -> Result<Resource, IntakeError>;
+
+    /// Resource identifiers named by a CloudTrail record for one of `spec().cloudtrail_events`.
+    fn cloudtrail_targets(&self, record: &CloudTrailRecord, scope: &Scope) -> Result<Vec<String>, IntakeError>;
+
+    /// Every resource of this control in the scope (a sweep).
+    fn list(&self, scope: &Scope) -> impl Future<Output = Result<Vec<Resource>, AwsError>> + Send;
+
+    /// Read the current state; `Ok(None)` when the resource does not exist.
+    fn inspect(
+        &self,
+        resource: &Resource,
+        scope: &Scope,
+    ) -> impl Future<Output = Result<Option<Self::State>, AwsError>> + Send;
+
+    /// Decide from the state alone (no I/O).
+    fn decide(&self, state: &Self::State, action: &str) -> Decision<Self::Plan>;
+
+    /// Write the plan.
+    fn apply(
+        &self,
+        resource: &Resource,
+        plan: &Self::Plan,
+        scope: &Scope,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// Judge the state read back after `apply`. By default: the default action now finds it compliant.
+    fn verify(&self, plan: &Self::Plan, after: &Self::State) -> Result<(), String> {
+        let _ = plan;
+        match self.decide(after, self.spec().default_action()) {
+            Decision::Compliant(_) => Ok(()),
+            other => Err(other.describe()),
+        }
+    }
+}
+
+/// A control with its state and plan types erased, so one function can host several.
+pub trait DynControl: Send + Sync {
+    fn spec(&self) -> &'static ControlSpec;
+    fn resource(&self, id: &str, scope: &Scope) -> Result<Resource, IntakeError>;
+    fn cloudtrail_targets(&self, record: &CloudTrailRecord, scope: &Scope) -> Result<Vec<String>, IntakeError>;
+    fn list<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<Vec<Resource>, AwsError>>;
+    /// Inspect → decide → (apply → verify) one resource.
+    fn evaluate<'a>(
+        &'a self,
+        resource: &'a Resource,
+        action: &'a str,
+        dry_run: bool,
+        scope: &'a Scope,
+    ) -> BoxFuture<'a, Evaluation>;
+}
+
+impl<C: Control> DynControl for C {
+    fn spec(&self) -> &'static ControlSpec {
+        Control::spec(self)
+    }
+
+    fn resource(&self, id: &str, scope: &Scope) -> Result<Resource, IntakeError> {
+        Control::resource(self, id, scope)
+    }
+
+    fn cloudtrail_targets(&self, record: &CloudTrailRecord, scope: &Scope) -> Result<Vec<String>, IntakeError> {
+        Control::cloudtrail_targets(self, record, scope)
+    }
+
+    fn list<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<Vec<Resource>, AwsError>> {
+        Box::pin(Control::list(self, scope))
+    }
+
+    fn evaluate<'a>(
+        &'a self,
+        resource: &'a Resource,
+        action: &'a str,
+        dry_run: bool,
+        scope: &'a Scope,
+    ) -> BoxFuture<'a, Evaluation> {
+        Box::pin(pipeline::evaluate(self, resource, action, dry_run, scope))
+    }
+}

@@ -1,0 +1,402 @@
+//! S3 Block Public Access, at bucket level (S3 API) and account level (S3 Control API).
+//!
+//! Compliant iff all four flags are on. Otherwise one `PutPublicAccessBlock` with all four on,
+//! verified by reading it back. A compliant resource costs one read; a fix costs read + write + read.
+
+use aws_sdk_s3::types::PublicAccessBlockConfiguration as BucketConfiguration;
+use aws_sdk_s3control::types::PublicAccessBlockConfiguration as AccountConfiguration;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use serde::Serialize;
+
+use crate::control::{Control, ControlSpec, Decision};
+use crate::error::{AwsError, IntakeError};
+use crate::intake::CloudTrailRecord;
+use crate::resource::{is_account_id, Arn, Resource, Scope};
+
+/// The error S3 and S3 Control return when no Block Public Access configuration exists.
+const NO_CONFIGURATION: &str = "NoSuchPublicAccessBlockConfiguration";
+const PUT: &str = "PutPublicAccessBlock";
+
+/// The four Block Public Access flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PublicAccessBlock {
+    pub configured: bool,
+    pub block_public_acls: bool,
+    pub ignore_public_acls: bool,
+    pub block_public_policy: bool,
+    pub restrict_public_buckets: bool,
+}
+
+impl PublicAccessBlock {
+    /// The desired state: everything blocked.
+    pub const ALL_ON: Self = Self {
+        configured: true,
+        block_public_acls: true,
+        ignore_public_acls: true,
+        block_public_policy: true,
+        restrict_public_buckets: true,
+    };
+
+    /// Names of the flags that are off.
+    pub fn off(&self) -> Vec<&'static str> {
+        [
+            ("BlockPublicAcls", self.block_public_acls),
+            ("IgnorePublicAcls", self.ignore_public_acls),
+            ("BlockPublicPolicy", self.block_public_policy),
+            ("RestrictPublicBuckets", self.restrict_public_buckets),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| (!on).then_some(name))
+        .collect()
+    }
+
+    /// Compliant iff all four flags are on.
+    pub fn decide(&self) -> Decision<PublicAccessBlock> {
+        let off = self.off();
+        if off.is_empty() {
+            Decision::Compliant("all four Block Public Access flags are on".to_owned())
+        } else if !self.configured {
+            Decision::Remediate {
+                plan: Self::ALL_ON,
+                actions: vec![PUT],
+                reason: "no Block Public Access configuration".to_owned(),
+            }
+        } else {
+            Decision::Remediate {
+                plan: Self::ALL_ON,
+                actions: vec![PUT],
+                reason: format!("Block Public Access flags off: {}", off.join(", ")),
+            }
+        }
+    }
+}
+
+/// One of the two Block Public Access controls and its operations.
+pub mod operations {
+    use crate::control::Operation;
+
+    pub const GET_BUCKET: Operation = Operation {
+        api: "GetPublicAccessBlock",
+        permission: "s3:GetBucketPublicAccessBlock",
+    };
+    pub const PUT_BUCKET: Operation = Operation {
+        api: "PutPublicAccessBlock",
+        permission: "s3:PutBucketPublicAccessBlock",
+    };
+    pub const LIST_BUCKETS: Operation = Operation {
+        api: "ListBuckets",
+        permission: "s3:ListAllMyBuckets",
+    };
+    pub const GET_ACCOUNT: Operation = Operation {
+        api: "GetPublicAccessBlock",
+        permission: "s3:GetAccountPublicAccessBlock",
+    };
+    pub const PUT_ACCOUNT: Operation = Operation {
+        api: "PutPublicAccessBlock",
+        permission: "s3:PutAccountPublicAccessBlock",
+    };
+}
+use operations::*;
+
+// --- bucket level ---------------------------------------------------------------------------
+
+/// Bucket-level Block Public Access.
+pub static BUCKET_SPEC: ControlSpec = ControlSpec {
+    id: "s3-bucket-public-access-block",
+    resource_type: "AWS::S3::Bucket",
+    asff_type: "AwsS3Bucket",
+    event_source: "s3.amazonaws.com",
+    cloudtrail_events: &[
+        "CreateBucket",
+        "DeleteBucketPublicAccessBlock",
+        "PutBucketPublicAccessBlock",
+        "PutBucketPolicy",
+        "PutBucketAcl",
+    ],
+    config_rules: &["s3-bucket-level-public-access-prohibited"],
+    security_hub_controls: &["S3.2", "S3.3", "S3.8"],
+    actions: &["remediate"],
+    operations: &[GET_BUCKET, PUT_BUCKET, LIST_BUCKETS],
+};
+
+/// Bucket-level Block Public Access on every bucket of the region.
+pub struct BucketPublicAccessBlock {
+    s3: aws_sdk_s3::Client,
+}
+
+impl BucketPublicAccessBlock {
+    pub fn new(s3: aws_sdk_s3::Client) -> Self {
+        Self { s3 }
+    }
+}
+
+/// Bucket names as S3 accepts them, including legacy us-east-1 names (capitals, underscores).
+fn valid_bucket_name(name: &str) -> bool {
+    (3..=255).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+fn bucket_resource(name: &str, scope: &Scope) -> Resource {
+    Resource {
+        arn: format!("arn:{}:s3:::{name}", scope.partition),
+        id: name.to_owned(),
+        resource_type: BUCKET_SPEC.resource_type,
+    }
+}
+
+impl Control for BucketPublicAccessBlock {
+    type State = PublicAccessBlock;
+    type Plan = PublicAccessBlock;
+
+    fn spec(&self) -> &'static ControlSpec {
+        &BUCKET_SPEC
+    }
+
+    fn resource(&self, id: &str, scope: &Scope) -> Result<Resource, IntakeError> {
+        let invalid = |reason: &str| IntakeError::InvalidResourceId {
+            id: id.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let name = match Arn::parse(id) {
+            Some(arn) if arn.service == "s3" && arn.account.is_empty() && arn.region.is_empty() => {
+                if arn.resource.contains('/') {
+                    return Err(invalid("an object ARN, not a bucket ARN"));
+                }
+                arn.resource
+            }
+            Some(_) => return Err(invalid("not an S3 bucket ARN (arn:aws:s3:::NAME)")),
+            None => id,
+        };
+        if !valid_bucket_name(name) {
+            return Err(invalid("not a valid S3 bucket name"));
+        }
+        Ok(bucket_resource(name, scope))
+    }
+
+    fn cloudtrail_targets(&self, record: &CloudTrailRecord, _: &Scope) -> Result<Vec<String>, IntakeError> {
+        Ok(vec![record.request_str(&["bucketName"])?.to_owned()])
+    }
+
+    async fn list(&self, scope: &Scope) -> Result<Vec<Resource>, AwsError> {
+        let mut pages = self
+            .s3
+            .list_buckets()
+            .bucket_region(&scope.region)
+            .max_buckets(1000)
+            .into_paginator()
+            .send();
+        let mut buckets = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk(LIST_BUCKETS.permission, e))?;
+            buckets.extend(
+                page.buckets()
+                    .iter()
+                    .filter(|b| b.bucket_region().is_none_or(|r| r == scope.region))
+                    .filter_map(|b| b.name())
+                    .map(|name| bucket_resource(name, scope)),
+            );
+        }
+        Ok(buckets)
+    }
+
+    async fn inspect(&self, bucket: &Resource, scope: &Scope) -> Result<Option<PublicAccessBlock>, AwsError> {
+        let result = self
+            .s3
+            .get_public_access_block()
+            .bucket(&bucket.id)
+            .expected_bucket_owner(&scope.account)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Some(match out.public_access_block_configuration() {
+                Some(c) => PublicAccessBlock {
+                    configured: true,
+                    block_public_acls: c.block_public_acls().unwrap_or(false),
+                    ignore_public_acls: c.ignore_public_acls().unwrap_or(false),
+                    block_public_policy: c.block_public_policy().unwrap_or(false),
+                    restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
+                },
+                None => PublicAccessBlock::default(),
+            })),
+            Err(e) if e.code() == Some(NO_CONFIGURATION) => Ok(Some(PublicAccessBlock::default())),
+            Err(e) if e.code() == Some("NoSuchBucket") => Ok(None),
+            Err(e) => Err(AwsError::from_sdk(GET_BUCKET.permission, e)),
+        }
+    }
+
+    fn decide(&self, state: &PublicAccessBlock, _action: &str) -> Decision<PublicAccessBlock> {
+        state.decide()
+    }
+
+    async fn apply(&self, bucket: &Resource, plan: &PublicAccessBlock, scope: &Scope) -> Result<(), AwsError> {
+        let config = BucketConfiguration::builder()
+            .block_public_acls(plan.block_public_acls)
+            .ignore_public_acls(plan.ignore_public_acls)
+            .block_public_policy(plan.block_public_policy)
+            .restrict_public_buckets(plan.restrict_public_buckets)
+            .build();
+        self.s3
+            .put_public_access_block()
+            .bucket(&bucket.id)
+            .expected_bucket_owner(&scope.account)
+            .public_access_block_configuration(config)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(PUT_BUCKET.permission, e))?;
+        Ok(())
+    }
+}
+
+// --- account level --------------------------------------------------------------------------
+
+/// Account-level Block Public Access.
+pub static ACCOUNT_SPEC: ControlSpec = ControlSpec {
+    id: "s3-account-public-access-block",
+    resource_type: "AWS::::Account",
+    asff_type: "AwsAccount",
+    event_source: "s3.amazonaws.com",
+    cloudtrail_events: &["DeleteAccountPublicAccessBlock", "PutAccountPublicAccessBlock"],
+    config_rules: &["s3-account-level-public-access-blocks"],
+    security_hub_controls: &["S3.1"],
+    actions: &["remediate"],
+    operations: &[GET_ACCOUNT, PUT_ACCOUNT],
+};
+
+/// Account-level Block Public Access (one setting per account).
+pub struct AccountPublicAccessBlock {
+    s3control: aws_sdk_s3control::Client,
+}
+
+impl AccountPublicAccessBlock {
+    pub fn new(s3control: aws_sdk_s3control::Client) -> Self {
+        Self { s3control }
+    }
+
+    /// The identifier records use for the account setting: `arn:<partition>:s3::<account>:account`.
+    pub fn arn(scope: &Scope, account: &str) -> String {
+        format!("arn:{}:s3::{account}:account", scope.partition)
+    }
+}
+
+impl Control for AccountPublicAccessBlock {
+    type State = PublicAccessBlock;
+    type Plan = PublicAccessBlock;
+
+    fn spec(&self) -> &'static ControlSpec {
+        &ACCOUNT_SPEC
+    }
+
+    /// `123456789012`, `AWS::::Account:123456789012` (Security Hub), or `arn:aws:s3::123456789012:account`.
+    fn resource(&self, id: &str, scope: &Scope) -> Result<Resource, IntakeError> {
+        let account = match Arn::parse(id) {
+            Some(arn) if arn.service == "s3" && arn.resource == "account" => arn.account,
+            Some(_) => "",
+            None => id.strip_prefix("AWS::::Account:").unwrap_or(id),
+        };
+        if !is_account_id(account) {
+            return Err(IntakeError::InvalidResourceId {
+                id: id.to_owned(),
+                reason: "not an account id (12 digits), AWS::::Account:ID, or arn:aws:s3::ID:account".to_owned(),
+            });
+        }
+        Ok(Resource {
+            arn: Self::arn(scope, account),
+            id: account.to_owned(),
+            resource_type: ACCOUNT_SPEC.resource_type,
+        })
+    }
+
+    fn cloudtrail_targets(&self, record: &CloudTrailRecord, scope: &Scope) -> Result<Vec<String>, IntakeError> {
+        Ok(vec![record
+            .recipient_account_id
+            .clone()
+            .unwrap_or_else(|| scope.account.clone())])
+    }
+
+    async fn list(&self, scope: &Scope) -> Result<Vec<Resource>, AwsError> {
+        Ok(vec![Resource {
+            arn: Self::arn(scope, &scope.account),
+            id: scope.account.clone(),
+            resource_type: ACCOUNT_SPEC.resource_type,
+        }])
+    }
+
+    async fn inspect(&self, account: &Resource, _: &Scope) -> Result<Option<PublicAccessBlock>, AwsError> {
+        let result = self.s3control.get_public_access_block().account_id(&account.id).send().await;
+        match result {
+            Ok(out) => Ok(Some(match out.public_access_block_configuration() {
+                Some(c) => PublicAccessBlock {
+                    configured: true,
+                    block_public_acls: c.block_public_acls().unwrap_or(false),
+                    ignore_public_acls: c.ignore_public_acls().unwrap_or(false),
+                    block_public_policy: c.block_public_policy().unwrap_or(false),
+                    restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
+                },
+                None => PublicAccessBlock::default(),
+            })),
+            Err(e) if e.code() == Some(NO_CONFIGURATION) => Ok(Some(PublicAccessBlock::default())),
+            Err(e) => Err(AwsError::from_sdk(GET_ACCOUNT.permission, e)),
+        }
+    }
+
+    fn decide(&self, state: &PublicAccessBlock, _action: &str) -> Decision<PublicAccessBlock> {
+        state.decide()
+    }
+
+    async fn apply(&self, account: &Resource, plan: &PublicAccessBlock, _: &Scope) -> Result<(), AwsError> {
+        let config = AccountConfiguration::builder()
+            .block_public_acls(plan.block_public_acls)
+            .ignore_public_acls(plan.ignore_public_acls)
+            .block_public_policy(plan.block_public_policy)
+            .restrict_public_buckets(plan.restrict_public_buckets)
+            .build();
+        self.s3control
+            .put_public_access_block()
+            .account_id(&account.id)
+            .public_access_block_configuration(config)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(PUT_ACCOUNT.permission, e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decisions() {
+        assert!(matches!(PublicAccessBlock::ALL_ON.decide(), Decision::Compliant(_)));
+        match PublicAccessBlock::default().decide() {
+            Decision::Remediate { plan, actions, reason } => {
+                assert_eq!(plan, PublicAccessBlock::ALL_ON);
+                assert_eq!(actions, vec!["PutPublicAccessBlock"]);
+                assert_eq!(reason, "no Block Public Access configuration");
+            }
+            other => panic!("{other:?}"),
+        }
+        let weakened = PublicAccessBlock {
+            block_public_policy: false,
+            restrict_public_buckets: false,
+            ..PublicAccessBlock::ALL_ON
+        };
+        match weakened.decide() {
+            Decision::Remediate { reason, .. } => {
+                assert_eq!(reason, "Block Public Access flags off: BlockPublicPolicy, RestrictPublicBuckets")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bucket_names() {
+        assert!(valid_bucket_name("my.training-data_01"));
+        assert!(!valid_bucket_name("ab"));
+        assert!(!valid_bucket_name("a/b/c"));
+        assert!(!valid_bucket_name("has space"));
+    }
+}

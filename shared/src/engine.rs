@@ -1,0 +1,228 @@
+//! The engine: inbound event → resource targets → control pipeline → outcome records → response.
+//!
+//! It owns everything that must hold for every control: the account guard, exemptions, dry run,
+//! bounded concurrency, per-resource failure isolation, the audit log, answering AWS Config, and
+//! failing the invocation when a resource was left unresolved.
+
+use futures::stream::{self, StreamExt};
+use lambda_runtime::LambdaEvent;
+use serde_json::Value;
+
+use crate::config_rule;
+use crate::control::DynControl;
+use crate::error::{EngineError, IntakeError};
+use crate::intake::{self, Intake, Target, Work};
+use crate::outcome::{Outcome, OutcomeRecord, Response, Trigger};
+use crate::pipeline::Evaluation;
+use crate::resource::{is_account_id, Arn, Resource, Scope};
+use crate::settings::Settings;
+
+/// One function's engine: its settings, region and controls, built once at init.
+pub struct Engine {
+    settings: Settings,
+    region: String,
+    controls: Vec<Box<dyn DynControl>>,
+    config: Option<aws_sdk_config::Client>,
+}
+
+impl Engine {
+    pub fn new(settings: Settings, region: impl Into<String>, controls: Vec<Box<dyn DynControl>>) -> Self {
+        Self {
+            settings,
+            region: region.into(),
+            controls,
+            config: None,
+        }
+    }
+
+    /// Answer AWS Config custom-rule invocations with `PutEvaluations` through this client.
+    pub fn with_config_client(mut self, client: aws_sdk_config::Client) -> Self {
+        self.config = Some(client);
+        self
+    }
+
+    pub fn controls(&self) -> impl Iterator<Item = &dyn DynControl> {
+        self.controls.iter().map(|c| c.as_ref())
+    }
+
+    /// The Lambda entry point: the account is the one in the invoked function's ARN.
+    pub async fn handle_lambda(&self, event: LambdaEvent<Value>) -> Result<Response, EngineError> {
+        let arn = &event.context.invoked_function_arn;
+        let account = Arn::parse(arn)
+            .map(|a| a.account)
+            .filter(|a| is_account_id(a))
+            .ok_or_else(|| IntakeError::Malformed(format!("invoked function ARN `{arn}` has no account id")))?;
+        self.handle(&event.payload, account).await
+    }
+
+    /// Handle one event for the function running in `account`.
+    pub async fn handle(&self, event: &Value, account: &str) -> Result<Response, EngineError> {
+        let scope = Scope::new(account, &self.region);
+        let intake = intake::parse(event, &self.controls, &scope).inspect_err(|e| {
+            tracing::warn!(error = %e, "event refused");
+        })?;
+        let dry_run = self.settings.dry_run || intake.dry_run;
+        let trigger = intake.trigger.to_string();
+        let records = match &intake.work {
+            Work::Ignore(reason) => {
+                tracing::info!(trigger = %trigger, reason = %reason, "event ignored");
+                Vec::new()
+            }
+            Work::Sweep => {
+                let targets = self.sweep_targets(&scope, &trigger, dry_run).await;
+                self.run_all(targets, &intake, dry_run, &scope).await
+            }
+            Work::Targets(targets) => {
+                let targets = targets.iter().cloned().map(Ok).collect();
+                self.run_all(targets, &intake, dry_run, &scope).await
+            }
+        };
+        for record in &records {
+            audit(record, &intake.trigger);
+        }
+        let response = Response { results: records };
+        if let (Some(invocation), Some(client)) = (&intake.config_rule, &self.config) {
+            config_rule::report(client, invocation, &response.results)
+                .await
+                .map_err(|e| EngineError::Unresolved(format!("could not report to AWS Config: {e}")))?;
+        }
+        self.verdict(&intake, response)
+    }
+
+    /// Every resource of every control; a control whose listing fails yields one failed record.
+    async fn sweep_targets(&self, scope: &Scope, trigger: &str, dry_run: bool) -> Vec<Result<Target, OutcomeRecord>> {
+        let mut targets = Vec::new();
+        for (index, control) in self.controls.iter().enumerate() {
+            let spec = control.spec();
+            match control.list(scope).await {
+                Ok(resources) => targets.extend(resources.into_iter().map(|resource| {
+                    Ok(Target {
+                        control: index,
+                        resource,
+                        action: spec.default_action(),
+                        left_scope: false,
+                    })
+                })),
+                Err(e) => targets.push(Err(OutcomeRecord {
+                    control: spec.id,
+                    resource: format!("{} in {}/{}", spec.resource_type, scope.account, scope.region),
+                    outcome: Outcome::Failed,
+                    actions: Vec::new(),
+                    trigger: trigger.to_owned(),
+                    dry_run,
+                    detail: format!("listing failed: {e}"),
+                    before: None,
+                    after: None,
+                    config_identity: (spec.resource_type, String::new()),
+                })),
+            }
+        }
+        targets
+    }
+
+    /// Run targets with bounded concurrency; records come back in target order.
+    async fn run_all(
+        &self,
+        targets: Vec<Result<Target, OutcomeRecord>>,
+        intake: &Intake,
+        dry_run: bool,
+        scope: &Scope,
+    ) -> Vec<OutcomeRecord> {
+        let trigger = intake.trigger.to_string();
+        stream::iter(targets)
+            .map(|target| {
+                let trigger = &trigger;
+                async move {
+                    match target {
+                        Ok(target) => self.run_one(&target, trigger, dry_run, scope).await,
+                        Err(record) => record,
+                    }
+                }
+            })
+            .buffered(self.settings.concurrency)
+            .collect()
+            .await
+    }
+
+    async fn run_one(&self, target: &Target, trigger: &str, dry_run: bool, scope: &Scope) -> OutcomeRecord {
+        let control = &self.controls[target.control];
+        let evaluation = if let Some(pattern) = self.settings.exemptions.matching(&target.resource.arn) {
+            Evaluation::new(Outcome::Exempt, format!("exempt by EXEMPT_RESOURCES pattern {pattern}"))
+        } else if target.left_scope {
+            Evaluation::new(Outcome::NotApplicable, "AWS Config reports the resource deleted or out of scope")
+        } else {
+            control.evaluate(&target.resource, target.action, dry_run, scope).await
+        };
+        record(control.spec().id, &target.resource, trigger, dry_run, evaluation)
+    }
+
+    /// The invocation fails when a resource failed, or when an event's resource could not be acted
+    /// on yet (deferred), so Lambda retries it and DLQs and alarms see it. A sweep's deferred
+    /// resources wait for the next sweep.
+    fn verdict(&self, intake: &Intake, response: Response) -> Result<Response, EngineError> {
+        let retry_deferred = !matches!(intake.work, Work::Sweep);
+        let unresolved: Vec<&OutcomeRecord> = response
+            .results
+            .iter()
+            .filter(|r| r.outcome == Outcome::Failed || (retry_deferred && r.outcome == Outcome::Deferred))
+            .collect();
+        match unresolved.first() {
+            None => Ok(response),
+            Some(first) => Err(EngineError::Unresolved(format!(
+                "{} of {} resources unresolved ({}); first: {} {}: {}",
+                unresolved.len(),
+                response.results.len(),
+                response.summary(),
+                first.resource,
+                first.outcome,
+                first.detail
+            ))),
+        }
+    }
+}
+
+fn record(control: &'static str, resource: &Resource, trigger: &str, dry_run: bool, e: Evaluation) -> OutcomeRecord {
+    OutcomeRecord {
+        control,
+        resource: resource.arn.clone(),
+        outcome: e.outcome,
+        actions: e.actions,
+        trigger: trigger.to_owned(),
+        dry_run,
+        detail: e.detail,
+        before: e.before,
+        after: e.after,
+        config_identity: (resource.resource_type, resource.id.clone()),
+    }
+}
+
+/// The audit trail: one JSON log line per resource.
+fn audit(r: &OutcomeRecord, trigger: &Trigger) {
+    let json = |v: &Option<Value>| v.as_ref().map(Value::to_string).unwrap_or_default();
+    macro_rules! emit {
+        ($level:expr) => {
+            tracing::event!(
+                target: "audit",
+                $level,
+                control = r.control,
+                resource = %r.resource,
+                outcome = %r.outcome,
+                actions = %r.actions.join(","),
+                trigger = %r.trigger,
+                principal = trigger.principal.as_deref().unwrap_or(""),
+                source_ip = trigger.source_ip.as_deref().unwrap_or(""),
+                dry_run = r.dry_run,
+                before = %json(&r.before),
+                after = %json(&r.after),
+                detail = %r.detail,
+                "{} {}", r.outcome, r.resource
+            )
+        };
+    }
+    match r.outcome {
+        Outcome::Failed => emit!(tracing::Level::ERROR),
+        // A fix means someone or something broke the control: that is the security signal.
+        Outcome::Remediated | Outcome::WouldRemediate | Outcome::Deferred => emit!(tracing::Level::WARN),
+        _ => emit!(tracing::Level::INFO),
+    }
+}

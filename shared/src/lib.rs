@@ -1,0 +1,39 @@
+//! # remediation
+//!
+//! The shared engine behind every function of the product, and the controls it runs.
+//!
+//! One path, the same for every control:
+//!
+//! ```text
+//! inbound event ──intake──▶ resource targets ──engine──▶ control: inspect → decide → apply → verify
+//!                                                                      │
+//!                                              outcome record ◀────────┘ (response, audit log, Config evaluation)
+//! ```
+//!
+//! * [`intake`] turns any supported event shape into a [`intake::Intake`]: who triggered what, and
+//!   which resources (or a sweep) to look at.
+//! * [`control::Control`] is what a control implements; [`engine::Engine`] drives it, so a new
+//!   control never edits the engine.
+//! * [`outcome`] holds the result records, [`settings`] the validated environment, [`clients`] the
+//!   AWS SDK configuration shared by all functions.
+
+pub mod clients;
+pub mod config_rule;
+pub mod control;
+pub mod controls;
+pub mod engine;
+pub mod error;
+pub mod exemption;
+pub mod intake;
+pub mod outcome;
+pub mod pipeline;
+pub mod resource;
+pub mod settings;
+pub mod telemetry;
+
+pub use control::{Control, ControlSpec, Decision, Operation};
+pub use engine::Engine;
+pub use error::{AwsError, EngineError, IntakeError, SettingsError};
+pub use outcome::{Outcome, OutcomeRecord, Response};
+pub use resource::{Resource, Scope};
+pub use settings::Settings;

@@ -1,0 +1,112 @@
+//! Resources and the scope (account, region, partition) a function acts in.
+
+use serde::Serialize;
+
+/// Where a function runs: it acts on this account and region only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub account: String,
+    pub region: String,
+    pub partition: String,
+}
+
+impl Scope {
+    pub fn new(account: impl Into<String>, region: impl Into<String>) -> Self {
+        let region = region.into();
+        let partition = partition_of(&region).to_owned();
+        Self {
+            account: account.into(),
+            region,
+            partition,
+        }
+    }
+}
+
+/// The AWS partition a region belongs to.
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else {
+        "aws"
+    }
+}
+
+/// One resource a control acts on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Resource {
+    /// The ARN, used in records and exemptions.
+    pub arn: String,
+    /// The identifier the service API and AWS Config use (bucket name, account id, key id, …).
+    pub id: String,
+    /// The CloudFormation / AWS Config resource type, e.g. `AWS::S3::Bucket`.
+    #[serde(rename = "type")]
+    pub resource_type: &'static str,
+}
+
+/// The parts of an ARN: `arn:partition:service:region:account:resource`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arn<'a> {
+    pub partition: &'a str,
+    pub service: &'a str,
+    pub region: &'a str,
+    pub account: &'a str,
+    pub resource: &'a str,
+}
+
+impl<'a> Arn<'a> {
+    /// Split an ARN; `None` when `s` is not one.
+    pub fn parse(s: &'a str) -> Option<Self> {
+        let mut parts = s.splitn(6, ':');
+        if parts.next()? != "arn" {
+            return None;
+        }
+        let arn = Arn {
+            partition: parts.next()?,
+            service: parts.next()?,
+            region: parts.next()?,
+            account: parts.next()?,
+            resource: parts.next()?,
+        };
+        (!arn.partition.is_empty() && !arn.service.is_empty()).then_some(arn)
+    }
+}
+
+/// A 12-digit AWS account id.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arns_split() {
+        let a = Arn::parse("arn:aws:kms:us-east-1:123456789012:key/ab:cd").unwrap();
+        assert_eq!((a.service, a.region, a.account, a.resource), ("kms", "us-east-1", "123456789012", "key/ab:cd"));
+        let b = Arn::parse("arn:aws:s3:::bucket").unwrap();
+        assert_eq!((b.account, b.resource), ("", "bucket"));
+        assert!(Arn::parse("bucket").is_none());
+        assert!(Arn::parse("arn:aws").is_none());
+    }
+
+    #[test]
+    fn partitions() {
+        assert_eq!(Scope::new("1", "cn-north-1").partition, "aws-cn");
+        assert_eq!(Scope::new("1", "us-gov-west-1").partition, "aws-us-gov");
+        assert_eq!(Scope::new("1", "eu-west-1").partition, "aws");
+    }
+
+    #[test]
+    fn account_ids() {
+        assert!(is_account_id("123456789012"));
+        assert!(!is_account_id("12345678901"));
+        assert!(!is_account_id("12345678901a"));
+    }
+}

@@ -1,0 +1,177 @@
+//! Settings common to every function, read once at init from the environment and validated:
+//! an invalid value stops the function from starting instead of falling back to a default.
+
+use std::time::Duration;
+
+use aws_config::retry::{RetryConfig, RetryMode};
+
+use crate::error::SettingsError;
+use crate::exemption::Exemptions;
+
+/// A source of settings: the process environment, or a map in tests.
+pub trait Lookup {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Lookup for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Lookup for F {
+    fn get(&self, name: &str) -> Option<String> {
+        self(name)
+    }
+}
+
+/// The engine's settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `DRY_RUN`: report what would change, write nothing.
+    pub dry_run: bool,
+    /// `EXEMPT_RESOURCES`: ARNs (with `*` globs) never touched.
+    pub exemptions: Exemptions,
+    /// `SWEEP_CONCURRENCY`: resources handled at once in a sweep or a multi-target event.
+    pub concurrency: usize,
+    /// `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE`: the SDK's retry policy.
+    pub retry: RetryConfig,
+}
+
+impl Settings {
+    pub const DEFAULT_CONCURRENCY: usize = 8;
+    /// Throttling is the common failure of remediation at scale: retry it patiently.
+    pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
+
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(&ProcessEnv)
+    }
+
+    pub fn from_lookup(env: &dyn Lookup) -> Result<Self, SettingsError> {
+        let dry_run = parse_bool(env, "DRY_RUN", false)?;
+        let exemptions = match env.get("EXEMPT_RESOURCES") {
+            Some(v) => Exemptions::parse(&v).map_err(|r| SettingsError::new("EXEMPT_RESOURCES", &v, r))?,
+            None => Exemptions::default(),
+        };
+        let concurrency = parse_number(env, "SWEEP_CONCURRENCY", 1..=64, Self::DEFAULT_CONCURRENCY as u32)? as usize;
+        let max_attempts = parse_number(env, "AWS_MAX_ATTEMPTS", 1..=20, Self::DEFAULT_MAX_ATTEMPTS)?;
+        let mode = match env.get("AWS_RETRY_MODE").as_deref() {
+            None | Some("adaptive") => RetryMode::Adaptive,
+            Some("standard") => RetryMode::Standard,
+            Some(other) => {
+                return Err(SettingsError::new("AWS_RETRY_MODE", other, "expected `standard` or `adaptive`"))
+            }
+        };
+        let retry = match mode {
+            RetryMode::Standard => RetryConfig::standard(),
+            _ => RetryConfig::adaptive(),
+        }
+        .with_max_attempts(max_attempts)
+        .with_initial_backoff(Duration::from_millis(100))
+        .with_max_backoff(Duration::from_secs(5));
+        Ok(Self {
+            dry_run,
+            exemptions,
+            concurrency,
+            retry,
+        })
+    }
+}
+
+/// `true`/`false` (any case); absent means `default`; anything else is an error.
+pub fn parse_bool(env: &dyn Lookup, name: &str, default: bool) -> Result<bool, SettingsError> {
+    match env.get(name) {
+        None => Ok(default),
+        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(SettingsError::new(name, &v, "expected `true` or `false`")),
+        },
+    }
+}
+
+/// A whole number in `range`; absent means `default`.
+pub fn parse_number(
+    env: &dyn Lookup,
+    name: &str,
+    range: std::ops::RangeInclusive<u32>,
+    default: u32,
+) -> Result<u32, SettingsError> {
+    match env.get(name) {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<u32>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(SettingsError::new(
+                name,
+                &v,
+                format!("expected a whole number from {} to {}", range.start(), range.end()),
+            )),
+        },
+    }
+}
+
+/// A required, non-empty setting.
+pub fn required(env: &dyn Lookup, name: &str) -> Result<String, SettingsError> {
+    optional(env, name).ok_or_else(|| SettingsError::new(name, "", "required"))
+}
+
+/// An optional setting; empty counts as absent.
+pub fn optional(env: &dyn Lookup, name: &str) -> Option<String> {
+    env.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k: &str| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults() {
+        let s = Settings::from_lookup(&env(&[])).unwrap();
+        assert!(!s.dry_run);
+        assert_eq!(s.concurrency, 8);
+        assert_eq!(s.retry.max_attempts(), 8);
+        assert_eq!(s.retry.mode(), RetryMode::Adaptive);
+    }
+
+    #[test]
+    fn invalid_values_refuse_to_start() {
+        for (k, v) in [
+            ("DRY_RUN", "yes"),
+            ("SWEEP_CONCURRENCY", "0"),
+            ("SWEEP_CONCURRENCY", "many"),
+            ("AWS_MAX_ATTEMPTS", "100"),
+            ("AWS_RETRY_MODE", "legacy"),
+            ("EXEMPT_RESOURCES", "my-bucket"),
+        ] {
+            let err = Settings::from_lookup(&env(&[(k, v)])).unwrap_err();
+            assert_eq!(err.name, k, "{err}");
+            assert!(err.to_string().contains(v));
+        }
+    }
+
+    #[test]
+    fn explicit_values() {
+        let s = Settings::from_lookup(&env(&[
+            ("DRY_RUN", "TRUE"),
+            ("SWEEP_CONCURRENCY", "3"),
+            ("AWS_MAX_ATTEMPTS", "2"),
+            ("AWS_RETRY_MODE", "standard"),
+            ("EXEMPT_RESOURCES", "arn:aws:s3:::keep-*, arn:aws:s3:::other"),
+        ]))
+        .unwrap();
+        assert!(s.dry_run);
+        assert_eq!(s.concurrency, 3);
+        assert_eq!(s.retry.max_attempts(), 2);
+        assert_eq!(s.retry.mode(), RetryMode::Standard);
+        assert!(s.exemptions.matches("arn:aws:s3:::keep-me"));
+    }
+}

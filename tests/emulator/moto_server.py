@@ -1,0 +1,106 @@
+"""Local AWS emulator for the integration tests: moto's standalone server plus the behaviour it lacks.
+
+Started by the Rust test harness (tests/src/emulator.rs) as `python moto_server.py`. It binds
+127.0.0.1 on a free port, prints `READY <port>` on stdout, and exits when its parent process dies,
+so a test binary never leaves a server behind.
+
+Extensions (each one is AWS's documented behaviour for an operation moto does not implement):
+- Config `PutEvaluations` without `TestMode`: moto raises NotImplementedError. Here it validates the
+  request as AWS does and records the evaluations, which tests read back from
+  `GET /_harness/config/evaluations` (optionally `?resultToken=...`).
+"""
+
+import json
+import os
+import sys
+import threading
+import time
+from urllib.parse import parse_qs
+
+from moto.config import models as config_models
+from moto.config.exceptions import InvalidParameterValueException, InvalidResultTokenException
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
+
+# --- Config PutEvaluations ------------------------------------------------------------------
+
+RECORDED_EVALUATIONS = []  # [{"resultToken": str, "evaluation": dict}]
+_LOCK = threading.Lock()
+_COMPLIANCE_TYPES = {"COMPLIANT", "NON_COMPLIANT", "NOT_APPLICABLE", "INSUFFICIENT_DATA"}
+
+
+def put_evaluations(self, evaluations=None, result_token=None, test_mode=False):
+    """PutEvaluations as documented: 1-100 evaluations, a result token, valid compliance types."""
+    if not evaluations:
+        raise InvalidParameterValueException(
+            "The Evaluations object in your request cannot be null."
+            "Add the required parameters and try again."
+        )
+    if len(evaluations) > 100:
+        raise InvalidParameterValueException("Evaluations must contain at most 100 items.")
+    if not result_token:
+        raise InvalidResultTokenException()
+    for evaluation in evaluations:
+        for field in ("ComplianceResourceType", "ComplianceResourceId", "ComplianceType", "OrderingTimestamp"):
+            if not evaluation.get(field):
+                raise InvalidParameterValueException(f"Evaluation is missing {field}.")
+        if evaluation["ComplianceType"] not in _COMPLIANCE_TYPES:
+            raise InvalidParameterValueException(
+                f"ComplianceType {evaluation['ComplianceType']} is not valid."
+            )
+        if len(evaluation.get("Annotation") or "") > 256:
+            raise InvalidParameterValueException("Annotation must be at most 256 characters.")
+    if not test_mode:
+        with _LOCK:
+            for evaluation in evaluations:
+                RECORDED_EVALUATIONS.append({"resultToken": result_token, "evaluation": evaluation})
+    return {"FailedEvaluations": []}
+
+
+config_models.ConfigBackend.put_evaluations = put_evaluations
+
+
+# --- Harness endpoints ------------------------------------------------------------------------
+
+def harness_app(environ, start_response):
+    path = environ.get("PATH_INFO", "")
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    if path == "/_harness/config/evaluations":
+        token = (query.get("resultToken") or [None])[0]
+        with _LOCK:
+            body = [r for r in RECORDED_EVALUATIONS if token is None or r["resultToken"] == token]
+        payload = json.dumps(body).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [payload]
+    start_response("404 Not Found", [("Content-Type", "text/plain")])
+    return [b"unknown harness path"]
+
+
+class App:
+    def __init__(self):
+        self.moto = DomainDispatcherApplication(create_backend_app)
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO", "").startswith("/_harness/"):
+            return harness_app(environ, start_response)
+        return self.moto(environ, start_response)
+
+
+def exit_with_parent():
+    parent = os.getppid()
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+def main():
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    server = make_server("127.0.0.1", port, App(), threaded=True)
+    threading.Thread(target=exit_with_parent, daemon=True).start()
+    print(f"READY {server.server_port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
