@@ -10,55 +10,89 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_runtime_api::client::endpoint::EndpointFuture;
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use aws_smithy_types::endpoint::Endpoint;
 
 use crate::error::SettingsError;
 use crate::settings::Settings;
 
-/// Load the shared SDK configuration.
-pub async fn load(settings: &Settings) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(settings.retry.clone())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(10))
-                .operation_timeout(Duration::from_secs(60))
-                .build(),
-        )
-        .load()
-        .await
+/// The shared SDK configuration, from which every service client of a function is built.
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    sdk: SdkConfig,
+    interceptors: Vec<SharedInterceptor>,
 }
 
-/// The region the function acts in; required.
-pub fn region(sdk: &SdkConfig) -> Result<String, SettingsError> {
-    sdk.region()
-        .map(|r| r.as_ref().to_owned())
-        .ok_or_else(|| SettingsError::new("AWS_REGION", "", "no region configured"))
-}
-
-/// S3, path-style when a custom endpoint is configured.
-pub fn s3(sdk: &SdkConfig) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::config::Builder::from(sdk)
-        .force_path_style(custom_endpoint(sdk, "S3").is_some())
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
-
-/// S3 Control. With a custom endpoint, requests go to that endpoint as given: the SDK would
-/// otherwise put the account id in front of its host (`123456789012.localhost`), which only
-/// resolves on AWS.
-pub fn s3control(sdk: &SdkConfig) -> aws_sdk_s3control::Client {
-    let mut builder = aws_sdk_s3control::config::Builder::from(sdk);
-    if let Some(url) = custom_endpoint(sdk, "S3_CONTROL") {
-        builder = builder.endpoint_resolver(FixedEndpoint(url));
+impl AwsClients {
+    /// Load the SDK configuration with the retry policy from `settings`.
+    pub async fn load(settings: &Settings) -> Self {
+        let sdk = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(settings.retry.clone())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_attempt_timeout(Duration::from_secs(10))
+                    .operation_timeout(Duration::from_secs(60))
+                    .build(),
+            )
+            .load()
+            .await;
+        Self {
+            sdk,
+            interceptors: Vec::new(),
+        }
     }
-    aws_sdk_s3control::Client::from_conf(builder.build())
-}
 
-/// AWS Config, for answering custom-rule invocations.
-pub fn config(sdk: &SdkConfig) -> aws_sdk_config::Client {
-    aws_sdk_config::Client::new(sdk)
+    /// Add an interceptor to every client built from now on (tests record operations this way).
+    pub fn with_interceptor(mut self, interceptor: SharedInterceptor) -> Self {
+        self.interceptors.push(interceptor);
+        self
+    }
+
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.sdk
+    }
+
+    /// The region the function acts in; required.
+    pub fn region(&self) -> Result<String, SettingsError> {
+        self.sdk
+            .region()
+            .map(|r| r.as_ref().to_owned())
+            .ok_or_else(|| SettingsError::new("AWS_REGION", "", "no region configured"))
+    }
+
+    /// S3, path-style when a custom endpoint is configured.
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let mut builder =
+            aws_sdk_s3::config::Builder::from(&self.sdk).force_path_style(custom_endpoint(&self.sdk, "S3").is_some());
+        for i in &self.interceptors {
+            builder.push_interceptor(i.clone());
+        }
+        aws_sdk_s3::Client::from_conf(builder.build())
+    }
+
+    /// S3 Control. With a custom endpoint, requests go to that endpoint as given: the SDK would
+    /// otherwise put the account id in front of its host (`123456789012.localhost`), which only
+    /// resolves on AWS.
+    pub fn s3control(&self) -> aws_sdk_s3control::Client {
+        let mut builder = aws_sdk_s3control::config::Builder::from(&self.sdk);
+        if let Some(url) = custom_endpoint(&self.sdk, "S3_CONTROL") {
+            builder = builder.endpoint_resolver(FixedEndpoint(url));
+        }
+        for i in &self.interceptors {
+            builder.push_interceptor(i.clone());
+        }
+        aws_sdk_s3control::Client::from_conf(builder.build())
+    }
+
+    /// AWS Config, for answering custom-rule invocations.
+    pub fn config(&self) -> aws_sdk_config::Client {
+        let mut builder = aws_sdk_config::config::Builder::from(&self.sdk);
+        for i in &self.interceptors {
+            builder.push_interceptor(i.clone());
+        }
+        aws_sdk_config::Client::from_conf(builder.build())
+    }
 }
 
 /// The custom endpoint for a service: `AWS_ENDPOINT_URL_<SERVICE>`, else the global one.

@@ -24,6 +24,7 @@ pub mod controls;
 pub mod engine;
 pub mod error;
 pub mod exemption;
+pub mod functions;
 pub mod intake;
 pub mod outcome;
 pub mod pipeline;

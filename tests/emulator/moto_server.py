@@ -8,6 +8,11 @@ Extensions (each one is AWS's documented behaviour for an operation moto does no
 - Config `PutEvaluations` without `TestMode`: moto raises NotImplementedError. Here it validates the
   request as AWS does and records the evaluations, which tests read back from
   `GET /_harness/config/evaluations` (optionally `?resultToken=...`).
+
+Fault hooks (to prove the code's handling of situations AWS cannot be asked to produce on demand):
+- `GET /_harness/s3/discard-public-access-block-writes?bucket=NAME`: from then on a
+  `PutPublicAccessBlock` on that bucket succeeds but is not kept, as if another actor reverted it
+  at once; the remediation's verification read must catch it.
 """
 
 import json
@@ -60,7 +65,31 @@ def put_evaluations(self, evaluations=None, result_token=None, test_mode=False):
 config_models.ConfigBackend.put_evaluations = put_evaluations
 
 
+# --- S3 fault hook ---------------------------------------------------------------------------
+
+from moto.s3 import models as s3_models
+
+DISCARD_BPA_WRITES = set()
+_original_put_bpa = s3_models.S3Backend.put_public_access_block
+
+
+def put_public_access_block(self, bucket_name, pub_block_config):
+    if bucket_name in DISCARD_BPA_WRITES:
+        self.get_bucket(bucket_name)  # still NoSuchBucket for a missing bucket
+        return None
+    return _original_put_bpa(self, bucket_name, pub_block_config)
+
+
+s3_models.S3Backend.put_public_access_block = put_public_access_block
+
+
 # --- Harness endpoints ------------------------------------------------------------------------
+
+def json_response(start_response, body):
+    payload = json.dumps(body).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+    return [payload]
+
 
 def harness_app(environ, start_response):
     path = environ.get("PATH_INFO", "")
@@ -69,9 +98,10 @@ def harness_app(environ, start_response):
         token = (query.get("resultToken") or [None])[0]
         with _LOCK:
             body = [r for r in RECORDED_EVALUATIONS if token is None or r["resultToken"] == token]
-        payload = json.dumps(body).encode()
-        start_response("200 OK", [("Content-Type", "application/json")])
-        return [payload]
+        return json_response(start_response, body)
+    if path == "/_harness/s3/discard-public-access-block-writes":
+        DISCARD_BPA_WRITES.update(query.get("bucket") or [])
+        return json_response(start_response, sorted(DISCARD_BPA_WRITES))
     start_response("404 Not Found", [("Content-Type", "text/plain")])
     return [b"unknown harness path"]
 

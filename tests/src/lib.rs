@@ -1,1 +1,47 @@
+//! Test harness shared by the integration tests: the local AWS emulator, the `events/` files, and
+//! a recorder of every AWS operation the code sends.
 
+pub mod emulator;
+pub mod events;
+pub mod recorder;
+
+use remediation::clients::AwsClients;
+use remediation::Settings;
+
+pub use emulator::Emulator;
+pub use recorder::Recorder;
+
+/// The account and region the emulator serves.
+pub const ACCOUNT: &str = "123456789012";
+pub const REGION: &str = "us-east-1";
+
+/// A name no other test uses (the emulator's state is shared by every test of a binary).
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!("{prefix}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Settings from `pairs`, with one attempt per call unless a test asks for more: tests that expect
+/// errors must not wait through retries.
+pub fn settings(pairs: &[(&str, &str)]) -> Settings {
+    let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let lookup = move |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| (name == "AWS_MAX_ATTEMPTS").then(|| "1".to_owned()))
+    };
+    match Settings::from_lookup(&lookup) {
+        Ok(s) => s,
+        Err(e) => panic!("test settings invalid: {e}"),
+    }
+}
+
+/// SDK configuration exactly as the functions load it (from the environment the emulator set),
+/// recording every operation sent into `recorder`.
+pub async fn aws(settings: &Settings, recorder: &Recorder) -> AwsClients {
+    Emulator::get();
+    AwsClients::load(settings).await.with_interceptor(recorder.interceptor())
+}

@@ -1,0 +1,22 @@
+//! What each deployed function is made of: one constructor per Lambda binary, used by the binary
+//! itself and by the tests, so both run exactly the same composition.
+
+use crate::clients::AwsClients;
+use crate::controls::s3_public_access::{AccountPublicAccessBlock, BucketPublicAccessBlock};
+use crate::engine::Engine;
+use crate::error::SettingsError;
+use crate::settings::Settings;
+
+/// `s3-public-access-block`: Block Public Access on the account and on every bucket.
+pub fn s3_public_access_block(settings: Settings, aws: &AwsClients) -> Result<Engine, SettingsError> {
+    Ok(Engine::new(
+        settings,
+        aws.region()?,
+        vec![
+            // The account control comes first: it claims a bare 12-digit id in a direct payload.
+            Box::new(AccountPublicAccessBlock::new(aws.s3control())),
+            Box::new(BucketPublicAccessBlock::new(aws.s3())),
+        ],
+    )
+    .with_config_client(aws.config()))
+}
