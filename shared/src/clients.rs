@@ -63,8 +63,8 @@ impl AwsClients {
 
     /// S3, path-style when a custom endpoint is configured.
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        let mut builder =
-            aws_sdk_s3::config::Builder::from(&self.sdk).force_path_style(custom_endpoint(&self.sdk, "S3").is_some());
+        let mut builder = aws_sdk_s3::config::Builder::from(&self.sdk)
+            .force_path_style(custom_endpoint(&self.sdk, "S3").is_some());
         for i in &self.interceptors {
             builder.push_interceptor(i.clone());
         }
@@ -107,7 +107,10 @@ fn custom_endpoint(sdk: &SdkConfig, service_env: &str) -> Option<String> {
 struct FixedEndpoint(String);
 
 impl aws_sdk_s3control::config::endpoint::ResolveEndpoint for FixedEndpoint {
-    fn resolve_endpoint<'a>(&'a self, _: &'a aws_sdk_s3control::config::endpoint::Params) -> EndpointFuture<'a> {
+    fn resolve_endpoint<'a>(
+        &'a self,
+        _: &'a aws_sdk_s3control::config::endpoint::Params,
+    ) -> EndpointFuture<'a> {
         EndpointFuture::ready(Ok(Endpoint::builder().url(self.0.clone()).build()))
     }
 }

@@ -19,7 +19,9 @@ pub fn compliance(outcome: Outcome) -> ComplianceType {
     match outcome {
         Outcome::Compliant | Outcome::Remediated => ComplianceType::Compliant,
         Outcome::NotApplicable | Outcome::Gone | Outcome::Exempt => ComplianceType::NotApplicable,
-        Outcome::WouldRemediate | Outcome::Deferred | Outcome::Failed => ComplianceType::NonCompliant,
+        Outcome::WouldRemediate | Outcome::Deferred | Outcome::Failed => {
+            ComplianceType::NonCompliant
+        }
     }
 }
 
@@ -32,7 +34,10 @@ fn annotation(r: &OutcomeRecord) -> String {
 }
 
 /// The evaluations for `records` (records without a Config identity are skipped).
-pub fn evaluations(invocation: &ConfigRuleInvocation, records: &[OutcomeRecord]) -> Result<Vec<Evaluation>, String> {
+pub fn evaluations(
+    invocation: &ConfigRuleInvocation,
+    records: &[OutcomeRecord],
+) -> Result<Vec<Evaluation>, String> {
     let ordering = invocation
         .ordering_time
         .as_deref()
@@ -60,8 +65,13 @@ pub async fn report(
     invocation: &ConfigRuleInvocation,
     records: &[OutcomeRecord],
 ) -> Result<(), AwsError> {
-    let evaluations = evaluations(invocation, records)
-        .map_err(|e| AwsError::new(crate::error::AwsErrorKind::Other, "config:PutEvaluations", e))?;
+    let evaluations = evaluations(invocation, records).map_err(|e| {
+        AwsError::new(
+            crate::error::AwsErrorKind::Other,
+            "config:PutEvaluations",
+            e,
+        )
+    })?;
     for batch in evaluations.chunks(BATCH) {
         let out = client
             .put_evaluations()
@@ -74,7 +84,10 @@ pub async fn report(
             return Err(AwsError::new(
                 crate::error::AwsErrorKind::Other,
                 "config:PutEvaluations",
-                format!("{} evaluations were not accepted", out.failed_evaluations().len()),
+                format!(
+                    "{} evaluations were not accepted",
+                    out.failed_evaluations().len()
+                ),
             ));
         }
     }

@@ -60,7 +60,9 @@ impl ControlSpec {
     /// Whether a deployed Config rule name refers to one of this control's rules.
     pub fn owns_config_rule(&self, rule_name: &str) -> bool {
         let name = rule_name.to_ascii_lowercase();
-        self.config_rules.iter().any(|r| name.contains(&r.to_ascii_lowercase()))
+        self.config_rules
+            .iter()
+            .any(|r| name.contains(&r.to_ascii_lowercase()))
     }
 }
 
@@ -106,7 +108,11 @@ pub trait Control: Send + Sync + 'static {
     fn resource(&self, id: &str, scope: &Scope) -> Result<Resource, IntakeError>;
 
     /// Resource identifiers named by a CloudTrail record for one of `spec().cloudtrail_events`.
-    fn cloudtrail_targets(&self, record: &CloudTrailRecord, scope: &Scope) -> Result<Vec<String>, IntakeError>;
+    fn cloudtrail_targets(
+        &self,
+        record: &CloudTrailRecord,
+        scope: &Scope,
+    ) -> Result<Vec<String>, IntakeError>;
 
     /// Every resource of this control in the scope (a sweep).
     fn list(&self, scope: &Scope) -> impl Future<Output = Result<Vec<Resource>, AwsError>> + Send;
@@ -143,7 +149,11 @@ pub trait Control: Send + Sync + 'static {
 pub trait DynControl: Send + Sync {
     fn spec(&self) -> &'static ControlSpec;
     fn resource(&self, id: &str, scope: &Scope) -> Result<Resource, IntakeError>;
-    fn cloudtrail_targets(&self, record: &CloudTrailRecord, scope: &Scope) -> Result<Vec<String>, IntakeError>;
+    fn cloudtrail_targets(
+        &self,
+        record: &CloudTrailRecord,
+        scope: &Scope,
+    ) -> Result<Vec<String>, IntakeError>;
     fn list<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<Vec<Resource>, AwsError>>;
     /// Inspect → decide → (apply → verify) one resource.
     fn evaluate<'a>(
@@ -164,7 +174,11 @@ impl<C: Control> DynControl for C {
         Control::resource(self, id, scope)
     }
 
-    fn cloudtrail_targets(&self, record: &CloudTrailRecord, scope: &Scope) -> Result<Vec<String>, IntakeError> {
+    fn cloudtrail_targets(
+        &self,
+        record: &CloudTrailRecord,
+        scope: &Scope,
+    ) -> Result<Vec<String>, IntakeError> {
         Control::cloudtrail_targets(self, record, scope)
     }
 

@@ -26,7 +26,11 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(settings: Settings, region: impl Into<String>, controls: Vec<Box<dyn DynControl>>) -> Self {
+    pub fn new(
+        settings: Settings,
+        region: impl Into<String>,
+        controls: Vec<Box<dyn DynControl>>,
+    ) -> Self {
         Self {
             settings,
             region: region.into(),
@@ -51,7 +55,9 @@ impl Engine {
         let account = Arn::parse(arn)
             .map(|a| a.account)
             .filter(|a| is_account_id(a))
-            .ok_or_else(|| IntakeError::Malformed(format!("invoked function ARN `{arn}` has no account id")))?;
+            .ok_or_else(|| {
+                IntakeError::Malformed(format!("invoked function ARN `{arn}` has no account id"))
+            })?;
         self.handle(&event.payload, account).await
     }
 
@@ -82,15 +88,23 @@ impl Engine {
         }
         let response = Response { results: records };
         if let (Some(invocation), Some(client)) = (&intake.config_rule, &self.config) {
-            config_rule::report(client, invocation, &response.results)
-                .await
-                .map_err(|e| EngineError::Unresolved(format!("could not report to AWS Config: {e}")))?;
+            if let Err(e) = config_rule::report(client, invocation, &response.results).await {
+                return Err(EngineError::Unresolved {
+                    message: format!("could not report to AWS Config: {e}"),
+                    response,
+                });
+            }
         }
         self.verdict(&intake, response)
     }
 
     /// Every resource of every control; a control whose listing fails yields one failed record.
-    async fn sweep_targets(&self, scope: &Scope, trigger: &str, dry_run: bool) -> Vec<Result<Target, OutcomeRecord>> {
+    async fn sweep_targets(
+        &self,
+        scope: &Scope,
+        trigger: &str,
+        dry_run: bool,
+    ) -> Vec<Result<Target, Box<OutcomeRecord>>> {
         let mut targets = Vec::new();
         for (index, control) in self.controls.iter().enumerate() {
             let spec = control.spec();
@@ -103,9 +117,12 @@ impl Engine {
                         left_scope: false,
                     })
                 })),
-                Err(e) => targets.push(Err(OutcomeRecord {
+                Err(e) => targets.push(Err(Box::new(OutcomeRecord {
                     control: spec.id,
-                    resource: format!("{} in {}/{}", spec.resource_type, scope.account, scope.region),
+                    resource: format!(
+                        "{} in {}/{}",
+                        spec.resource_type, scope.account, scope.region
+                    ),
                     outcome: Outcome::Failed,
                     actions: Vec::new(),
                     trigger: trigger.to_owned(),
@@ -114,7 +131,7 @@ impl Engine {
                     before: None,
                     after: None,
                     config_identity: (spec.resource_type, String::new()),
-                })),
+                }))),
             }
         }
         targets
@@ -123,7 +140,7 @@ impl Engine {
     /// Run targets with bounded concurrency; records come back in target order.
     async fn run_all(
         &self,
-        targets: Vec<Result<Target, OutcomeRecord>>,
+        targets: Vec<Result<Target, Box<OutcomeRecord>>>,
         intake: &Intake,
         dry_run: bool,
         scope: &Scope,
@@ -135,7 +152,7 @@ impl Engine {
                 async move {
                     match target {
                         Ok(target) => self.run_one(&target, trigger, dry_run, scope).await,
-                        Err(record) => record,
+                        Err(record) => *record,
                     }
                 }
             })
@@ -144,16 +161,37 @@ impl Engine {
             .await
     }
 
-    async fn run_one(&self, target: &Target, trigger: &str, dry_run: bool, scope: &Scope) -> OutcomeRecord {
+    async fn run_one(
+        &self,
+        target: &Target,
+        trigger: &str,
+        dry_run: bool,
+        scope: &Scope,
+    ) -> OutcomeRecord {
         let control = &self.controls[target.control];
-        let evaluation = if let Some(pattern) = self.settings.exemptions.matching(&target.resource.arn) {
-            Evaluation::new(Outcome::Exempt, format!("exempt by EXEMPT_RESOURCES pattern {pattern}"))
-        } else if target.left_scope {
-            Evaluation::new(Outcome::NotApplicable, "AWS Config reports the resource deleted or out of scope")
-        } else {
-            control.evaluate(&target.resource, target.action, dry_run, scope).await
-        };
-        record(control.spec().id, &target.resource, trigger, dry_run, evaluation)
+        let evaluation =
+            if let Some(pattern) = self.settings.exemptions.matching(&target.resource.arn) {
+                Evaluation::new(
+                    Outcome::Exempt,
+                    format!("exempt by EXEMPT_RESOURCES pattern {pattern}"),
+                )
+            } else if target.left_scope {
+                Evaluation::new(
+                    Outcome::NotApplicable,
+                    "AWS Config reports the resource deleted or out of scope",
+                )
+            } else {
+                control
+                    .evaluate(&target.resource, target.action, dry_run, scope)
+                    .await
+            };
+        record(
+            control.spec().id,
+            &target.resource,
+            trigger,
+            dry_run,
+            evaluation,
+        )
     }
 
     /// The invocation fails when a resource failed, or when an event's resource could not be acted
@@ -164,11 +202,12 @@ impl Engine {
         let unresolved: Vec<&OutcomeRecord> = response
             .results
             .iter()
-            .filter(|r| r.outcome == Outcome::Failed || (retry_deferred && r.outcome == Outcome::Deferred))
+            .filter(|r| {
+                r.outcome == Outcome::Failed || (retry_deferred && r.outcome == Outcome::Deferred)
+            })
             .collect();
-        match unresolved.first() {
-            None => Ok(response),
-            Some(first) => Err(EngineError::Unresolved(format!(
+        let message = unresolved.first().map(|first| {
+            format!(
                 "{} of {} resources unresolved ({}); first: {} {}: {}",
                 unresolved.len(),
                 response.results.len(),
@@ -176,12 +215,22 @@ impl Engine {
                 first.resource,
                 first.outcome,
                 first.detail
-            ))),
+            )
+        });
+        match message {
+            None => Ok(response),
+            Some(message) => Err(EngineError::Unresolved { message, response }),
         }
     }
 }
 
-fn record(control: &'static str, resource: &Resource, trigger: &str, dry_run: bool, e: Evaluation) -> OutcomeRecord {
+fn record(
+    control: &'static str,
+    resource: &Resource,
+    trigger: &str,
+    dry_run: bool,
+    e: Evaluation,
+) -> OutcomeRecord {
     OutcomeRecord {
         control,
         resource: resource.arn.clone(),
@@ -222,7 +271,9 @@ fn audit(r: &OutcomeRecord, trigger: &Trigger) {
     match r.outcome {
         Outcome::Failed => emit!(tracing::Level::ERROR),
         // A fix means someone or something broke the control: that is the security signal.
-        Outcome::Remediated | Outcome::WouldRemediate | Outcome::Deferred => emit!(tracing::Level::WARN),
+        Outcome::Remediated | Outcome::WouldRemediate | Outcome::Deferred => {
+            emit!(tracing::Level::WARN)
+        }
         _ => emit!(tracing::Level::INFO),
     }
 }

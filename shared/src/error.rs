@@ -22,7 +22,9 @@ pub enum IntakeError {
         control: String,
         valid: String,
     },
-    #[error("resource {arn} is in region {region}, but this function acts in {own_region}: refused")]
+    #[error(
+        "resource {arn} is in region {region}, but this function acts in {own_region}: refused"
+    )]
     ForeignRegion {
         arn: String,
         region: String,
@@ -161,16 +163,19 @@ pub enum EngineError {
     #[error(transparent)]
     Intake(#[from] IntakeError),
     /// At least one target failed (or, for an event, could not be acted on yet): Lambda should
-    /// retry, and alarms and DLQs should see it.
-    #[error("{0}")]
-    Unresolved(String),
+    /// retry, and alarms and DLQs should see it. The records are kept for the caller.
+    #[error("{message}")]
+    Unresolved {
+        message: String,
+        response: crate::outcome::Response,
+    },
 }
 
 impl From<EngineError> for lambda_runtime::Diagnostic {
     fn from(e: EngineError) -> Self {
         let error_type = match &e {
             EngineError::Intake(_) => "InvalidEvent",
-            EngineError::Unresolved(_) => "RemediationUnresolved",
+            EngineError::Unresolved { .. } => "RemediationUnresolved",
         };
         lambda_runtime::Diagnostic {
             error_type: error_type.to_owned(),
@@ -191,7 +196,9 @@ mod tests {
             "Access Denied".into(),
         );
         assert_eq!(e.kind, AwsErrorKind::AccessDenied);
-        assert!(e.to_string().contains("missing permission s3:PutBucketPublicAccessBlock"));
+        assert!(e
+            .to_string()
+            .contains("missing permission s3:PutBucketPublicAccessBlock"));
     }
 
     #[test]

@@ -15,7 +15,9 @@ impl Exemptions {
         let mut patterns = Vec::new();
         for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             if !entry.starts_with("arn:") {
-                return Err(format!("`{entry}` is not an ARN pattern (expected `arn:…`, `*` allowed)"));
+                return Err(format!(
+                    "`{entry}` is not an ARN pattern (expected `arn:…`, `*` allowed)"
+                ));
             }
             patterns.push((entry.to_owned(), WildMatch::new(entry)));
         }
@@ -24,7 +26,10 @@ impl Exemptions {
 
     /// The first pattern matching `arn`, if any.
     pub fn matching(&self, arn: &str) -> Option<&str> {
-        self.patterns.iter().find(|(_, m)| m.matches(arn)).map(|(p, _)| p.as_str())
+        self.patterns
+            .iter()
+            .find(|(_, m)| m.matches(arn))
+            .map(|(p, _)| p.as_str())
     }
 
     pub fn matches(&self, arn: &str) -> bool {
@@ -43,7 +48,10 @@ mod tests {
     #[test]
     fn globs_match_whole_arns() {
         let e = Exemptions::parse("arn:aws:s3:::shared-*,arn:aws:kms:*:*:key/abc").unwrap();
-        assert_eq!(e.matching("arn:aws:s3:::shared-data"), Some("arn:aws:s3:::shared-*"));
+        assert_eq!(
+            e.matching("arn:aws:s3:::shared-data"),
+            Some("arn:aws:s3:::shared-*")
+        );
         assert!(e.matches("arn:aws:kms:us-east-1:123456789012:key/abc"));
         assert!(!e.matches("arn:aws:s3:::private"));
         assert!(!e.matches("arn:aws:s3:::shared")); // no prefix match beyond the glob
@@ -52,6 +60,8 @@ mod tests {
     #[test]
     fn blanks_ignored_and_non_arns_refused() {
         assert!(Exemptions::parse(" , ").unwrap().is_empty());
-        assert!(Exemptions::parse("arn:aws:s3:::a,bucket").unwrap_err().contains("`bucket`"));
+        assert!(Exemptions::parse("arn:aws:s3:::a,bucket")
+            .unwrap_err()
+            .contains("`bucket`"));
     }
 }

@@ -8,7 +8,10 @@ use crate::error::SettingsError;
 use crate::settings::Settings;
 
 /// `s3-public-access-block`: Block Public Access on the account and on every bucket.
-pub fn s3_public_access_block(settings: Settings, aws: &AwsClients) -> Result<Engine, SettingsError> {
+pub fn s3_public_access_block(
+    settings: Settings,
+    aws: &AwsClients,
+) -> Result<Engine, SettingsError> {
     Ok(Engine::new(
         settings,
         aws.region()?,

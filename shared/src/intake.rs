@@ -101,27 +101,45 @@ pub struct UserIdentity {
 impl CloudTrailRecord {
     /// A string at `path` below `requestParameters`, e.g. `["bucketName"]`.
     pub fn request_str(&self, path: &[&str]) -> Result<&str, IntakeError> {
-        lookup_str(self.request_parameters.as_ref(), "detail.requestParameters", path)
+        lookup_str(
+            self.request_parameters.as_ref(),
+            "detail.requestParameters",
+            path,
+        )
     }
 
     /// A string at `path` below `responseElements`, e.g. `["keyMetadata", "arn"]`.
     pub fn response_str(&self, path: &[&str]) -> Result<&str, IntakeError> {
-        lookup_str(self.response_elements.as_ref(), "detail.responseElements", path)
+        lookup_str(
+            self.response_elements.as_ref(),
+            "detail.responseElements",
+            path,
+        )
     }
 }
 
-fn lookup_str<'a>(root: Option<&'a Value>, prefix: &str, path: &[&str]) -> Result<&'a str, IntakeError> {
+fn lookup_str<'a>(
+    root: Option<&'a Value>,
+    prefix: &str,
+    path: &[&str],
+) -> Result<&'a str, IntakeError> {
     let name = || format!("{prefix}.{}", path.join("."));
     let mut v = root.ok_or_else(|| IntakeError::MissingField(prefix.to_owned()))?;
     for key in path {
-        v = v.get(key).ok_or_else(|| IntakeError::MissingField(name()))?;
+        v = v
+            .get(key)
+            .ok_or_else(|| IntakeError::MissingField(name()))?;
     }
     v.as_str()
         .ok_or_else(|| IntakeError::Malformed(format!("`{}` is not a string", name())))
 }
 
 /// Parse an inbound event for the given controls.
-pub fn parse(event: &Value, controls: &[Box<dyn DynControl>], scope: &Scope) -> Result<Intake, IntakeError> {
+pub fn parse(
+    event: &Value,
+    controls: &[Box<dyn DynControl>],
+    scope: &Scope,
+) -> Result<Intake, IntakeError> {
     let Some(obj) = event.as_object() else {
         return Err(IntakeError::UnrecognisedShape(format!(
             "expected a JSON object, got {}",
@@ -159,7 +177,11 @@ fn json_kind(v: &Value) -> &'static str {
 fn decode<T: DeserializeOwned>(v: &Value, what: &str) -> Result<T, IntakeError> {
     serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
-        let at = if path == "." { String::new() } else { format!(" at `{path}`") };
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!(" at `{path}`")
+        };
         IntakeError::Malformed(format!("{what}{at}: {}", e.into_inner()))
     })
 }
@@ -183,10 +205,12 @@ impl Router<'_> {
 
     fn guard_account(&self, account: Option<&str>) -> Result<(), IntakeError> {
         match account {
-            Some(a) if !a.is_empty() && a != self.scope.account => Err(IntakeError::ForeignAccount {
-                event_account: a.to_owned(),
-                own_account: self.scope.account.clone(),
-            }),
+            Some(a) if !a.is_empty() && a != self.scope.account => {
+                Err(IntakeError::ForeignAccount {
+                    event_account: a.to_owned(),
+                    own_account: self.scope.account.clone(),
+                })
+            }
             _ => Ok(()),
         }
     }
@@ -217,11 +241,17 @@ impl Router<'_> {
     }
 
     fn by_resource_type(&self, resource_type: &str) -> Option<usize> {
-        self.controls.iter().position(|c| c.spec().resource_type == resource_type)
+        self.controls
+            .iter()
+            .position(|c| c.spec().resource_type == resource_type)
     }
 
     fn handled_types(&self) -> String {
-        self.controls.iter().map(|c| c.spec().resource_type).collect::<Vec<_>>().join(", ")
+        self.controls
+            .iter()
+            .map(|c| c.spec().resource_type)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     fn eventbridge(&self, event: &Value) -> Result<Intake, IntakeError> {
@@ -272,7 +302,9 @@ impl Router<'_> {
         let mut targets = Vec::new();
         for (index, control) in self.controls.iter().enumerate() {
             let spec = control.spec();
-            if spec.event_source == record.event_source && spec.cloudtrail_events.contains(&record.event_name.as_str()) {
+            if spec.event_source == record.event_source
+                && spec.cloudtrail_events.contains(&record.event_name.as_str())
+            {
                 for id in control.cloudtrail_targets(&record, self.scope)? {
                     targets.push(self.default_target(index, &id)?);
                 }
@@ -313,15 +345,22 @@ impl Router<'_> {
             name: change.config_rule_name.clone(),
             ..Trigger::default()
         };
-        let compliance = change.new_evaluation_result.as_ref().map(|r| r.compliance_type.as_str());
+        let compliance = change
+            .new_evaluation_result
+            .as_ref()
+            .map(|r| r.compliance_type.as_str());
         if compliance != Some(NON_COMPLIANT) {
             return Ok(self.intake(
                 trigger,
-                Work::Ignore(format!("compliance is {}, not NON_COMPLIANT", compliance.unwrap_or("absent"))),
+                Work::Ignore(format!(
+                    "compliance is {}, not NON_COMPLIANT",
+                    compliance.unwrap_or("absent")
+                )),
             ));
         }
         let control = self.controls.iter().position(|c| {
-            c.spec().resource_type == change.resource_type && c.spec().owns_config_rule(&change.config_rule_name)
+            c.spec().resource_type == change.resource_type
+                && c.spec().owns_config_rule(&change.config_rule_name)
         });
         let work = match control {
             Some(index) => Work::Targets(vec![self.default_target(index, &change.resource_id)?]),
@@ -391,22 +430,30 @@ impl Router<'_> {
             if !(failed && active && open) {
                 continue;
             }
-            let control_id = compliance.and_then(|c| c.security_control_id.clone()).or_else(|| {
-                finding
-                    .product_fields
-                    .as_ref()
-                    .and_then(|p| p.get("ControlId"))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            });
-            let Some(control_id) = control_id else { continue };
+            let control_id = compliance
+                .and_then(|c| c.security_control_id.clone())
+                .or_else(|| {
+                    finding
+                        .product_fields
+                        .as_ref()
+                        .and_then(|p| p.get("ControlId"))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                });
+            let Some(control_id) = control_id else {
+                continue;
+            };
             for (index, control) in self.controls.iter().enumerate() {
                 let spec = control.spec();
                 if !spec.security_hub_controls.contains(&control_id.as_str()) {
                     continue;
                 }
                 self.guard_account(finding.aws_account_id.as_deref())?;
-                for res in finding.resources.iter().filter(|r| r.resource_type == spec.asff_type) {
+                for res in finding
+                    .resources
+                    .iter()
+                    .filter(|r| r.resource_type == spec.asff_type)
+                {
                     let target = self.default_target(index, &res.id)?;
                     if !targets.contains(&target) {
                         targets.push(target);
@@ -463,8 +510,9 @@ impl Router<'_> {
             .invoking_event
             .as_deref()
             .ok_or_else(|| IntakeError::MissingField("invokingEvent".to_owned()))?;
-        let invoking_json: Value = serde_json::from_str(raw)
-            .map_err(|e| IntakeError::Malformed(format!("`invokingEvent` is not a JSON document: {e}")))?;
+        let invoking_json: Value = serde_json::from_str(raw).map_err(|e| {
+            IntakeError::Malformed(format!("`invokingEvent` is not a JSON document: {e}"))
+        })?;
         let invoking: InvokingEvent = decode(&invoking_json, "`invokingEvent`")?;
         let rule_name = invocation.config_rule_name.clone().unwrap_or_default();
         let trigger = Trigger {
@@ -474,7 +522,8 @@ impl Router<'_> {
         };
         let (work, ordering_time) = match invoking.message_type.as_str() {
             "ScheduledNotification" => (Work::Sweep, invoking.notification_creation_time.clone()),
-            "ConfigurationItemChangeNotification" | "OversizedConfigurationItemChangeNotification" => {
+            "ConfigurationItemChangeNotification"
+            | "OversizedConfigurationItemChangeNotification" => {
                 let field = if invoking.message_type.starts_with("Oversized") {
                     "invokingEvent.configurationItemSummary"
                 } else {
@@ -491,7 +540,11 @@ impl Router<'_> {
                         target.left_scope = invocation.event_left_scope
                             || matches!(
                                 item.configuration_item_status.as_deref(),
-                                Some("ResourceDeleted" | "ResourceDeletedNotRecorded" | "ResourceNotRecorded")
+                                Some(
+                                    "ResourceDeleted"
+                                        | "ResourceDeletedNotRecorded"
+                                        | "ResourceNotRecorded"
+                                )
                             );
                         Work::Targets(vec![target])
                     }
@@ -533,9 +586,9 @@ impl Router<'_> {
         }
         let direct: Direct = decode(event, "direct payload")?;
         let index = match &direct.resource_type {
-            Some(t) => self
-                .by_resource_type(t)
-                .ok_or_else(|| IntakeError::UnsupportedResourceType(t.clone(), self.handled_types()))?,
+            Some(t) => self.by_resource_type(t).ok_or_else(|| {
+                IntakeError::UnsupportedResourceType(t.clone(), self.handled_types())
+            })?,
             // Without a type, the first control that recognises the identifier takes it.
             None => {
                 let mut reasons = Vec::new();
@@ -558,11 +611,13 @@ impl Router<'_> {
         let spec = self.controls[index].spec();
         let action = match &direct.action {
             None => spec.default_action(),
-            Some(name) => spec.action(name).ok_or_else(|| IntakeError::UnknownAction {
-                action: name.clone(),
-                control: spec.id.to_owned(),
-                valid: spec.actions.join(", "),
-            })?,
+            Some(name) => spec
+                .action(name)
+                .ok_or_else(|| IntakeError::UnknownAction {
+                    action: name.clone(),
+                    control: spec.id.to_owned(),
+                    valid: spec.actions.join(", "),
+                })?,
         };
         let target = self.target(index, &direct.resource_id, action)?;
         Ok(Intake {
@@ -576,5 +631,192 @@ impl Router<'_> {
                 Work::Targets(vec![target]),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controls::s3_public_access::{AccountPublicAccessBlock, BucketPublicAccessBlock};
+    use aws_config::BehaviorVersion;
+    use serde_json::json;
+
+    fn controls() -> Vec<Box<dyn DynControl>> {
+        let s3 = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .build();
+        let s3control = aws_sdk_s3control::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .build();
+        vec![
+            Box::new(AccountPublicAccessBlock::new(
+                aws_sdk_s3control::Client::from_conf(s3control),
+            )),
+            Box::new(BucketPublicAccessBlock::new(aws_sdk_s3::Client::from_conf(
+                s3,
+            ))),
+        ]
+    }
+
+    fn scope() -> Scope {
+        Scope::new("123456789012", "us-east-1")
+    }
+
+    fn event(name: &str) -> Value {
+        let path = format!(
+            "{}/../events/s3-public-access-block/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+
+    fn parse_file(name: &str) -> Intake {
+        parse(&event(name), &controls(), &scope()).unwrap()
+    }
+
+    fn targets(intake: &Intake) -> Vec<(usize, String, &'static str, bool)> {
+        match &intake.work {
+            Work::Targets(t) => t
+                .iter()
+                .map(|t| (t.control, t.resource.arn.clone(), t.action, t.left_scope))
+                .collect(),
+            other => panic!("expected targets, got {other:?}"),
+        }
+    }
+
+    const BUCKET_ARN: &str = "arn:aws:s3:::ai-training-data-example";
+    const ACCOUNT_ARN: &str = "arn:aws:s3::123456789012:account";
+
+    #[test]
+    fn cloudtrail_events_name_the_bucket_and_the_principal() {
+        let i = parse_file("cloudtrail-delete-bucket-public-access-block.json");
+        assert_eq!(
+            targets(&i),
+            vec![(1, BUCKET_ARN.to_owned(), "remediate", false)]
+        );
+        assert_eq!(
+            i.trigger.to_string(),
+            "cloudtrail:DeleteBucketPublicAccessBlock"
+        );
+        assert_eq!(
+            i.trigger.principal.as_deref(),
+            Some("arn:aws:sts::123456789012:assumed-role/DataScientist/alice")
+        );
+        assert_eq!(i.trigger.source_ip.as_deref(), Some("203.0.113.7"));
+        assert!(i.config_rule.is_none() && !i.dry_run);
+        let a = parse_file("cloudtrail-delete-account-public-access-block.json");
+        assert_eq!(
+            targets(&a),
+            vec![(0, ACCOUNT_ARN.to_owned(), "remediate", false)]
+        );
+    }
+
+    #[test]
+    fn failed_and_unrelated_calls_are_ignored() {
+        for name in [
+            "cloudtrail-failed-call.json",
+            "cloudtrail-other-event.json",
+            "securityhub-s3-8-passed.json",
+        ] {
+            assert!(matches!(parse_file(name).work, Work::Ignore(_)), "{name}");
+        }
+    }
+
+    #[test]
+    fn config_shapes() {
+        let change = parse_file("config-compliance-change-account.json");
+        assert_eq!(
+            targets(&change),
+            vec![(0, ACCOUNT_ARN.to_owned(), "remediate", false)]
+        );
+        for name in [
+            "config-rule-change-notification.json",
+            "config-rule-oversized-notification.json",
+        ] {
+            let i = parse_file(name);
+            assert_eq!(
+                targets(&i),
+                vec![(1, BUCKET_ARN.to_owned(), "remediate", false)],
+                "{name}"
+            );
+            let c = i.config_rule.unwrap();
+            assert_eq!(c.ordering_time.as_deref(), Some("2026-11-26T10:02:11.000Z"));
+            assert_eq!(c.rule_name, "ai-guard-s3-public-access");
+        }
+        let periodic = parse_file("config-rule-periodic.json");
+        assert_eq!(periodic.work, Work::Sweep);
+        assert_eq!(
+            periodic.config_rule.unwrap().ordering_time.as_deref(),
+            Some("2026-11-26T10:00:00.000Z")
+        );
+        let mut left = event("config-rule-change-notification.json");
+        left["eventLeftScope"] = json!(true);
+        let i = parse(&left, &controls(), &scope()).unwrap();
+        assert!(targets(&i)[0].3);
+    }
+
+    #[test]
+    fn security_hub_findings_are_deduplicated_and_routed_by_type() {
+        let mut e = event("securityhub-s3-8-failed.json");
+        let finding = e["detail"]["findings"][0].clone();
+        let mut s3_2 = finding.clone();
+        s3_2["Compliance"]["SecurityControlId"] = json!("S3.2");
+        e["detail"]["findings"] = json!([finding, s3_2]);
+        let i = parse(&e, &controls(), &scope()).unwrap();
+        assert_eq!(
+            targets(&i),
+            vec![(1, BUCKET_ARN.to_owned(), "remediate", false)]
+        );
+        assert_eq!(i.trigger.to_string(), "security-hub:S3.8,S3.2");
+        let account = parse_file("securityhub-s3-1-account.json");
+        assert_eq!(
+            targets(&account),
+            vec![(0, ACCOUNT_ARN.to_owned(), "remediate", false)]
+        );
+    }
+
+    #[test]
+    fn direct_payloads_route_by_type_or_identifier() {
+        let p = |v: Value| parse(&v, &controls(), &scope());
+        assert_eq!(
+            targets(&p(json!({"resourceId": "123456789012"})).unwrap())[0].0,
+            0
+        );
+        assert_eq!(
+            targets(&p(json!({"resourceId": "data-bucket"})).unwrap())[0].0,
+            1
+        );
+        // A bucket whose name is 12 digits needs its type (or its ARN).
+        let digits =
+            p(json!({"resourceId": "123456789012", "resourceType": "AWS::S3::Bucket"})).unwrap();
+        assert_eq!(targets(&digits)[0].1, "arn:aws:s3:::123456789012");
+        assert!(
+            p(json!({"resourceId": "x", "dryRun": true})).is_err(),
+            "too short a name"
+        );
+        assert!(
+            p(json!({"resourceId": "abc", "dryRun": true}))
+                .unwrap()
+                .dry_run
+        );
+        let sh_account = p(json!({"resourceId": "AWS::::Account:123456789012"})).unwrap();
+        assert_eq!(targets(&sh_account)[0].1, ACCOUNT_ARN);
+        assert_eq!(
+            p(json!({"resourceId": "arn:aws:s3::210987654321:account"})).unwrap_err(),
+            IntakeError::ForeignAccount {
+                event_account: "210987654321".into(),
+                own_account: "123456789012".into()
+            }
+        );
+    }
+
+    #[test]
+    fn scheduled_event_is_a_sweep() {
+        let i = parse_file("scheduled-sweep.json");
+        assert_eq!(i.work, Work::Sweep);
+        assert_eq!(
+            i.trigger.to_string(),
+            "schedule:ai-guard-s3-public-access-block-sweep"
+        );
     }
 }

@@ -162,7 +162,11 @@ mod tests {
     #[test]
     fn summary_counts_outcomes() {
         let r = Response {
-            results: vec![record(Outcome::Remediated), record(Outcome::Failed), record(Outcome::Remediated)],
+            results: vec![
+                record(Outcome::Remediated),
+                record(Outcome::Failed),
+                record(Outcome::Remediated),
+            ],
         };
         assert_eq!(r.summary(), "failed=1, remediated=2");
         assert_eq!(Response::default().summary(), "no resources");

@@ -61,7 +61,11 @@ pub async fn evaluate<C: Control>(
         ..Evaluation::new(outcome, detail)
     };
     let (plan, actions, reason) = match control.decide(&before, action) {
-        Decision::Remediate { plan, actions, reason } => (plan, actions, reason),
+        Decision::Remediate {
+            plan,
+            actions,
+            reason,
+        } => (plan, actions, reason),
         Decision::Compliant(d) => return settled(Outcome::Compliant, d),
         Decision::NotApplicable(d) => return settled(Outcome::NotApplicable, d),
         Decision::Deferred(d) => return settled(Outcome::Deferred, d),
@@ -70,7 +74,10 @@ pub async fn evaluate<C: Control>(
         return Evaluation {
             actions,
             before: before_json,
-            ..Evaluation::new(Outcome::WouldRemediate, format!("dry run: would fix: {reason}"))
+            ..Evaluation::new(
+                Outcome::WouldRemediate,
+                format!("dry run: would fix: {reason}"),
+            )
         };
     }
     if let Err(e) = control.apply(resource, &plan, scope).await {
@@ -81,15 +88,27 @@ pub async fn evaluate<C: Control>(
     }
     let (outcome, detail, after) = match control.inspect(resource, scope).await {
         Ok(Some(after)) => match control.verify(&plan, &after) {
-            Ok(()) => (Outcome::Remediated, format!("fixed: {reason}"), snapshot(&after)),
+            Ok(()) => (
+                Outcome::Remediated,
+                format!("fixed: {reason}"),
+                snapshot(&after),
+            ),
             Err(why) => (
                 Outcome::Failed,
                 format!("verification failed after {}: {why}", actions.join(", ")),
                 snapshot(&after),
             ),
         },
-        Ok(None) => (Outcome::Gone, "the resource disappeared during remediation".to_owned(), None),
-        Err(e) => (Outcome::Failed, format!("verification read failed: {e}"), None),
+        Ok(None) => (
+            Outcome::Gone,
+            "the resource disappeared during remediation".to_owned(),
+            None,
+        ),
+        Err(e) => (
+            Outcome::Failed,
+            format!("verification read failed: {e}"),
+            None,
+        ),
     };
     Evaluation {
         outcome,
@@ -99,4 +118,3 @@ pub async fn evaluate<C: Control>(
         after,
     }
 }
-

@@ -89,7 +89,10 @@ mod tests {
     #[test]
     fn arns_split() {
         let a = Arn::parse("arn:aws:kms:us-east-1:123456789012:key/ab:cd").unwrap();
-        assert_eq!((a.service, a.region, a.account, a.resource), ("kms", "us-east-1", "123456789012", "key/ab:cd"));
+        assert_eq!(
+            (a.service, a.region, a.account, a.resource),
+            ("kms", "us-east-1", "123456789012", "key/ab:cd")
+        );
         let b = Arn::parse("arn:aws:s3:::bucket").unwrap();
         assert_eq!((b.account, b.resource), ("", "bucket"));
         assert!(Arn::parse("bucket").is_none());

@@ -53,16 +53,28 @@ impl Settings {
     pub fn from_lookup(env: &dyn Lookup) -> Result<Self, SettingsError> {
         let dry_run = parse_bool(env, "DRY_RUN", false)?;
         let exemptions = match env.get("EXEMPT_RESOURCES") {
-            Some(v) => Exemptions::parse(&v).map_err(|r| SettingsError::new("EXEMPT_RESOURCES", &v, r))?,
+            Some(v) => {
+                Exemptions::parse(&v).map_err(|r| SettingsError::new("EXEMPT_RESOURCES", &v, r))?
+            }
             None => Exemptions::default(),
         };
-        let concurrency = parse_number(env, "SWEEP_CONCURRENCY", 1..=64, Self::DEFAULT_CONCURRENCY as u32)? as usize;
-        let max_attempts = parse_number(env, "AWS_MAX_ATTEMPTS", 1..=20, Self::DEFAULT_MAX_ATTEMPTS)?;
+        let concurrency = parse_number(
+            env,
+            "SWEEP_CONCURRENCY",
+            1..=64,
+            Self::DEFAULT_CONCURRENCY as u32,
+        )? as usize;
+        let max_attempts =
+            parse_number(env, "AWS_MAX_ATTEMPTS", 1..=20, Self::DEFAULT_MAX_ATTEMPTS)?;
         let mode = match env.get("AWS_RETRY_MODE").as_deref() {
             None | Some("adaptive") => RetryMode::Adaptive,
             Some("standard") => RetryMode::Standard,
             Some(other) => {
-                return Err(SettingsError::new("AWS_RETRY_MODE", other, "expected `standard` or `adaptive`"))
+                return Err(SettingsError::new(
+                    "AWS_RETRY_MODE",
+                    other,
+                    "expected `standard` or `adaptive`",
+                ))
             }
         };
         let retry = match mode {
@@ -107,7 +119,11 @@ pub fn parse_number(
             _ => Err(SettingsError::new(
                 name,
                 &v,
-                format!("expected a whole number from {} to {}", range.start(), range.end()),
+                format!(
+                    "expected a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
             )),
         },
     }
@@ -120,7 +136,9 @@ pub fn required(env: &dyn Lookup, name: &str) -> Result<String, SettingsError> {
 
 /// An optional setting; empty counts as absent.
 pub fn optional(env: &dyn Lookup, name: &str) -> Option<String> {
-    env.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    env.get(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]
@@ -129,7 +147,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k: &str| map.get(k).cloned()
     }
 
@@ -165,7 +186,10 @@ mod tests {
             ("SWEEP_CONCURRENCY", "3"),
             ("AWS_MAX_ATTEMPTS", "2"),
             ("AWS_RETRY_MODE", "standard"),
-            ("EXEMPT_RESOURCES", "arn:aws:s3:::keep-*, arn:aws:s3:::other"),
+            (
+                "EXEMPT_RESOURCES",
+                "arn:aws:s3:::keep-*, arn:aws:s3:::other",
+            ),
         ]))
         .unwrap();
         assert!(s.dry_run);

@@ -49,7 +49,9 @@ impl Emulator {
             .unwrap_or_else(|e| panic!("cannot start the emulator with {}: {e}", python.display()));
         let stdout = child.stdout.take().expect("emulator stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("emulator output");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("emulator output");
         let port: u16 = line
             .trim()
             .strip_prefix("READY ")
@@ -75,7 +77,10 @@ impl Emulator {
         write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("send");
         let mut response = String::new();
         stream.read_to_string(&mut response).expect("read");
-        let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .unwrap_or("");
         serde_json::from_str(body).unwrap_or_else(|e| panic!("harness {path}: {e}: {response}"))
     }
 
@@ -84,12 +89,16 @@ impl Emulator {
         let token: String = result_token
             .bytes()
             .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
                 _ => format!("%{b:02X}"),
             })
             .collect();
         match self.harness_get(&format!("/_harness/config/evaluations?resultToken={token}")) {
-            serde_json::Value::Array(items) => items.into_iter().map(|i| i["evaluation"].clone()).collect(),
+            serde_json::Value::Array(items) => {
+                items.into_iter().map(|i| i["evaluation"].clone()).collect()
+            }
             other => panic!("unexpected harness answer {other}"),
         }
     }

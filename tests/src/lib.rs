@@ -19,13 +19,20 @@ pub const REGION: &str = "us-east-1";
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!("{prefix}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Settings from `pairs`, with one attempt per call unless a test asks for more: tests that expect
 /// errors must not wait through retries.
 pub fn settings(pairs: &[(&str, &str)]) -> Settings {
-    let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let pairs: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let lookup = move |name: &str| {
         pairs
             .iter()
@@ -43,5 +50,7 @@ pub fn settings(pairs: &[(&str, &str)]) -> Settings {
 /// recording every operation sent into `recorder`.
 pub async fn aws(settings: &Settings, recorder: &Recorder) -> AwsClients {
     Emulator::get();
-    AwsClients::load(settings).await.with_interceptor(recorder.interceptor())
+    AwsClients::load(settings)
+        .await
+        .with_interceptor(recorder.interceptor())
 }

@@ -28,7 +28,8 @@ struct Fixture {
 async fn fixture(pairs: &[(&str, &str)]) -> Fixture {
     let calls = Recorder::new();
     let s = settings(pairs);
-    let engine = functions::s3_public_access_block(s.clone(), &aws(&s, &calls).await).expect("engine");
+    let engine =
+        functions::s3_public_access_block(s.clone(), &aws(&s, &calls).await).expect("engine");
     let plain = AwsClients::load(&settings(&[])).await;
     Fixture {
         engine,
@@ -51,7 +52,12 @@ impl Fixture {
     /// A new bucket with the given flags (`None`: no configuration at all).
     async fn bucket(&self, with: Option<[bool; 4]>) -> String {
         let name = unique("train");
-        self.s3.create_bucket().bucket(&name).send().await.expect("create bucket");
+        self.s3
+            .create_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .expect("create bucket");
         if let Some(on) = with {
             self.s3
                 .put_public_access_block()
@@ -66,7 +72,13 @@ impl Fixture {
 
     /// The bucket's four flags as S3 reports them (`None`: no configuration).
     async fn bucket_flags(&self, name: &str) -> Option<[bool; 4]> {
-        let out = self.s3.get_public_access_block().bucket(name).send().await.ok()?;
+        let out = self
+            .s3
+            .get_public_access_block()
+            .bucket(name)
+            .send()
+            .await
+            .ok()?;
         let c = out.public_access_block_configuration()?;
         Some([
             c.block_public_acls() == Some(true),
@@ -106,7 +118,13 @@ impl Fixture {
     }
 
     async fn account_flags(&self) -> Option<[bool; 4]> {
-        let out = self.s3control.get_public_access_block().account_id(ACCOUNT).send().await.ok()?;
+        let out = self
+            .s3control
+            .get_public_access_block()
+            .account_id(ACCOUNT)
+            .send()
+            .await
+            .ok()?;
         let c = out.public_access_block_configuration()?;
         Some([
             c.block_public_acls() == Some(true),
@@ -130,7 +148,10 @@ impl Fixture {
 }
 
 fn bucket_event(file: &str, bucket: &str) -> Value {
-    events::load(&format!("s3-public-access-block/{file}"), &[(SAMPLE_BUCKET, bucket)])
+    events::load(
+        &format!("s3-public-access-block/{file}"),
+        &[(SAMPLE_BUCKET, bucket)],
+    )
 }
 
 fn only(response: &Response) -> &remediation::OutcomeRecord {
@@ -144,15 +165,27 @@ const ALL_ON: [bool; 4] = [true; 4];
 async fn cloudtrail_bucket_events_remediate_with_read_write_verify() {
     let f = fixture(&[]).await;
     for (file, event_name, start) in [
-        ("cloudtrail-delete-bucket-public-access-block.json", "DeleteBucketPublicAccessBlock", None),
+        (
+            "cloudtrail-delete-bucket-public-access-block.json",
+            "DeleteBucketPublicAccessBlock",
+            None,
+        ),
         (
             "cloudtrail-put-bucket-public-access-block.json",
             "PutBucketPublicAccessBlock",
             Some([true, false, false, false]),
         ),
         ("cloudtrail-create-bucket.json", "CreateBucket", None),
-        ("cloudtrail-put-bucket-policy.json", "PutBucketPolicy", Some([true, true, false, false])),
-        ("cloudtrail-put-bucket-acl.json", "PutBucketAcl", Some([false, false, true, true])),
+        (
+            "cloudtrail-put-bucket-policy.json",
+            "PutBucketPolicy",
+            Some([true, true, false, false]),
+        ),
+        (
+            "cloudtrail-put-bucket-acl.json",
+            "PutBucketAcl",
+            Some([false, false, true, true]),
+        ),
     ] {
         let bucket = f.bucket(start).await;
         let response = f.ok(&bucket_event(file, &bucket)).await;
@@ -167,7 +200,10 @@ async fn cloudtrail_bucket_events_remediate_with_read_write_verify() {
         assert_eq!(f.bucket_flags(&bucket).await, Some(ALL_ON), "{file}");
         let before = r.before.as_ref().expect("before recorded");
         assert_eq!(before["Configured"], json!(start.is_some()), "{file}");
-        assert_eq!(r.after.as_ref().expect("after recorded")["RestrictPublicBuckets"], json!(true));
+        assert_eq!(
+            r.after.as_ref().expect("after recorded")["RestrictPublicBuckets"],
+            json!(true)
+        );
     }
 }
 
@@ -175,16 +211,31 @@ async fn cloudtrail_bucket_events_remediate_with_read_write_verify() {
 async fn own_fix_coming_back_is_compliant_after_one_read_and_no_write() {
     let f = fixture(&[]).await;
     let bucket = f.bucket(None).await;
-    let first = f.ok(&bucket_event("cloudtrail-delete-bucket-public-access-block.json", &bucket)).await;
+    let first = f
+        .ok(&bucket_event(
+            "cloudtrail-delete-bucket-public-access-block.json",
+            &bucket,
+        ))
+        .await;
     assert_eq!(only(&first).outcome, Outcome::Remediated);
     // The function's own PutBucketPublicAccessBlock is recorded by CloudTrail and comes back.
-    let replay = f.ok(&bucket_event("cloudtrail-own-put-bucket-public-access-block.json", &bucket)).await;
+    let replay = f
+        .ok(&bucket_event(
+            "cloudtrail-own-put-bucket-public-access-block.json",
+            &bucket,
+        ))
+        .await;
     let r = only(&replay);
     assert_eq!(r.outcome, Outcome::Compliant, "{r:?}");
     assert!(r.actions.is_empty());
     assert_eq!(f.calls.calls(), vec![GET]);
     // And again: idempotent.
-    let again = f.ok(&bucket_event("cloudtrail-own-put-bucket-public-access-block.json", &bucket)).await;
+    let again = f
+        .ok(&bucket_event(
+            "cloudtrail-own-put-bucket-public-access-block.json",
+            &bucket,
+        ))
+        .await;
     assert_eq!(only(&again).outcome, Outcome::Compliant);
     assert_eq!(f.calls.calls(), vec![GET]);
 }
@@ -204,9 +255,18 @@ async fn events_about_something_else_do_nothing_and_call_nothing() {
     let mut other_control = bucket_event("securityhub-s3-8-failed.json", &bucket);
     other_control["detail"]["findings"][0]["Compliance"]["SecurityControlId"] = json!("S3.5");
     for (name, event) in [
-        ("failed call", bucket_event("cloudtrail-failed-call.json", &bucket)),
-        ("other event", bucket_event("cloudtrail-other-event.json", &bucket)),
-        ("passed finding", bucket_event("securityhub-s3-8-passed.json", &bucket)),
+        (
+            "failed call",
+            bucket_event("cloudtrail-failed-call.json", &bucket),
+        ),
+        (
+            "other event",
+            bucket_event("cloudtrail-other-event.json", &bucket),
+        ),
+        (
+            "passed finding",
+            bucket_event("securityhub-s3-8-passed.json", &bucket),
+        ),
         ("compliant change", compliant_change),
         ("other rule", other_rule),
         ("suppressed finding", suppressed),
@@ -230,16 +290,25 @@ async fn dry_run_setting_reports_and_writes_nothing() {
     assert_eq!(r.outcome, Outcome::WouldRemediate, "{r:?}");
     assert!(r.dry_run);
     assert_eq!(r.actions, vec!["PutPublicAccessBlock"]);
-    assert!(r.detail.contains("IgnorePublicAcls, RestrictPublicBuckets"), "{}", r.detail);
+    assert!(
+        r.detail.contains("IgnorePublicAcls, RestrictPublicBuckets"),
+        "{}",
+        r.detail
+    );
     assert_eq!(f.calls.calls(), vec![GET]);
-    assert_eq!(f.bucket_flags(&bucket).await, Some([true, false, true, false]));
+    assert_eq!(
+        f.bucket_flags(&bucket).await,
+        Some([true, false, true, false])
+    );
 }
 
 #[tokio::test]
 async fn dry_run_payload_reports_and_writes_nothing() {
     let f = fixture(&[]).await;
     let bucket = f.bucket(None).await;
-    let response = f.ok(&bucket_event("direct-bucket-dry-run.json", &bucket)).await;
+    let response = f
+        .ok(&bucket_event("direct-bucket-dry-run.json", &bucket))
+        .await;
     let r = only(&response);
     assert_eq!(r.outcome, Outcome::WouldRemediate);
     assert!(r.dry_run);
@@ -250,13 +319,30 @@ async fn dry_run_payload_reports_and_writes_nothing() {
 #[tokio::test]
 async fn exempt_bucket_is_never_read_or_written() {
     let prefix = unique("keep");
-    let f = fixture(&[("EXEMPT_RESOURCES", &format!("arn:aws:s3:::other, arn:aws:s3:::{prefix}*"))]).await;
+    let f = fixture(&[(
+        "EXEMPT_RESOURCES",
+        &format!("arn:aws:s3:::other, arn:aws:s3:::{prefix}*"),
+    )])
+    .await;
     let bucket = format!("{prefix}-public-dataset");
-    f.s3.create_bucket().bucket(&bucket).send().await.expect("create");
-    let response = f.ok(&bucket_event("cloudtrail-delete-bucket-public-access-block.json", &bucket)).await;
+    f.s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create");
+    let response = f
+        .ok(&bucket_event(
+            "cloudtrail-delete-bucket-public-access-block.json",
+            &bucket,
+        ))
+        .await;
     let r = only(&response);
     assert_eq!(r.outcome, Outcome::Exempt);
-    assert!(r.detail.contains(&format!("arn:aws:s3:::{prefix}*")), "{}", r.detail);
+    assert!(
+        r.detail.contains(&format!("arn:aws:s3:::{prefix}*")),
+        "{}",
+        r.detail
+    );
     assert!(f.calls.calls().is_empty());
     assert_eq!(f.bucket_flags(&bucket).await, None);
 }
@@ -275,14 +361,22 @@ async fn deleted_bucket_is_gone_without_error() {
 async fn a_write_that_does_not_stick_fails_the_invocation() {
     let f = fixture(&[]).await;
     let bucket = f.bucket(None).await;
-    Emulator::get().harness_get(&format!("/_harness/s3/discard-public-access-block-writes?bucket={bucket}"));
+    Emulator::get().harness_get(&format!(
+        "/_harness/s3/discard-public-access-block-writes?bucket={bucket}"
+    ));
     let err = f
         .handle(&bucket_event("direct-bucket.json", &bucket))
         .await
         .expect_err("verification must fail");
     let message = err.to_string();
-    assert!(message.contains("1 of 1 resources unresolved (failed=1)"), "{message}");
-    assert!(message.contains("verification failed after PutPublicAccessBlock"), "{message}");
+    assert!(
+        message.contains("1 of 1 resources unresolved (failed=1)"),
+        "{message}"
+    );
+    assert!(
+        message.contains("verification failed after PutPublicAccessBlock"),
+        "{message}"
+    );
     assert_eq!(f.calls.calls(), vec![GET, PUT, GET]);
 }
 
@@ -295,7 +389,8 @@ async fn foreign_account_is_refused_without_any_call() {
     event["detail"]["recipientAccountId"] = json!("999999999999");
     let err = f.handle(&event).await.expect_err("refused");
     assert!(
-        err.to_string().contains("event is about account 999999999999"),
+        err.to_string()
+            .contains("event is about account 999999999999"),
         "{err}"
     );
     let direct = json!({"resourceId": "999999999999", "resourceType": "AWS::::Account"});
@@ -312,7 +407,10 @@ async fn foreign_account_is_refused_without_any_call() {
 #[tokio::test]
 async fn malformed_events_are_named_errors_and_the_next_event_still_works() {
     let f = fixture(&[]).await;
-    let ct = bucket_event("cloudtrail-delete-bucket-public-access-block.json", "x-bucket");
+    let ct = bucket_event(
+        "cloudtrail-delete-bucket-public-access-block.json",
+        "x-bucket",
+    );
     let mut no_bucket = ct.clone();
     no_bucket["detail"]["requestParameters"] = json!({"publicAccessBlock": ""});
     let mut bucket_number = ct.clone();
@@ -323,7 +421,8 @@ async fn malformed_events_are_named_errors_and_the_next_event_still_works() {
     bad_invoking["invokingEvent"] = json!("{not json");
     let mut no_token = bucket_event("config-rule-change-notification.json", "x-bucket");
     no_token.as_object_mut().map(|o| o.remove("resultToken"));
-    no_token["invokingEvent"] = bucket_event("config-rule-change-notification.json", "x-bucket")["invokingEvent"].clone();
+    no_token["invokingEvent"] =
+        bucket_event("config-rule-change-notification.json", "x-bucket")["invokingEvent"].clone();
     let mut detail_type = ct.clone();
     detail_type["detail-type"] = json!("EC2 Instance State-change Notification");
     let cases: Vec<(Value, &str)> = vec![
@@ -332,23 +431,50 @@ async fn malformed_events_are_named_errors_and_the_next_event_still_works() {
         (json!(null), "expected a JSON object, got null"),
         (json!({}), "unrecognised event"),
         (json!({"hello": "world"}), "unrecognised event"),
-        (no_bucket, "missing field `detail.requestParameters.bucketName`"),
-        (bucket_number, "`detail.requestParameters.bucketName` is not a string"),
+        (
+            no_bucket,
+            "missing field `detail.requestParameters.bucketName`",
+        ),
+        (
+            bucket_number,
+            "`detail.requestParameters.bucketName` is not a string",
+        ),
         (no_detail, "missing field `detail`"),
         (bad_invoking, "`invokingEvent` is not a JSON document"),
         (no_token, "missing field `resultToken`"),
-        (detail_type, "unsupported EventBridge detail-type `EC2 Instance State-change Notification`"),
+        (
+            detail_type,
+            "unsupported EventBridge detail-type `EC2 Instance State-change Notification`",
+        ),
         (json!({"resourceId": 7}), "direct payload at `resourceId`"),
         (json!({"resourceId": "a/b"}), "invalid resource id `a/b`"),
-        (json!({"resourceId": "arn:aws:s3:::bucket/key.txt"}), "object ARN"),
-        (json!({"resourceId": "b1", "dryrun": true}), "unknown field `dryrun`"),
-        (json!({"resourceId": "my-bucket", "resourceType": "AWS::EC2::Instance"}), "unsupported resource type `AWS::EC2::Instance`"),
-        (json!({"resourceId": "my-bucket", "action": "delete"}), "unknown action `delete`"),
-        (json!({"resourceId": "my-bucket", "dryRun": "yes"}), "at `dryRun`"),
+        (
+            json!({"resourceId": "arn:aws:s3:::bucket/key.txt"}),
+            "object ARN",
+        ),
+        (
+            json!({"resourceId": "b1", "dryrun": true}),
+            "unknown field `dryrun`",
+        ),
+        (
+            json!({"resourceId": "my-bucket", "resourceType": "AWS::EC2::Instance"}),
+            "unsupported resource type `AWS::EC2::Instance`",
+        ),
+        (
+            json!({"resourceId": "my-bucket", "action": "delete"}),
+            "unknown action `delete`",
+        ),
+        (
+            json!({"resourceId": "my-bucket", "dryRun": "yes"}),
+            "at `dryRun`",
+        ),
     ];
     for (event, expected) in cases {
         match f.handle(&event).await {
-            Err(EngineError::Intake(e)) => assert!(e.to_string().contains(expected), "{event}: `{e}` lacks `{expected}`"),
+            Err(EngineError::Intake(e)) => assert!(
+                e.to_string().contains(expected),
+                "{event}: `{e}` lacks `{expected}`"
+            ),
             other => panic!("{event}: expected an intake error, got {other:?}"),
         }
         assert!(f.calls.calls().is_empty(), "{event}");
@@ -362,7 +488,10 @@ async fn malformed_events_are_named_errors_and_the_next_event_still_works() {
 async fn config_compliance_change_and_security_hub_and_direct_payloads_remediate_buckets() {
     let f = fixture(&[]).await;
     for (file, trigger) in [
-        ("config-compliance-change-bucket.json", "config-rule:s3-bucket-level-public-access-prohibited"),
+        (
+            "config-compliance-change-bucket.json",
+            "config-rule:s3-bucket-level-public-access-prohibited",
+        ),
         ("securityhub-s3-8-failed.json", "security-hub:S3.8"),
         ("direct-bucket.json", "direct:remediate"),
         ("ssm-automation-bucket.json", "direct:remediate"),
@@ -370,7 +499,11 @@ async fn config_compliance_change_and_security_hub_and_direct_payloads_remediate
         let bucket = f.bucket(Some([false, true, true, true])).await;
         let response = f.ok(&bucket_event(file, &bucket)).await;
         let r = only(&response);
-        assert_eq!((r.outcome, r.trigger.as_str()), (Outcome::Remediated, trigger), "{file}: {r:?}");
+        assert_eq!(
+            (r.outcome, r.trigger.as_str()),
+            (Outcome::Remediated, trigger),
+            "{file}: {r:?}"
+        );
         assert_eq!(f.calls.calls(), vec![GET, PUT, GET], "{file}");
         assert_eq!(f.bucket_flags(&bucket).await, Some(ALL_ON), "{file}");
     }
@@ -379,21 +512,31 @@ async fn config_compliance_change_and_security_hub_and_direct_payloads_remediate
 #[tokio::test]
 async fn config_custom_rule_invocations_remediate_and_report_evaluations() {
     let f = fixture(&[]).await;
-    for file in ["config-rule-change-notification.json", "config-rule-oversized-notification.json"] {
+    for file in [
+        "config-rule-change-notification.json",
+        "config-rule-oversized-notification.json",
+    ] {
         let bucket = f.bucket(None).await;
         let token = unique("token");
         let mut event = bucket_event(file, &bucket);
         event["resultToken"] = json!(token);
         let response = f.ok(&event).await;
         assert_eq!(only(&response).outcome, Outcome::Remediated, "{file}");
-        assert_eq!(f.calls.calls(), vec![GET, PUT, GET, "configservice:PutEvaluations"], "{file}");
+        assert_eq!(
+            f.calls.calls(),
+            vec![GET, PUT, GET, "configservice:PutEvaluations"],
+            "{file}"
+        );
         let evaluations = Emulator::get().config_evaluations(&token);
         assert_eq!(evaluations.len(), 1, "{file}: {evaluations:?}");
         let e = &evaluations[0];
         assert_eq!(e["ComplianceResourceType"], json!("AWS::S3::Bucket"));
         assert_eq!(e["ComplianceResourceId"], json!(bucket));
         assert_eq!(e["ComplianceType"], json!("COMPLIANT"));
-        assert!(e["Annotation"].as_str().unwrap_or("").starts_with("remediated: fixed: no Block Public Access"));
+        assert!(e["Annotation"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("remediated: fixed: no Block Public Access"));
         assert_eq!(f.bucket_flags(&bucket).await, Some(ALL_ON));
     }
 
@@ -401,14 +544,18 @@ async fn config_custom_rule_invocations_remediate_and_report_evaluations() {
     let bucket = unique("deleted");
     let token = unique("token");
     let mut event = bucket_event("config-rule-change-notification.json", &bucket);
-    let mut invoking: Value = serde_json::from_str(event["invokingEvent"].as_str().unwrap()).unwrap();
+    let mut invoking: Value =
+        serde_json::from_str(event["invokingEvent"].as_str().unwrap()).unwrap();
     invoking["configurationItem"]["configurationItemStatus"] = json!("ResourceDeleted");
     event["invokingEvent"] = json!(invoking.to_string());
     event["resultToken"] = json!(token);
     let response = f.ok(&event).await;
     assert_eq!(only(&response).outcome, Outcome::NotApplicable);
     assert_eq!(f.calls.calls(), vec!["configservice:PutEvaluations"]);
-    assert_eq!(Emulator::get().config_evaluations(&token)[0]["ComplianceType"], json!("NOT_APPLICABLE"));
+    assert_eq!(
+        Emulator::get().config_evaluations(&token)[0]["ComplianceType"],
+        json!("NOT_APPLICABLE")
+    );
 }
 
 #[tokio::test]
@@ -416,7 +563,11 @@ async fn account_level_block_public_access_every_trigger() {
     let _turn = ACCOUNT_SETTING.lock().await;
     let f = fixture(&[]).await;
     for (file, start, trigger) in [
-        ("cloudtrail-delete-account-public-access-block.json", None, "cloudtrail:DeleteAccountPublicAccessBlock"),
+        (
+            "cloudtrail-delete-account-public-access-block.json",
+            None,
+            "cloudtrail:DeleteAccountPublicAccessBlock",
+        ),
         (
             "cloudtrail-put-account-public-access-block.json",
             Some([false; 4]),
@@ -428,20 +579,38 @@ async fn account_level_block_public_access_every_trigger() {
             "config-rule:s3-account-level-public-access-blocks-periodic",
         ),
         ("securityhub-s3-1-account.json", None, "security-hub:S3.1"),
-        ("direct-account.json", Some([true, false, true, true]), "direct:remediate"),
+        (
+            "direct-account.json",
+            Some([true, false, true, true]),
+            "direct:remediate",
+        ),
     ] {
         f.set_account_flags(start).await;
-        let response = f.ok(&events::load(&format!("s3-public-access-block/{file}"), &[])).await;
+        let response = f
+            .ok(&events::load(
+                &format!("s3-public-access-block/{file}"),
+                &[],
+            ))
+            .await;
         let r = only(&response);
         assert_eq!(r.outcome, Outcome::Remediated, "{file}: {r:?}");
         assert_eq!(r.control, "s3-account-public-access-block");
         assert_eq!(r.resource, format!("arn:aws:s3::{ACCOUNT}:account"));
         assert_eq!(r.trigger, trigger);
-        assert_eq!(f.calls.calls(), vec![ACCOUNT_GET, ACCOUNT_PUT, ACCOUNT_GET], "{file}");
+        assert_eq!(
+            f.calls.calls(),
+            vec![ACCOUNT_GET, ACCOUNT_PUT, ACCOUNT_GET],
+            "{file}"
+        );
         assert_eq!(f.account_flags().await, Some(ALL_ON), "{file}");
     }
     // Already compliant: one read.
-    let response = f.ok(&events::load("s3-public-access-block/direct-account.json", &[])).await;
+    let response = f
+        .ok(&events::load(
+            "s3-public-access-block/direct-account.json",
+            &[],
+        ))
+        .await;
     assert_eq!(only(&response).outcome, Outcome::Compliant);
     assert_eq!(f.calls.calls(), vec![ACCOUNT_GET]);
     // A bare account id without a type is the account, too.

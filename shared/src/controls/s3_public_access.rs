@@ -176,7 +176,11 @@ impl Control for BucketPublicAccessBlock {
         Ok(bucket_resource(name, scope))
     }
 
-    fn cloudtrail_targets(&self, record: &CloudTrailRecord, _: &Scope) -> Result<Vec<String>, IntakeError> {
+    fn cloudtrail_targets(
+        &self,
+        record: &CloudTrailRecord,
+        _: &Scope,
+    ) -> Result<Vec<String>, IntakeError> {
         Ok(vec![record.request_str(&["bucketName"])?.to_owned()])
     }
 
@@ -202,7 +206,11 @@ impl Control for BucketPublicAccessBlock {
         Ok(buckets)
     }
 
-    async fn inspect(&self, bucket: &Resource, scope: &Scope) -> Result<Option<PublicAccessBlock>, AwsError> {
+    async fn inspect(
+        &self,
+        bucket: &Resource,
+        scope: &Scope,
+    ) -> Result<Option<PublicAccessBlock>, AwsError> {
         let result = self
             .s3
             .get_public_access_block()
@@ -231,7 +239,12 @@ impl Control for BucketPublicAccessBlock {
         state.decide()
     }
 
-    async fn apply(&self, bucket: &Resource, plan: &PublicAccessBlock, scope: &Scope) -> Result<(), AwsError> {
+    async fn apply(
+        &self,
+        bucket: &Resource,
+        plan: &PublicAccessBlock,
+        scope: &Scope,
+    ) -> Result<(), AwsError> {
         let config = BucketConfiguration::builder()
             .block_public_acls(plan.block_public_acls)
             .ignore_public_acls(plan.ignore_public_acls)
@@ -258,7 +271,10 @@ pub static ACCOUNT_SPEC: ControlSpec = ControlSpec {
     resource_type: "AWS::::Account",
     asff_type: "AwsAccount",
     event_source: "s3.amazonaws.com",
-    cloudtrail_events: &["DeleteAccountPublicAccessBlock", "PutAccountPublicAccessBlock"],
+    cloudtrail_events: &[
+        "DeleteAccountPublicAccessBlock",
+        "PutAccountPublicAccessBlock",
+    ],
     config_rules: &["s3-account-level-public-access-blocks"],
     security_hub_controls: &["S3.1"],
     actions: &["remediate"],
@@ -299,7 +315,9 @@ impl Control for AccountPublicAccessBlock {
         if !is_account_id(account) {
             return Err(IntakeError::InvalidResourceId {
                 id: id.to_owned(),
-                reason: "not an account id (12 digits), AWS::::Account:ID, or arn:aws:s3::ID:account".to_owned(),
+                reason:
+                    "not an account id (12 digits), AWS::::Account:ID, or arn:aws:s3::ID:account"
+                        .to_owned(),
             });
         }
         Ok(Resource {
@@ -309,7 +327,11 @@ impl Control for AccountPublicAccessBlock {
         })
     }
 
-    fn cloudtrail_targets(&self, record: &CloudTrailRecord, scope: &Scope) -> Result<Vec<String>, IntakeError> {
+    fn cloudtrail_targets(
+        &self,
+        record: &CloudTrailRecord,
+        scope: &Scope,
+    ) -> Result<Vec<String>, IntakeError> {
         Ok(vec![record
             .recipient_account_id
             .clone()
@@ -324,8 +346,17 @@ impl Control for AccountPublicAccessBlock {
         }])
     }
 
-    async fn inspect(&self, account: &Resource, _: &Scope) -> Result<Option<PublicAccessBlock>, AwsError> {
-        let result = self.s3control.get_public_access_block().account_id(&account.id).send().await;
+    async fn inspect(
+        &self,
+        account: &Resource,
+        _: &Scope,
+    ) -> Result<Option<PublicAccessBlock>, AwsError> {
+        let result = self
+            .s3control
+            .get_public_access_block()
+            .account_id(&account.id)
+            .send()
+            .await;
         match result {
             Ok(out) => Ok(Some(match out.public_access_block_configuration() {
                 Some(c) => PublicAccessBlock {
@@ -346,7 +377,12 @@ impl Control for AccountPublicAccessBlock {
         state.decide()
     }
 
-    async fn apply(&self, account: &Resource, plan: &PublicAccessBlock, _: &Scope) -> Result<(), AwsError> {
+    async fn apply(
+        &self,
+        account: &Resource,
+        plan: &PublicAccessBlock,
+        _: &Scope,
+    ) -> Result<(), AwsError> {
         let config = AccountConfiguration::builder()
             .block_public_acls(plan.block_public_acls)
             .ignore_public_acls(plan.ignore_public_acls)
@@ -370,9 +406,16 @@ mod tests {
 
     #[test]
     fn decisions() {
-        assert!(matches!(PublicAccessBlock::ALL_ON.decide(), Decision::Compliant(_)));
+        assert!(matches!(
+            PublicAccessBlock::ALL_ON.decide(),
+            Decision::Compliant(_)
+        ));
         match PublicAccessBlock::default().decide() {
-            Decision::Remediate { plan, actions, reason } => {
+            Decision::Remediate {
+                plan,
+                actions,
+                reason,
+            } => {
                 assert_eq!(plan, PublicAccessBlock::ALL_ON);
                 assert_eq!(actions, vec!["PutPublicAccessBlock"]);
                 assert_eq!(reason, "no Block Public Access configuration");
@@ -386,7 +429,10 @@ mod tests {
         };
         match weakened.decide() {
             Decision::Remediate { reason, .. } => {
-                assert_eq!(reason, "Block Public Access flags off: BlockPublicPolicy, RestrictPublicBuckets")
+                assert_eq!(
+                    reason,
+                    "Block Public Access flags off: BlockPublicPolicy, RestrictPublicBuckets"
+                )
             }
             other => panic!("{other:?}"),
         }
