@@ -93,6 +93,15 @@ impl AwsClients {
         }
         aws_sdk_config::Client::from_conf(builder.build())
     }
+
+    /// Amazon Bedrock (control plane).
+    pub fn bedrock(&self) -> aws_sdk_bedrock::Client {
+        let mut builder = aws_sdk_bedrock::config::Builder::from(&self.sdk);
+        for i in &self.interceptors {
+            builder.push_interceptor(i.clone());
+        }
+        aws_sdk_bedrock::Client::from_conf(builder.build())
+    }
 }
 
 /// The custom endpoint for a service: `AWS_ENDPOINT_URL_<SERVICE>`, else the global one.

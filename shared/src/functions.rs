@@ -2,10 +2,11 @@
 //! itself and by the tests, so both run exactly the same composition.
 
 use crate::clients::AwsClients;
+use crate::controls::bedrock_invocation_logging::{InvocationLoggingControl, KnownGood};
 use crate::controls::s3_public_access::{AccountPublicAccessBlock, BucketPublicAccessBlock};
 use crate::engine::Engine;
 use crate::error::SettingsError;
-use crate::settings::Settings;
+use crate::settings::{Lookup, Settings};
 
 /// `s3-public-access-block`: Block Public Access on the account and on every bucket.
 pub fn s3_public_access_block(
@@ -20,6 +21,25 @@ pub fn s3_public_access_block(
             Box::new(AccountPublicAccessBlock::new(aws.s3control())),
             Box::new(BucketPublicAccessBlock::new(aws.s3())),
         ],
+    )
+    .with_config_client(aws.config()))
+}
+
+/// `bedrock-invocation-logging`: model-invocation logging on, at the known-good destinations
+/// (read from `env`; at least one destination is required).
+pub fn bedrock_invocation_logging(
+    settings: Settings,
+    env: &dyn Lookup,
+    aws: &AwsClients,
+) -> Result<Engine, SettingsError> {
+    let known_good = KnownGood::from_lookup(env)?;
+    Ok(Engine::new(
+        settings,
+        aws.region()?,
+        vec![Box::new(InvocationLoggingControl::new(
+            aws.bedrock(),
+            known_good,
+        ))],
     )
     .with_config_client(aws.config()))
 }

@@ -9,6 +9,10 @@ Extensions (each one is AWS's documented behaviour for an operation moto does no
   request as AWS does and records the evaluations, which tests read back from
   `GET /_harness/config/evaluations` (optionally `?resultToken=...`).
 
+- Bedrock `GetModelInvocationLoggingConfiguration` after a delete (or before any put): AWS answers
+  `{}` (no `loggingConfig`); moto answers an empty `loggingConfig`. Here it answers as AWS does.
+  `PutModelInvocationLoggingConfiguration` validates its destinations' required fields as AWS does.
+
 Fault hooks (to prove the code's handling of situations AWS cannot be asked to produce on demand):
 - `GET /_harness/s3/discard-public-access-block-writes?bucket=NAME`: from then on a
   `PutPublicAccessBlock` on that bucket succeeds but is not kept, as if another actor reverted it
@@ -63,6 +67,37 @@ def put_evaluations(self, evaluations=None, result_token=None, test_mode=False):
 
 
 config_models.ConfigBackend.put_evaluations = put_evaluations
+
+
+# --- Bedrock model-invocation logging --------------------------------------------------------
+
+from moto.bedrock import responses as bedrock_responses
+from moto.bedrock.exceptions import ValidationException as BedrockValidationException
+
+
+def get_model_invocation_logging_configuration(self):
+    config = self.bedrock_backend.get_model_invocation_logging_configuration()
+    return json.dumps({"loggingConfig": config} if config else {})
+
+
+_original_put_logging = bedrock_responses.BedrockResponse.put_model_invocation_logging_configuration
+
+
+def put_model_invocation_logging_configuration(self):
+    config = json.loads(self.body or "{}").get("loggingConfig")
+    if not isinstance(config, dict):
+        raise BedrockValidationException("loggingConfig is required.")
+    s3 = config.get("s3Config")
+    if s3 is not None and not s3.get("bucketName"):
+        raise BedrockValidationException("s3Config.bucketName is required.")
+    cloudwatch = config.get("cloudWatchConfig")
+    if cloudwatch is not None and not (cloudwatch.get("logGroupName") and cloudwatch.get("roleArn")):
+        raise BedrockValidationException("cloudWatchConfig requires logGroupName and roleArn.")
+    return _original_put_logging(self)
+
+
+bedrock_responses.BedrockResponse.get_model_invocation_logging_configuration = get_model_invocation_logging_configuration
+bedrock_responses.BedrockResponse.put_model_invocation_logging_configuration = put_model_invocation_logging_configuration
 
 
 # --- S3 fault hook ---------------------------------------------------------------------------

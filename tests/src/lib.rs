@@ -3,12 +3,14 @@
 
 pub mod emulator;
 pub mod events;
+pub mod logs;
 pub mod recorder;
 
 use remediation::clients::AwsClients;
 use remediation::Settings;
 
 pub use emulator::Emulator;
+pub use logs::CapturedLogs;
 pub use recorder::Recorder;
 
 /// The account and region the emulator serves.
@@ -26,19 +28,26 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// Settings from `pairs`, with one attempt per call unless a test asks for more: tests that expect
-/// errors must not wait through retries.
-pub fn settings(pairs: &[(&str, &str)]) -> Settings {
+/// An environment of `pairs` (for a function's own settings).
+pub fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
     let pairs: Vec<(String, String)> = pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let lookup = move |name: &str| {
+    move |name: &str| {
         pairs
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.clone())
-            .or_else(|| (name == "AWS_MAX_ATTEMPTS").then(|| "1".to_owned()))
+    }
+}
+
+/// Settings from `pairs`, with one attempt per call unless a test asks for more: tests that expect
+/// errors must not wait through retries.
+pub fn settings(pairs: &[(&str, &str)]) -> Settings {
+    let given = env(pairs);
+    let lookup = move |name: &str| {
+        given(name).or_else(|| (name == "AWS_MAX_ATTEMPTS").then(|| "1".to_owned()))
     };
     match Settings::from_lookup(&lookup) {
         Ok(s) => s,

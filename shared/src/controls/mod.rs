@@ -1,4 +1,5 @@
 //! The controls. Each module is one control (or a family sharing a resource model) implementing
 //! [`crate::Control`]; a function binary picks the controls it hosts.
 
+pub mod bedrock_invocation_logging;
 pub mod s3_public_access;
