@@ -482,7 +482,11 @@ mod tests {
                 "BEDROCK_LOG_ROLE_ARN",
             ),
             (
-                vec![("BEDROCK_LOG_KEY_PREFIX", "p")],
+                vec![
+                    ("BEDROCK_LOG_GROUP", "g"),
+                    ("BEDROCK_LOG_ROLE_ARN", ROLE),
+                    ("BEDROCK_LOG_KEY_PREFIX", "p"),
+                ],
                 "BEDROCK_LOG_KEY_PREFIX",
             ),
             (
