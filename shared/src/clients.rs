@@ -63,12 +63,9 @@ impl AwsClients {
 
     /// S3, path-style when a custom endpoint is configured.
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        let mut builder = aws_sdk_s3::config::Builder::from(&self.sdk)
+        let builder = aws_sdk_s3::config::Builder::from(&self.sdk)
             .force_path_style(custom_endpoint(&self.sdk, "S3").is_some());
-        for i in &self.interceptors {
-            builder.push_interceptor(i.clone());
-        }
-        aws_sdk_s3::Client::from_conf(builder.build())
+        aws_sdk_s3::Client::from_conf(self.intercepted(builder).build())
     }
 
     /// S3 Control. With a custom endpoint, requests go to that endpoint as given: the SDK would
@@ -79,30 +76,72 @@ impl AwsClients {
         if let Some(url) = custom_endpoint(&self.sdk, "S3_CONTROL") {
             builder = builder.endpoint_resolver(FixedEndpoint(url));
         }
-        for i in &self.interceptors {
-            builder.push_interceptor(i.clone());
-        }
-        aws_sdk_s3control::Client::from_conf(builder.build())
+        aws_sdk_s3control::Client::from_conf(self.intercepted(builder).build())
     }
 
     /// AWS Config, for answering custom-rule invocations.
     pub fn config(&self) -> aws_sdk_config::Client {
-        let mut builder = aws_sdk_config::config::Builder::from(&self.sdk);
-        for i in &self.interceptors {
-            builder.push_interceptor(i.clone());
-        }
-        aws_sdk_config::Client::from_conf(builder.build())
+        aws_sdk_config::Client::from_conf(
+            self.intercepted(aws_sdk_config::config::Builder::from(&self.sdk))
+                .build(),
+        )
     }
 
     /// Amazon Bedrock (control plane).
     pub fn bedrock(&self) -> aws_sdk_bedrock::Client {
-        let mut builder = aws_sdk_bedrock::config::Builder::from(&self.sdk);
+        aws_sdk_bedrock::Client::from_conf(
+            self.intercepted(aws_sdk_bedrock::config::Builder::from(&self.sdk))
+                .build(),
+        )
+    }
+
+    /// AWS KMS.
+    pub fn kms(&self) -> aws_sdk_kms::Client {
+        aws_sdk_kms::Client::from_conf(
+            self.intercepted(aws_sdk_kms::config::Builder::from(&self.sdk))
+                .build(),
+        )
+    }
+
+    /// Amazon SageMaker.
+    pub fn sagemaker(&self) -> aws_sdk_sagemaker::Client {
+        aws_sdk_sagemaker::Client::from_conf(
+            self.intercepted(aws_sdk_sagemaker::config::Builder::from(&self.sdk))
+                .build(),
+        )
+    }
+
+    fn intercepted<B: PushInterceptor>(&self, mut builder: B) -> B {
         for i in &self.interceptors {
-            builder.push_interceptor(i.clone());
+            builder.push(i.clone());
         }
-        aws_sdk_bedrock::Client::from_conf(builder.build())
+        builder
     }
 }
+
+/// The one thing every service's config builder is asked for here.
+trait PushInterceptor {
+    fn push(&mut self, interceptor: SharedInterceptor);
+}
+
+macro_rules! push_interceptor {
+    ($($builder:ty),*) => {$(
+        impl PushInterceptor for $builder {
+            fn push(&mut self, interceptor: SharedInterceptor) {
+                self.push_interceptor(interceptor);
+            }
+        }
+    )*};
+}
+
+push_interceptor!(
+    aws_sdk_s3::config::Builder,
+    aws_sdk_s3control::config::Builder,
+    aws_sdk_config::config::Builder,
+    aws_sdk_bedrock::config::Builder,
+    aws_sdk_kms::config::Builder,
+    aws_sdk_sagemaker::config::Builder
+);
 
 /// The custom endpoint for a service: `AWS_ENDPOINT_URL_<SERVICE>`, else the global one.
 fn custom_endpoint(sdk: &SdkConfig, service_env: &str) -> Option<String> {

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::error::{AwsError, IntakeError};
 use crate::intake::CloudTrailRecord;
-use crate::pipeline::{self, Evaluation};
+use crate::pipeline::{self, Evaluation, Request};
 use crate::resource::{Resource, Scope};
 
 /// An AWS operation a control may call: its API name and the IAM action it needs.
@@ -117,12 +117,33 @@ pub trait Control: Send + Sync + 'static {
     /// Every resource of this control in the scope (a sweep).
     fn list(&self, scope: &Scope) -> impl Future<Output = Result<Vec<Resource>, AwsError>> + Send;
 
-    /// Read the current state; `Ok(None)` when the resource does not exist.
+    /// Read the current state for `action`; `Ok(None)` when the resource does not exist.
     fn inspect(
         &self,
         resource: &Resource,
+        action: &str,
         scope: &Scope,
     ) -> impl Future<Output = Result<Option<Self::State>, AwsError>> + Send;
+
+    /// Read the state back after `apply`, for verification. By default a full `inspect`; a control
+    /// whose write can change only part of the state may read just that part.
+    fn reinspect(
+        &self,
+        resource: &Resource,
+        before: &Self::State,
+        action: &str,
+        scope: &Scope,
+    ) -> impl Future<Output = Result<Option<Self::State>, AwsError>> + Send {
+        let _ = before;
+        self.inspect(resource, action, scope)
+    }
+
+    /// The resource's canonical identity when the state reveals it (a key named by an alias is
+    /// the key itself): records use it, and exemptions are checked against it too.
+    fn canonical(&self, resource: &Resource, state: &Self::State) -> Option<Resource> {
+        let _ = (resource, state);
+        None
+    }
 
     /// Decide from the state alone (no I/O).
     fn decide(&self, state: &Self::State, action: &str) -> Decision<Self::Plan>;
@@ -156,13 +177,7 @@ pub trait DynControl: Send + Sync {
     ) -> Result<Vec<String>, IntakeError>;
     fn list<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<Vec<Resource>, AwsError>>;
     /// Inspect → decide → (apply → verify) one resource.
-    fn evaluate<'a>(
-        &'a self,
-        resource: &'a Resource,
-        action: &'a str,
-        dry_run: bool,
-        scope: &'a Scope,
-    ) -> BoxFuture<'a, Evaluation>;
+    fn evaluate<'a>(&'a self, request: &'a Request<'a>) -> BoxFuture<'a, Evaluation>;
 }
 
 impl<C: Control> DynControl for C {
@@ -186,13 +201,7 @@ impl<C: Control> DynControl for C {
         Box::pin(Control::list(self, scope))
     }
 
-    fn evaluate<'a>(
-        &'a self,
-        resource: &'a Resource,
-        action: &'a str,
-        dry_run: bool,
-        scope: &'a Scope,
-    ) -> BoxFuture<'a, Evaluation> {
-        Box::pin(pipeline::evaluate(self, resource, action, dry_run, scope))
+    fn evaluate<'a>(&'a self, request: &'a Request<'a>) -> BoxFuture<'a, Evaluation> {
+        Box::pin(pipeline::evaluate(self, request))
     }
 }

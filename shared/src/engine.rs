@@ -13,7 +13,7 @@ use crate::control::DynControl;
 use crate::error::{EngineError, IntakeError};
 use crate::intake::{self, Intake, Target, Work};
 use crate::outcome::{Outcome, OutcomeRecord, Response, Trigger};
-use crate::pipeline::Evaluation;
+use crate::pipeline::{Evaluation, Request};
 use crate::resource::{is_account_id, Arn, Resource, Scope};
 use crate::settings::Settings;
 
@@ -182,7 +182,13 @@ impl Engine {
                 )
             } else {
                 control
-                    .evaluate(&target.resource, target.action, dry_run, scope)
+                    .evaluate(&Request {
+                        resource: &target.resource,
+                        action: target.action,
+                        dry_run,
+                        scope,
+                        exemptions: &self.settings.exemptions,
+                    })
                     .await
             };
         record(
@@ -231,6 +237,7 @@ fn record(
     dry_run: bool,
     e: Evaluation,
 ) -> OutcomeRecord {
+    let resource = e.resource.as_ref().unwrap_or(resource);
     OutcomeRecord {
         control,
         resource: resource.arn.clone(),

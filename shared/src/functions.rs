@@ -3,6 +3,7 @@
 
 use crate::clients::AwsClients;
 use crate::controls::bedrock_invocation_logging::{InvocationLoggingControl, KnownGood};
+use crate::controls::kms_key_rotation::{KeyRotationControl, RotationPeriod};
 use crate::controls::s3_public_access::{AccountPublicAccessBlock, BucketPublicAccessBlock};
 use crate::engine::Engine;
 use crate::error::SettingsError;
@@ -40,6 +41,22 @@ pub fn bedrock_invocation_logging(
             aws.bedrock(),
             known_good,
         ))],
+    )
+    .with_config_client(aws.config()))
+}
+
+/// `kms-key-rotation`: automatic rotation of customer keys, with a period no longer than
+/// `KEY_ROTATION_PERIOD_DAYS` (from `env`), and rotation on demand.
+pub fn kms_key_rotation(
+    settings: Settings,
+    env: &dyn Lookup,
+    aws: &AwsClients,
+) -> Result<Engine, SettingsError> {
+    let period = RotationPeriod::from_lookup(env)?;
+    Ok(Engine::new(
+        settings,
+        aws.region()?,
+        vec![Box::new(KeyRotationControl::new(aws.kms(), period))],
     )
     .with_config_client(aws.config()))
 }

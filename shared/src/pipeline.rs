@@ -5,12 +5,25 @@ use serde::Serialize;
 
 use crate::control::{Control, Decision};
 use crate::error::{AwsError, AwsErrorKind};
+use crate::exemption::Exemptions;
 use crate::outcome::Outcome;
 use crate::resource::{Resource, Scope};
+
+/// One resource to run through a control.
+#[derive(Debug)]
+pub struct Request<'a> {
+    pub resource: &'a Resource,
+    pub action: &'a str,
+    pub dry_run: bool,
+    pub scope: &'a Scope,
+    pub exemptions: &'a Exemptions,
+}
 
 /// The result of one resource's pipeline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
+    /// The resource's canonical identity, when inspection revealed a different one.
+    pub resource: Option<Resource>,
     pub outcome: Outcome,
     pub actions: Vec<&'static str>,
     pub detail: String,
@@ -21,6 +34,7 @@ pub struct Evaluation {
 impl Evaluation {
     pub fn new(outcome: Outcome, detail: impl Into<String>) -> Self {
         Self {
+            resource: None,
             outcome,
             actions: Vec::new(),
             detail: detail.into(),
@@ -43,23 +57,33 @@ fn snapshot<S: Serialize>(state: &S) -> Option<serde_json::Value> {
 }
 
 /// Run one resource through the control.
-pub async fn evaluate<C: Control>(
-    control: &C,
-    resource: &Resource,
-    action: &str,
-    dry_run: bool,
-    scope: &Scope,
-) -> Evaluation {
-    let before = match control.inspect(resource, scope).await {
+pub async fn evaluate<C: Control>(control: &C, request: &Request<'_>) -> Evaluation {
+    let Request {
+        resource,
+        action,
+        dry_run,
+        scope,
+        exemptions,
+    } = *request;
+    let before = match control.inspect(resource, action, scope).await {
         Ok(Some(state)) => state,
         Ok(None) => return Evaluation::new(Outcome::Gone, "the resource does not exist"),
         Err(e) => return Evaluation::from_error(&e, ""),
     };
+    let canonical = control.canonical(resource, &before);
     let before_json = snapshot(&before);
     let settled = |outcome, detail: String| Evaluation {
+        resource: canonical.clone(),
         before: before_json.clone(),
         ..Evaluation::new(outcome, detail)
     };
+    // Named indirectly (an alias), the resource is checked against the exemptions once more.
+    if let Some(pattern) = canonical.as_ref().and_then(|c| exemptions.matching(&c.arn)) {
+        return settled(
+            Outcome::Exempt,
+            format!("exempt by EXEMPT_RESOURCES pattern {pattern}"),
+        );
+    }
     let (plan, actions, reason) = match control.decide(&before, action) {
         Decision::Remediate {
             plan,
@@ -72,6 +96,7 @@ pub async fn evaluate<C: Control>(
     };
     if dry_run {
         return Evaluation {
+            resource: canonical,
             actions,
             before: before_json,
             ..Evaluation::new(
@@ -82,11 +107,12 @@ pub async fn evaluate<C: Control>(
     }
     if let Err(e) = control.apply(resource, &plan, scope).await {
         return Evaluation {
+            resource: canonical,
             before: before_json,
             ..Evaluation::from_error(&e, &format!("{reason}; "))
         };
     }
-    let (outcome, detail, after) = match control.inspect(resource, scope).await {
+    let (outcome, detail, after) = match control.reinspect(resource, &before, action, scope).await {
         Ok(Some(after)) => match control.verify(&plan, &after) {
             Ok(()) => (
                 Outcome::Remediated,
@@ -111,6 +137,7 @@ pub async fn evaluate<C: Control>(
         ),
     };
     Evaluation {
+        resource: canonical,
         outcome,
         actions,
         detail,

@@ -13,6 +13,12 @@ Extensions (each one is AWS's documented behaviour for an operation moto does no
   `{}` (no `loggingConfig`); moto answers an empty `loggingConfig`. Here it answers as AWS does.
   `PutModelInvocationLoggingConfiguration` validates its destinations' required fields as AWS does.
 
+- KMS `EnableKeyRotation` with `RotationPeriodInDays`: moto ignores the period. Here it is validated
+  (90-2560, default 365), stored, and returned by `GetKeyRotationStatus` with `KeyId`, as AWS
+  documents; rotation of keys AWS does not rotate (asymmetric, HMAC, imported, not Enabled) is
+  refused with AWS's errors (`UnsupportedOperationException`, `KMSInvalidStateException`).
+  `RotateKeyOnDemand` applies the same eligibility and AWS's limit of on-demand rotations per key.
+
 Fault hooks (to prove the code's handling of situations AWS cannot be asked to produce on demand):
 - `GET /_harness/s3/discard-public-access-block-writes?bucket=NAME`: from then on a
   `PutPublicAccessBlock` on that bucket succeeds but is not kept, as if another actor reverted it
@@ -98,6 +104,85 @@ def put_model_invocation_logging_configuration(self):
 
 bedrock_responses.BedrockResponse.get_model_invocation_logging_configuration = get_model_invocation_logging_configuration
 bedrock_responses.BedrockResponse.put_model_invocation_logging_configuration = put_model_invocation_logging_configuration
+
+
+# --- KMS rotation period and on-demand rotation ----------------------------------------------
+
+from moto.core.exceptions import JsonRESTError
+from moto.kms import responses as kms_responses
+
+ON_DEMAND_ROTATION_LIMIT = 10
+
+
+class KmsError(JsonRESTError):
+    code = 400
+
+    def __init__(self, error_type, message):
+        super().__init__(error_type, message)
+
+
+def _rotatable_key(response, key_id):
+    response._validate_cmk_id(key_id)
+    key = response.kms_backend.describe_key(key_id)
+    if key.key_spec != "SYMMETRIC_DEFAULT" or key.origin != "AWS_KMS":
+        raise KmsError(
+            "UnsupportedOperationException",
+            f"{key.arn} key type or origin does not support automatic key rotation.",
+        )
+    if key.key_state != "Enabled":
+        raise KmsError("KMSInvalidStateException", f"{key.arn} is {key.key_state}.")
+    return key
+
+
+def enable_key_rotation(self):
+    key_id = self._get_param("KeyId")
+    period = self._get_param("RotationPeriodInDays")
+    if period is None:
+        period = 365
+    if not isinstance(period, int) or not 90 <= period <= 2560:
+        raise KmsError(
+            "ValidationException",
+            f"1 validation error detected: Value '{period}' at 'rotationPeriodInDays' failed to satisfy "
+            "constraint: Member must have value between 90 and 2560",
+        )
+    key = _rotatable_key(self, key_id)
+    key.key_rotation_status = True
+    key.rotation_period_in_days = period
+    return json.dumps(None)
+
+
+def disable_key_rotation(self):
+    key = _rotatable_key(self, self._get_param("KeyId"))
+    key.key_rotation_status = False
+    key.rotation_period_in_days = None
+    return json.dumps(None)
+
+
+def get_key_rotation_status(self):
+    key_id = self._get_param("KeyId")
+    self._validate_cmk_id(key_id)
+    key = self.kms_backend.describe_key(key_id)
+    body = {"KeyRotationEnabled": bool(key.key_rotation_status), "KeyId": key.arn}
+    if key.key_rotation_status:
+        body["RotationPeriodInDays"] = getattr(key, "rotation_period_in_days", None) or 365
+    return json.dumps(body)
+
+
+_original_rotate = kms_responses.KmsResponse.rotate_key_on_demand
+
+
+def rotate_key_on_demand(self):
+    key = _rotatable_key(self, self._get_param("KeyId"))
+    on_demand = [r for r in key.rotations if r.get("RotationType") == "ON_DEMAND"]
+    if len(on_demand) >= ON_DEMAND_ROTATION_LIMIT:
+        raise KmsError("LimitExceededException", f"{key.arn} has reached the on-demand rotation limit.")
+    return _original_rotate(self)
+
+
+kms_responses.KmsResponse.enable_key_rotation = enable_key_rotation
+kms_responses.KmsResponse.disable_key_rotation = disable_key_rotation
+kms_responses.KmsResponse.get_key_rotation_status = get_key_rotation_status
+kms_responses.KmsResponse.rotate_key_on_demand = rotate_key_on_demand
 
 
 # --- S3 fault hook ---------------------------------------------------------------------------

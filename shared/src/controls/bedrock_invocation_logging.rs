@@ -373,6 +373,7 @@ impl Control for InvocationLoggingControl {
     async fn inspect(
         &self,
         _: &Resource,
+        _action: &str,
         _: &Scope,
     ) -> Result<Option<InvocationLogging>, AwsError> {
         let out = self

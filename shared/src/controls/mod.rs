@@ -2,4 +2,5 @@
 //! [`crate::Control`]; a function binary picks the controls it hosts.
 
 pub mod bedrock_invocation_logging;
+pub mod kms_key_rotation;
 pub mod s3_public_access;

@@ -209,6 +209,7 @@ impl Control for BucketPublicAccessBlock {
     async fn inspect(
         &self,
         bucket: &Resource,
+        _action: &str,
         scope: &Scope,
     ) -> Result<Option<PublicAccessBlock>, AwsError> {
         let result = self
@@ -349,6 +350,7 @@ impl Control for AccountPublicAccessBlock {
     async fn inspect(
         &self,
         account: &Resource,
+        _action: &str,
         _: &Scope,
     ) -> Result<Option<PublicAccessBlock>, AwsError> {
         let result = self
