@@ -23,6 +23,14 @@ pub struct Operation {
     pub permission: &'static str,
 }
 
+/// An EventBridge event a service emits when a resource changes state (for example "SageMaker
+/// Notebook Instance State Change"), and the `detail` field naming the resource.
+#[derive(Debug)]
+pub struct StateChangeEvent {
+    pub detail_type: &'static str,
+    pub resource_id_field: &'static str,
+}
+
 /// Static facts about a control: what it is, and which events are about it.
 #[derive(Debug)]
 pub struct ControlSpec {
@@ -36,6 +44,8 @@ pub struct ControlSpec {
     pub event_source: &'static str,
     /// CloudTrail `eventName`s that may have changed the resource.
     pub cloudtrail_events: &'static [&'static str],
+    /// Service state-change events that concern the control's resources.
+    pub state_change_events: &'static [StateChangeEvent],
     /// AWS Config rule names (managed-rule names; a deployed rule's name contains one of them).
     pub config_rules: &'static [&'static str],
     /// Security Hub control ids, e.g. `S3.8`.

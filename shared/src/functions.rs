@@ -5,6 +5,7 @@ use crate::clients::AwsClients;
 use crate::controls::bedrock_invocation_logging::{InvocationLoggingControl, KnownGood};
 use crate::controls::kms_key_rotation::{KeyRotationControl, RotationPeriod};
 use crate::controls::s3_public_access::{AccountPublicAccessBlock, BucketPublicAccessBlock};
+use crate::controls::sagemaker_notebook::{GuardSettings, NotebookGuard};
 use crate::engine::Engine;
 use crate::error::SettingsError;
 use crate::settings::{Lookup, Settings};
@@ -57,6 +58,22 @@ pub fn kms_key_rotation(
         settings,
         aws.region()?,
         vec![Box::new(KeyRotationControl::new(aws.kms(), period))],
+    )
+    .with_config_client(aws.config()))
+}
+
+/// `sagemaker-notebook-guard`: notebooks with root access or direct internet access are stopped,
+/// and root access is disabled once stopped (`DISABLE_ROOT_ACCESS`, from `env`).
+pub fn sagemaker_notebook_guard(
+    settings: Settings,
+    env: &dyn Lookup,
+    aws: &AwsClients,
+) -> Result<Engine, SettingsError> {
+    let guard = GuardSettings::from_lookup(env)?;
+    Ok(Engine::new(
+        settings,
+        aws.region()?,
+        vec![Box::new(NotebookGuard::new(aws.sagemaker(), guard))],
     )
     .with_config_client(aws.config()))
 }

@@ -278,9 +278,7 @@ impl Router<'_> {
                     Work::Sweep,
                 ))
             }
-            other => Err(IntakeError::UnrecognisedShape(format!(
-                "unsupported EventBridge detail-type `{other}`"
-            ))),
+            other => self.state_change(other, &envelope.detail),
         }
     }
 
@@ -319,6 +317,31 @@ impl Router<'_> {
             Work::Targets(targets)
         };
         Ok(self.intake(trigger, work))
+    }
+
+    /// A service's own state-change event, for a control that listens to it.
+    fn state_change(&self, detail_type: &str, detail: &Value) -> Result<Intake, IntakeError> {
+        let found = self.controls.iter().enumerate().find_map(|(index, c)| {
+            c.spec()
+                .state_change_events
+                .iter()
+                .find(|e| e.detail_type == detail_type)
+                .map(|e| (index, e.resource_id_field))
+        });
+        let Some((index, field)) = found else {
+            return Err(IntakeError::UnrecognisedShape(format!(
+                "unsupported EventBridge detail-type `{detail_type}`"
+            )));
+        };
+        let id = lookup_str(Some(detail), "detail", &[field])?;
+        Ok(self.intake(
+            Trigger {
+                source: "state-change",
+                name: detail_type.to_owned(),
+                ..Trigger::default()
+            },
+            Work::Targets(vec![self.default_target(index, id)?]),
+        ))
     }
 
     fn compliance_change(&self, detail: &Value) -> Result<Intake, IntakeError> {

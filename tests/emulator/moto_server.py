@@ -19,10 +19,17 @@ Extensions (each one is AWS's documented behaviour for an operation moto does no
   refused with AWS's errors (`UnsupportedOperationException`, `KMSInvalidStateException`).
   `RotateKeyOnDemand` applies the same eligibility and AWS's limit of on-demand rotations per key.
 
+- SageMaker `UpdateNotebookInstance`: not in moto. Here it is allowed only when the notebook is
+  `Stopped` or `Failed` (otherwise AWS's ValidationException), applies `RootAccess` and the other
+  documented fields, and leaves the notebook `Stopped` (AWS passes through `Updating`).
+  `StopNotebookInstance` is allowed only from `InService`, as on AWS.
+
 Fault hooks (to prove the code's handling of situations AWS cannot be asked to produce on demand):
 - `GET /_harness/s3/discard-public-access-block-writes?bucket=NAME`: from then on a
   `PutPublicAccessBlock` on that bucket succeeds but is not kept, as if another actor reverted it
   at once; the remediation's verification read must catch it.
+- `GET /_harness/sagemaker/notebook-status?name=NAME&status=STATUS`: put a notebook in a state
+  AWS passes through on its own (`Pending`, `Stopping`, `Updating`, `Failed`, ...), which moto skips.
 """
 
 import json
@@ -185,6 +192,65 @@ kms_responses.KmsResponse.get_key_rotation_status = get_key_rotation_status
 kms_responses.KmsResponse.rotate_key_on_demand = rotate_key_on_demand
 
 
+# --- SageMaker notebook instances ---------------------------------------------------------------
+
+from moto.core.responses import EmptyResult
+from moto.sagemaker import models as sagemaker_models
+from moto.sagemaker import responses as sagemaker_responses
+from moto.sagemaker.exceptions import ValidationError as SageMakerValidationError
+
+
+def _transition_error(notebook, allowed, target):
+    return SageMakerValidationError(
+        message=f"Status ({notebook.status}) not in ([{', '.join(allowed)}]). Unable to transition to "
+        f"({target}) for Notebook Instance ({notebook.arn})"
+    )
+
+
+def stop_notebook_instance(self, notebook_instance_name):
+    notebook = self.get_notebook_instance(notebook_instance_name)
+    if notebook.status != "InService":
+        raise _transition_error(notebook, ["InService"], "Stopping")
+    notebook.stop()
+
+
+def update_notebook_instance(self):
+    notebook = self.sagemaker_backend.get_notebook_instance(self._get_param("NotebookInstanceName"))
+    if notebook.status not in ("Stopped", "Failed"):
+        raise _transition_error(notebook, ["Stopped", "Failed"], "Updating")
+    root_access = self._get_param("RootAccess")
+    if root_access is not None:
+        if root_access not in ("Enabled", "Disabled"):
+            raise SageMakerValidationError(message=f"Invalid RootAccess value: {root_access}")
+        notebook.root_access = root_access
+    for param, attribute in (
+        ("InstanceType", "instance_type"),
+        ("RoleArn", "role_arn"),
+        ("VolumeSizeInGB", "volume_size_in_gb"),
+        ("LifecycleConfigName", "lifecycle_config_name"),
+    ):
+        value = self._get_param(param)
+        if value is not None:
+            setattr(notebook, attribute, value)
+    if self._get_param("DisassociateLifecycleConfig"):
+        notebook.lifecycle_config_name = None
+    notebook.status = "Stopped"
+    return EmptyResult()
+
+
+sagemaker_models.SageMakerModelBackend.stop_notebook_instance = stop_notebook_instance
+sagemaker_responses.SageMakerResponse.update_notebook_instance = update_notebook_instance
+
+
+def set_notebook_status(name, status):
+    for account in sagemaker_models.sagemaker_backends.values():
+        for backend in account.values():
+            if name in backend.notebook_instances:
+                backend.notebook_instances[name].status = status
+                return True
+    return False
+
+
 # --- S3 fault hook ---------------------------------------------------------------------------
 
 from moto.s3 import models as s3_models
@@ -222,6 +288,10 @@ def harness_app(environ, start_response):
     if path == "/_harness/s3/discard-public-access-block-writes":
         DISCARD_BPA_WRITES.update(query.get("bucket") or [])
         return json_response(start_response, sorted(DISCARD_BPA_WRITES))
+    if path == "/_harness/sagemaker/notebook-status":
+        name = (query.get("name") or [""])[0]
+        status = (query.get("status") or [""])[0]
+        return json_response(start_response, {"updated": set_notebook_status(name, status)})
     start_response("404 Not Found", [("Content-Type", "text/plain")])
     return [b"unknown harness path"]
 

@@ -33,6 +33,7 @@ pub static SPEC: ControlSpec = ControlSpec {
         "DeleteModelInvocationLoggingConfiguration",
         "PutModelInvocationLoggingConfiguration",
     ],
+    state_change_events: &[],
     config_rules: &["bedrock-invocation-logging"],
     security_hub_controls: &[],
     actions: &["remediate"],

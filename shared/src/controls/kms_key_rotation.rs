@@ -50,6 +50,7 @@ pub static SPEC: ControlSpec = ControlSpec {
     asff_type: "AwsKmsKey",
     event_source: "kms.amazonaws.com",
     cloudtrail_events: &["CreateKey", "DisableKeyRotation", "EnableKeyRotation"],
+    state_change_events: &[],
     config_rules: &["cmk-backing-key-rotation-enabled"],
     security_hub_controls: &["KMS.4"],
     actions: &["remediate", ROTATE_NOW],

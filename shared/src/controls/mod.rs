@@ -4,3 +4,4 @@
 pub mod bedrock_invocation_logging;
 pub mod kms_key_rotation;
 pub mod s3_public_access;
+pub mod sagemaker_notebook;

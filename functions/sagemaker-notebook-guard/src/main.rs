@@ -1,0 +1,22 @@
+//! Lambda function `sagemaker-notebook-guard`: stops SageMaker notebooks that have root access or
+//! direct internet access, and disables root access once they are stopped. Glue only: settings and
+//! clients once at init, then the shared engine for every event.
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use remediation::clients::AwsClients;
+use remediation::settings::ProcessEnv;
+use remediation::{functions, telemetry, Settings};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let settings = Settings::from_env()?;
+    let aws = AwsClients::load(&settings).await;
+    let engine = functions::sagemaker_notebook_guard(settings, &ProcessEnv, &aws)?;
+    let engine = &engine;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        engine.handle_lambda(event).await
+    }))
+    .await
+}
