@@ -5,9 +5,17 @@ use aws_sdk_config::types::{ComplianceType, Evaluation};
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 
+use crate::control::Operation;
 use crate::error::AwsError;
 use crate::intake::ConfigRuleInvocation;
 use crate::outcome::{Outcome, OutcomeRecord};
+
+/// The one call an engine makes itself.
+pub const PUT_EVALUATIONS: Operation = Operation {
+    service: "configservice",
+    api: "PutEvaluations",
+    permission: "config:PutEvaluations",
+};
 
 /// AWS Config accepts at most this many evaluations per call.
 const BATCH: usize = 100;
@@ -68,7 +76,7 @@ pub async fn report(
     let evaluations = evaluations(invocation, records).map_err(|e| {
         AwsError::new(
             crate::error::AwsErrorKind::Other,
-            "config:PutEvaluations",
+            PUT_EVALUATIONS.permission,
             e,
         )
     })?;
@@ -79,11 +87,11 @@ pub async fn report(
             .set_evaluations(Some(batch.to_vec()))
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("config:PutEvaluations", e))?;
+            .map_err(|e| AwsError::from_sdk(PUT_EVALUATIONS.permission, e))?;
         if !out.failed_evaluations().is_empty() {
             return Err(AwsError::new(
                 crate::error::AwsErrorKind::Other,
-                "config:PutEvaluations",
+                PUT_EVALUATIONS.permission,
                 format!(
                     "{} evaluations were not accepted",
                     out.failed_evaluations().len()

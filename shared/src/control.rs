@@ -16,11 +16,20 @@ use crate::intake::CloudTrailRecord;
 use crate::pipeline::{self, Evaluation, Request};
 use crate::resource::{Resource, Scope};
 
-/// An AWS operation a control may call: its API name and the IAM action it needs.
+/// An AWS operation a control may call: the SDK service and API name, and the IAM action it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Operation {
+    /// The SDK's service name, e.g. `s3control`.
+    pub service: &'static str,
     pub api: &'static str,
     pub permission: &'static str,
+}
+
+impl Operation {
+    /// `service:Api`, e.g. `s3control:PutPublicAccessBlock`: how the operation is named on the wire.
+    pub fn call(&self) -> String {
+        format!("{}:{}", self.service, self.api)
+    }
 }
 
 /// An EventBridge event a service emits when a resource changes state (for example "SageMaker

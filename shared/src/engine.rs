@@ -9,7 +9,7 @@ use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
 use crate::config_rule;
-use crate::control::DynControl;
+use crate::control::{DynControl, Operation};
 use crate::error::{EngineError, IntakeError};
 use crate::intake::{self, Intake, Target, Work};
 use crate::outcome::{Outcome, OutcomeRecord, Response, Trigger};
@@ -47,6 +47,20 @@ impl Engine {
 
     pub fn controls(&self) -> impl Iterator<Item = &dyn DynControl> {
         self.controls.iter().map(|c| c.as_ref())
+    }
+
+    /// Every AWS operation this engine may call: its controls' and, when it answers AWS Config,
+    /// `PutEvaluations`. The template's IAM policy and the tests are checked against this list.
+    pub fn operations(&self) -> Vec<Operation> {
+        let mut ops: Vec<Operation> = self
+            .controls()
+            .flat_map(|c| c.spec().operations.iter().copied())
+            .collect();
+        if self.config.is_some() {
+            ops.push(config_rule::PUT_EVALUATIONS);
+        }
+        ops.dedup();
+        ops
     }
 
     /// The Lambda entry point: the account is the one in the invoked function's ARN.

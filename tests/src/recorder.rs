@@ -32,6 +32,16 @@ impl Recorder {
         self.calls.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
+    /// Calls that `engine` does not declare among its operations (least privilege: the template
+    /// grants only what is declared, so an undeclared call would fail with AccessDenied on AWS).
+    pub fn undeclared(&self, engine: &remediation::Engine) -> Vec<String> {
+        let declared: Vec<String> = engine.operations().iter().map(|o| o.call()).collect();
+        self.calls()
+            .into_iter()
+            .filter(|c| !declared.contains(c))
+            .collect()
+    }
+
     /// Forget the calls so far.
     pub fn clear(&self) {
         if let Ok(mut c) = self.calls.lock() {

@@ -136,7 +136,13 @@ impl Fixture {
 
     async fn handle(&self, event: &Value) -> Result<Response, EngineError> {
         self.calls.clear();
-        self.engine.handle(event, ACCOUNT).await
+        let result = self.engine.handle(event, ACCOUNT).await;
+        let undeclared = self.calls.undeclared(&self.engine);
+        assert!(
+            undeclared.is_empty(),
+            "calls not declared by the function: {undeclared:?}"
+        );
+        result
     }
 
     async fn ok(&self, event: &Value) -> Response {

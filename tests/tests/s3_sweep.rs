@@ -94,6 +94,11 @@ async fn sweeps_fix_every_bucket_and_the_account_and_isolate_failures() {
     for r in &response.results {
         assert_eq!(r.trigger, "schedule:ai-guard-s3-public-access-block-sweep");
     }
+    assert!(
+        calls.undeclared(&engine).is_empty(),
+        "{:?}",
+        calls.undeclared(&engine)
+    );
     let account = &response.results[0];
     assert_eq!(
         (account.control, account.outcome),
@@ -159,6 +164,11 @@ async fn sweeps_fix_every_bucket_and_the_account_and_isolate_failures() {
     assert_eq!(
         calls.calls().last().map(String::as_str),
         Some("configservice:PutEvaluations")
+    );
+    assert!(
+        calls.undeclared(&engine).is_empty(),
+        "{:?}",
+        calls.undeclared(&engine)
     );
     let evaluations = Emulator::get().config_evaluations(&token);
     assert_eq!(evaluations.len(), BUCKETS + 2);

@@ -16,10 +16,12 @@ use crate::resource::{is_account_id, Arn, Resource, Scope};
 use crate::settings::{optional, parse_bool, Lookup};
 
 pub const GET: Operation = Operation {
+    service: "bedrock",
     api: "GetModelInvocationLoggingConfiguration",
     permission: "bedrock:GetModelInvocationLoggingConfiguration",
 };
 pub const PUT: Operation = Operation {
+    service: "bedrock",
     api: "PutModelInvocationLoggingConfiguration",
     permission: "bedrock:PutModelInvocationLoggingConfiguration",
 };

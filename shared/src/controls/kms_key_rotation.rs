@@ -17,26 +17,32 @@ use crate::resource::{Arn, Resource, Scope};
 use crate::settings::{parse_number, Lookup};
 
 pub const DESCRIBE: Operation = Operation {
+    service: "kms",
     api: "DescribeKey",
     permission: "kms:DescribeKey",
 };
 pub const STATUS: Operation = Operation {
+    service: "kms",
     api: "GetKeyRotationStatus",
     permission: "kms:GetKeyRotationStatus",
 };
 pub const ENABLE: Operation = Operation {
+    service: "kms",
     api: "EnableKeyRotation",
     permission: "kms:EnableKeyRotation",
 };
 pub const ROTATE: Operation = Operation {
+    service: "kms",
     api: "RotateKeyOnDemand",
     permission: "kms:RotateKeyOnDemand",
 };
 pub const ROTATIONS: Operation = Operation {
+    service: "kms",
     api: "ListKeyRotations",
     permission: "kms:ListKeyRotations",
 };
 pub const LIST: Operation = Operation {
+    service: "kms",
     api: "ListKeys",
     permission: "kms:ListKeys",
 };

@@ -77,22 +77,27 @@ pub mod operations {
     use crate::control::Operation;
 
     pub const GET_BUCKET: Operation = Operation {
+        service: "s3",
         api: "GetPublicAccessBlock",
         permission: "s3:GetBucketPublicAccessBlock",
     };
     pub const PUT_BUCKET: Operation = Operation {
+        service: "s3",
         api: "PutPublicAccessBlock",
         permission: "s3:PutBucketPublicAccessBlock",
     };
     pub const LIST_BUCKETS: Operation = Operation {
+        service: "s3",
         api: "ListBuckets",
         permission: "s3:ListAllMyBuckets",
     };
     pub const GET_ACCOUNT: Operation = Operation {
+        service: "s3control",
         api: "GetPublicAccessBlock",
         permission: "s3:GetAccountPublicAccessBlock",
     };
     pub const PUT_ACCOUNT: Operation = Operation {
+        service: "s3control",
         api: "PutPublicAccessBlock",
         permission: "s3:PutAccountPublicAccessBlock",
     };

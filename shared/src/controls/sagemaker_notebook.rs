@@ -18,22 +18,27 @@ use crate::resource::{Arn, Resource, Scope};
 use crate::settings::{parse_bool, Lookup};
 
 pub const DESCRIBE: Operation = Operation {
+    service: "sagemaker",
     api: "DescribeNotebookInstance",
     permission: "sagemaker:DescribeNotebookInstance",
 };
 pub const LIST: Operation = Operation {
+    service: "sagemaker",
     api: "ListNotebookInstances",
     permission: "sagemaker:ListNotebookInstances",
 };
 pub const STOP: Operation = Operation {
+    service: "sagemaker",
     api: "StopNotebookInstance",
     permission: "sagemaker:StopNotebookInstance",
 };
 pub const UPDATE: Operation = Operation {
+    service: "sagemaker",
     api: "UpdateNotebookInstance",
     permission: "sagemaker:UpdateNotebookInstance",
 };
 pub const TAG: Operation = Operation {
+    service: "sagemaker",
     api: "AddTags",
     permission: "sagemaker:AddTags",
 };

@@ -1,0 +1,147 @@
+//! Least privilege, proven against the code: per function, the IAM actions its role grants in
+//! `template.yaml` are exactly the operations its code declares (plus the platform's own: its
+//! dead-letter queue and log group), no action is a wildcard, and only operations AWS offers no
+//! resource-level permissions for are granted on `*`. (Every integration test also checks that each
+//! call it records was declared, so "declared" and "called" agree.)
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use integration_tests::{aws, env, settings, Recorder};
+use remediation::{functions, Engine};
+use serde_json::Value;
+
+/// Granted to every function by the platform, not called by its code.
+const PLATFORM: &[&str] = &[
+    "sqs:SendMessage",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+];
+
+/// Permissions an operation needs besides its own action (AWS's documented requirements).
+const IMPLIED: &[(&str, &str, &str)] = &[(
+    "bedrock-invocation-logging",
+    "iam:PassRole",
+    "PutModelInvocationLoggingConfiguration passes the CloudWatch Logs delivery role to Bedrock",
+)];
+
+/// Actions AWS defines no resource-level permissions for: `*` is the only possible resource.
+const NO_RESOURCE_SCOPE: &[&str] = &[
+    "s3:ListAllMyBuckets",
+    "s3:GetAccountPublicAccessBlock",
+    "s3:PutAccountPublicAccessBlock",
+    "config:PutEvaluations",
+    "bedrock:GetModelInvocationLoggingConfiguration",
+    "bedrock:PutModelInvocationLoggingConfiguration",
+    "kms:ListKeys",
+    "sagemaker:ListNotebookInstances",
+];
+
+async fn engines() -> Vec<(&'static str, Engine)> {
+    let s = settings(&[]);
+    let aws = aws(&s, &Recorder::new()).await;
+    let bedrock_env = env(&[
+        ("BEDROCK_LOG_BUCKET", "logs"),
+        ("BEDROCK_LOG_GROUP", "/logs"),
+        (
+            "BEDROCK_LOG_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/logging",
+        ),
+    ]);
+    vec![
+        (
+            "s3-public-access-block",
+            functions::s3_public_access_block(s.clone(), &aws).expect("engine"),
+        ),
+        (
+            "bedrock-invocation-logging",
+            functions::bedrock_invocation_logging(s.clone(), &bedrock_env, &aws).expect("engine"),
+        ),
+        (
+            "sagemaker-notebook-guard",
+            functions::sagemaker_notebook_guard(s.clone(), &env(&[]), &aws).expect("engine"),
+        ),
+        (
+            "kms-key-rotation",
+            functions::kms_key_rotation(s, &env(&[]), &aws).expect("engine"),
+        ),
+    ]
+}
+
+fn template_grants() -> Value {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = root.join(".venv/bin/python");
+    let out = Command::new(&python)
+        .arg(root.join("tests/tools/iam_grants.py"))
+        .arg(root.join("template.yaml"))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (run scripts/test to create the virtualenv)",
+                python.display()
+            )
+        });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("grants json")
+}
+
+#[tokio::test]
+async fn every_role_grants_exactly_what_its_code_declares() {
+    let grants = template_grants();
+    let engines = engines().await;
+    assert_eq!(
+        grants.as_object().map(|o| o.len()),
+        Some(engines.len()),
+        "every function of the template is checked: {grants}"
+    );
+    for (binary, engine) in &engines {
+        let statements = grants[binary]
+            .as_array()
+            .unwrap_or_else(|| panic!("{binary} not in template.yaml"));
+        let mut granted = BTreeSet::new();
+        for statement in statements {
+            let actions: Vec<&str> = statement["actions"]
+                .as_array()
+                .expect("actions")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            let resources: Vec<&str> = statement["resources"]
+                .as_array()
+                .expect("resources")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            for action in actions {
+                assert!(!action.contains('*'), "{binary}: wildcard action {action}");
+                if resources.contains(&"*") {
+                    assert!(
+                        NO_RESOURCE_SCOPE.contains(&action),
+                        "{binary}: {action} granted on * but it can be scoped"
+                    );
+                }
+                granted.insert(action.to_owned());
+            }
+        }
+        let mut needed: BTreeSet<String> = engine
+            .operations()
+            .iter()
+            .map(|o| o.permission.to_owned())
+            .collect();
+        needed.extend(PLATFORM.iter().map(|p| p.to_string()));
+        needed.extend(
+            IMPLIED
+                .iter()
+                .filter(|(b, _, _)| b == binary)
+                .map(|(_, p, _)| p.to_string()),
+        );
+        assert_eq!(
+            granted, needed,
+            "{binary}: template grants (left) vs code needs (right)"
+        );
+    }
+}
