@@ -63,14 +63,18 @@ impl Engine {
         ops
     }
 
-    /// The Lambda entry point: the account is the one in the invoked function's ARN.
+    /// The Lambda entry point: the account is the one in the invoked function's ARN (or, on a local
+    /// runtime whose ARN has none, `ACCOUNT_ID`).
     pub async fn handle_lambda(&self, event: LambdaEvent<Value>) -> Result<Response, EngineError> {
         let arn = &event.context.invoked_function_arn;
         let account = Arn::parse(arn)
             .map(|a| a.account)
             .filter(|a| is_account_id(a))
+            .or(self.settings.account_id.as_deref())
             .ok_or_else(|| {
-                IntakeError::Malformed(format!("invoked function ARN `{arn}` has no account id"))
+                IntakeError::Malformed(format!(
+                    "invoked function ARN `{arn}` has no account id (a local runtime needs ACCOUNT_ID)"
+                ))
             })?;
         self.handle(&event.payload, account).await
     }
@@ -81,6 +85,30 @@ impl Engine {
         let intake = intake::parse(event, &self.controls, &scope).inspect_err(|e| {
             tracing::warn!(error = %e, "event refused");
         })?;
+        self.run(&intake, &scope).await
+    }
+
+    /// Sweep every resource of every control in `account`, as a scheduled event would: what the
+    /// `remediate` command runs. `source` names the caller in the records' trigger.
+    pub async fn sweep(
+        &self,
+        account: &str,
+        source: &'static str,
+    ) -> Result<Response, EngineError> {
+        let scope = Scope::new(account, &self.region);
+        let intake = Intake {
+            trigger: Trigger {
+                source,
+                ..Trigger::default()
+            },
+            work: Work::Sweep,
+            dry_run: false,
+            config_rule: None,
+        };
+        self.run(&intake, &scope).await
+    }
+
+    async fn run(&self, intake: &Intake, scope: &Scope) -> Result<Response, EngineError> {
         let dry_run = self.settings.dry_run || intake.dry_run;
         let trigger = intake.trigger.to_string();
         let records = match &intake.work {
@@ -89,12 +117,12 @@ impl Engine {
                 Vec::new()
             }
             Work::Sweep => {
-                let targets = self.sweep_targets(&scope, &trigger, dry_run).await;
-                self.run_all(targets, &intake, dry_run, &scope).await
+                let targets = self.sweep_targets(scope, &trigger, dry_run).await;
+                self.run_all(targets, intake, dry_run, scope).await
             }
             Work::Targets(targets) => {
                 let targets = targets.iter().cloned().map(Ok).collect();
-                self.run_all(targets, &intake, dry_run, &scope).await
+                self.run_all(targets, intake, dry_run, scope).await
             }
         };
         for record in &records {
@@ -109,7 +137,7 @@ impl Engine {
                 });
             }
         }
-        self.verdict(&intake, response)
+        self.verdict(intake, response)
     }
 
     /// Every resource of every control; a control whose listing fails yields one failed record.

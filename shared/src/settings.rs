@@ -39,6 +39,9 @@ pub struct Settings {
     pub concurrency: usize,
     /// `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE`: the SDK's retry policy.
     pub retry: RetryConfig,
+    /// `ACCOUNT_ID`: the account, for local runtimes whose invoked function ARN has none (on AWS
+    /// the ARN always has it, and wins).
+    pub account_id: Option<String>,
 }
 
 impl Settings {
@@ -84,11 +87,22 @@ impl Settings {
         .with_max_attempts(max_attempts)
         .with_initial_backoff(Duration::from_millis(100))
         .with_max_backoff(Duration::from_secs(5));
+        let account_id = match optional(env, "ACCOUNT_ID") {
+            Some(a) if !crate::resource::is_account_id(&a) => {
+                return Err(SettingsError::new(
+                    "ACCOUNT_ID",
+                    &a,
+                    "expected a 12-digit account id",
+                ))
+            }
+            other => other,
+        };
         Ok(Self {
             dry_run,
             exemptions,
             concurrency,
             retry,
+            account_id,
         })
     }
 }
@@ -172,6 +186,7 @@ mod tests {
             ("AWS_MAX_ATTEMPTS", "100"),
             ("AWS_RETRY_MODE", "legacy"),
             ("EXEMPT_RESOURCES", "my-bucket"),
+            ("ACCOUNT_ID", "12345"),
         ] {
             let err = Settings::from_lookup(&env(&[(k, v)])).unwrap_err();
             assert_eq!(err.name, k, "{err}");

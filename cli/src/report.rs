@@ -1,0 +1,134 @@
+//! What `remediate` prints: one row per resource (control, resource, before, outcome, after), as a
+//! table or JSON, and whether findings remain.
+
+use serde::Serialize;
+
+use remediation::{Outcome, OutcomeRecord};
+
+/// One resource, before and after.
+#[derive(Debug, Serialize)]
+pub struct Row {
+    pub control: &'static str,
+    pub resource: String,
+    /// What the scan found: `compliant`, `non-compliant`, `exempt`, `not applicable`, ...
+    pub before: &'static str,
+    /// The fix's outcome (`fix` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    /// The state now.
+    pub after: &'static str,
+    pub detail: String,
+    /// Still needs fixing.
+    pub open: bool,
+}
+
+fn state(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Compliant | Outcome::Remediated => "compliant",
+        Outcome::WouldRemediate | Outcome::Failed => "non-compliant",
+        Outcome::Deferred => "non-compliant (busy)",
+        Outcome::Exempt => "exempt",
+        Outcome::NotApplicable => "not applicable",
+        Outcome::Gone => "gone",
+    }
+}
+
+fn is_open(outcome: Outcome) -> bool {
+    matches!(
+        outcome,
+        Outcome::WouldRemediate | Outcome::Failed | Outcome::Deferred
+    )
+}
+
+/// Resources the scan found to fix.
+pub fn findings(scan: &[OutcomeRecord]) -> usize {
+    scan.iter().filter(|r| is_open(r.outcome)).count()
+}
+
+/// Join the scan with the fix (if any) by control and resource.
+pub fn rows(scan: &[OutcomeRecord], fixed: Option<&[OutcomeRecord]>) -> Vec<Row> {
+    scan.iter()
+        .map(|s| {
+            let fix = fixed.and_then(|f| {
+                f.iter()
+                    .find(|r| r.control == s.control && r.resource == s.resource)
+            });
+            match fix {
+                Some(f) => Row {
+                    control: s.control,
+                    resource: s.resource.clone(),
+                    before: state(s.outcome),
+                    outcome: Some(f.outcome),
+                    after: state(f.outcome),
+                    detail: f.detail.clone(),
+                    open: is_open(f.outcome),
+                },
+                None => Row {
+                    control: s.control,
+                    resource: s.resource.clone(),
+                    before: state(s.outcome),
+                    outcome: None,
+                    after: state(s.outcome),
+                    detail: s.detail.clone(),
+                    open: is_open(s.outcome),
+                },
+            }
+        })
+        .collect()
+}
+
+/// A plain-text table.
+pub fn table(rows: &[Row]) -> String {
+    let header = [
+        "RESOURCE", "CONTROL", "BEFORE", "OUTCOME", "AFTER", "DETAIL",
+    ];
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.resource.clone(),
+                r.control.to_owned(),
+                r.before.to_owned(),
+                r.outcome
+                    .map(|o| o.to_string())
+                    .unwrap_or_else(|| "-".to_owned()),
+                r.after.to_owned(),
+                r.detail.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |row: [&str; 6]| {
+        let mut out = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i == 5 {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        out.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(header);
+    for row in &cells {
+        out.push_str(&line([
+            &row[0], &row[1], &row[2], &row[3], &row[4], &row[5],
+        ]));
+    }
+    out
+}
+
+/// One closing line: how many resources, how many still open.
+pub fn summary(rows: &[Row], account: &str, region: &str) -> String {
+    let open = rows.iter().filter(|r| r.open).count();
+    format!(
+        "{} resources in {account}/{region}: {open} with findings, {} without",
+        rows.len(),
+        rows.len() - open
+    )
+}
