@@ -1,0 +1,96 @@
+"""The demo's AI estate on the emulator: `seed` creates it misconfigured; `table` prints the
+before/after table from the scans and the functions' responses.
+
+Used by scripts/demo; talks to the emulator through AWS_ENDPOINT_URL like every other client.
+"""
+
+import json
+import sys
+
+import boto3
+
+ACCOUNT = "123456789012"
+
+
+def seed():
+    s3 = boto3.client("s3")
+    # Training buckets without Block Public Access (one half-open), one exempt, one already safe.
+    for name in ["ai-training-data-example", "llm-finetune-corpus", "public-model-cards", "ml-artifacts-secure"]:
+        s3.create_bucket(Bucket=name)
+    s3.put_public_access_block(
+        Bucket="llm-finetune-corpus",
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": False,
+            "BlockPublicPolicy": False,
+            "RestrictPublicBuckets": False,
+        },
+    )
+    s3.put_public_access_block(
+        Bucket="ml-artifacts-secure",
+        PublicAccessBlockConfiguration={k: True for k in ["BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"]},
+    )
+    # Account-level Block Public Access: a new emulator has none, like a new account.
+    # Bedrock invocation logging deleted (the attacker's first move).
+    boto3.client("bedrock").delete_model_invocation_logging_configuration()
+    # Notebooks: root access and direct internet access by default; one with direct access only; one safe.
+    sm = boto3.client("sagemaker")
+    role = f"arn:aws:iam::{ACCOUNT}:role/SageMakerExecution"
+    sm.create_notebook_instance(NotebookInstanceName="llm-finetune-notebook", InstanceType="ml.t3.medium", RoleArn=role)
+    sm.create_notebook_instance(
+        NotebookInstanceName="feature-eng-notebook", InstanceType="ml.t3.medium", RoleArn=role, RootAccess="Disabled"
+    )
+    sm.create_notebook_instance(
+        NotebookInstanceName="secure-notebook",
+        InstanceType="ml.t3.medium",
+        RoleArn=role,
+        RootAccess="Disabled",
+        DirectInternetAccess="Disabled",
+    )
+    # Customer keys without rotation, and an asymmetric key rotation does not apply to.
+    kms = boto3.client("kms")
+    key = kms.create_key(Description="fine-tuning dataset encryption")["KeyMetadata"]["KeyId"]
+    kms.create_key(Description="feature store encryption")
+    kms.create_key(Description="model signing", KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")
+    # The key the sample CreateKey event names.
+    print(key)
+
+
+def table(before_path, after_path, responses_path):
+    before = {(r["control"], r["resource"]): r for r in json.load(open(before_path))}
+    after = {(r["control"], r["resource"]): r for r in json.load(open(after_path))}
+    outcomes = {}
+    for line in open(responses_path):
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        for result in json.loads(line).get("results", []):
+            key = (result["control"], result["resource"])
+            # A fix anywhere in the run is the outcome worth showing.
+            if outcomes.get(key) != "remediated":
+                outcomes[key] = result["outcome"]
+    rows = [("RESOURCE", "CONTROL", "BEFORE", "OUTCOME", "AFTER")]
+    left = []
+    for key in sorted(set(before) | set(after), key=lambda k: (k[0], k[1])):
+        b = before.get(key, {}).get("before", "-")
+        a = after.get(key, {}).get("after", "-")
+        rows.append((key[1], key[0], b, outcomes.get(key, "-"), a))
+        if after.get(key, {}).get("open"):
+            left.append(key)
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for r in rows:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip())
+    fixed = sum(1 for o in outcomes.values() if o == "remediated")
+    print(f"\n{len(rows) - 1} resources, {fixed} fixed by the functions, {len(left)} still non-compliant")
+    for key in left:
+        print(f"  still non-compliant: {key[1]} ({key[0]})")
+    return 1 if left else 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["seed"]:
+        seed()
+    elif sys.argv[1:2] == ["table"]:
+        sys.exit(table(*sys.argv[2:5]))
+    else:
+        sys.exit("usage: demo_estate.py seed | table BEFORE.json AFTER.json RESPONSES.jsonl")
