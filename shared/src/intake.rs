@@ -96,6 +96,49 @@ pub struct UserIdentity {
     pub arn: Option<String>,
     #[serde(default)]
     pub account_id: Option<String>,
+    #[serde(default)]
+    pub session_context: Option<SessionContext>,
+}
+
+/// CloudTrail `userIdentity.sessionContext`: for assumed roles, the role.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionContext {
+    #[serde(default)]
+    pub session_issuer: Option<SessionIssuer>,
+}
+
+/// CloudTrail `userIdentity.sessionContext.sessionIssuer`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionIssuer {
+    #[serde(default)]
+    pub arn: Option<String>,
+}
+
+impl UserIdentity {
+    /// (account, role name) of the role the caller assumed, if it is a role session.
+    pub fn role(&self) -> Option<(String, String)> {
+        let issuer = self
+            .session_context
+            .as_ref()
+            .and_then(|c| c.session_issuer.as_ref())
+            .and_then(|i| i.arn.as_deref());
+        if let Some(role) = issuer.and_then(role_of) {
+            return Some(role);
+        }
+        // arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION
+        let arn = Arn::parse(self.arn.as_deref()?)?;
+        let name = arn.resource.strip_prefix("assumed-role/")?.split('/').next()?;
+        Some((arn.account.to_owned(), name.to_owned()))
+    }
+}
+
+/// (account, role name) of an IAM role ARN (the path is not part of the identity).
+pub fn role_of(arn: &str) -> Option<(String, String)> {
+    let arn = Arn::parse(arn)?;
+    let name = arn.resource.strip_prefix("role/")?.rsplit('/').next()?;
+    (arn.service == "iam").then(|| (arn.account.to_owned(), name.to_owned()))
 }
 
 impl CloudTrailRecord {
@@ -295,6 +338,14 @@ impl Router<'_> {
             return Ok(self.intake(
                 trigger,
                 Work::Ignore(format!("the call failed ({code}): nothing changed")),
+            ));
+        }
+        // The loop breaker: our own fix, recorded by CloudTrail, comes back as an event.
+        let caller = record.user_identity.as_ref().and_then(UserIdentity::role);
+        if caller.is_some() && caller == self.scope.own_role.as_deref().and_then(role_of) {
+            return Ok(self.intake(
+                trigger,
+                Work::Ignore("caused by this function's own role: nothing to do".to_owned()),
             ));
         }
         let mut targets = Vec::new();

@@ -8,6 +8,8 @@ pub struct Scope {
     pub account: String,
     pub region: String,
     pub partition: String,
+    /// The function's own role (`OWN_ROLE_ARN`): events it caused are not acted on.
+    pub own_role: Option<String>,
 }
 
 impl Scope {
@@ -18,7 +20,13 @@ impl Scope {
             account: account.into(),
             region,
             partition,
+            own_role: None,
         }
+    }
+
+    pub fn with_own_role(mut self, role_arn: Option<String>) -> Self {
+        self.own_role = role_arn;
+        self
     }
 }
 

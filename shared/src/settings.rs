@@ -42,6 +42,9 @@ pub struct Settings {
     /// `ACCOUNT_ID`: the account, for local runtimes whose invoked function ARN has none (on AWS
     /// the ARN always has it, and wins).
     pub account_id: Option<String>,
+    /// `OWN_ROLE_ARN`: the function's execution role; CloudTrail events its own calls cause are
+    /// skipped without any AWS call (the loop breaker).
+    pub own_role_arn: Option<String>,
 }
 
 impl Settings {
@@ -97,12 +100,19 @@ impl Settings {
             }
             other => other,
         };
+        let own_role_arn = match optional(env, "OWN_ROLE_ARN") {
+            Some(r) if crate::intake::role_of(&r).is_none() => {
+                return Err(SettingsError::new("OWN_ROLE_ARN", &r, "expected an IAM role ARN"))
+            }
+            other => other,
+        };
         Ok(Self {
             dry_run,
             exemptions,
             concurrency,
             retry,
             account_id,
+            own_role_arn,
         })
     }
 }
@@ -187,6 +197,7 @@ mod tests {
             ("AWS_RETRY_MODE", "legacy"),
             ("EXEMPT_RESOURCES", "my-bucket"),
             ("ACCOUNT_ID", "12345"),
+            ("OWN_ROLE_ARN", "arn:aws:sts::123456789012:assumed-role/x/y"),
         ] {
             let err = Settings::from_lookup(&env(&[(k, v)])).unwrap_err();
             assert_eq!(err.name, k, "{err}");

@@ -623,3 +623,25 @@ async fn account_level_block_public_access_every_trigger() {
     let response = f.ok(&json!({"resourceId": ACCOUNT})).await;
     assert_eq!(only(&response).control, "s3-account-public-access-block");
 }
+
+#[tokio::test]
+async fn events_caused_by_the_functions_own_role_are_skipped_without_any_call() {
+    let f = fixture(&[(
+        "OWN_ROLE_ARN",
+        "arn:aws:iam::123456789012:role/ai-guard/ai-guard-S3PublicAccessBlockRole",
+    )])
+    .await;
+    // Even a bucket that is not compliant: the event is our own write coming back, not a change
+    // to react to (the sweep and the other triggers still cover the bucket).
+    let bucket = f.bucket(None).await;
+    let response = f
+        .ok(&bucket_event("cloudtrail-own-put-bucket-public-access-block.json", &bucket))
+        .await;
+    assert!(response.results.is_empty(), "{response:?}");
+    assert!(f.calls.calls().is_empty());
+    // Anyone else's change is acted on as usual.
+    let response = f
+        .ok(&bucket_event("cloudtrail-delete-bucket-public-access-block.json", &bucket))
+        .await;
+    assert_eq!(only(&response).outcome, Outcome::Remediated);
+}
