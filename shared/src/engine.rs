@@ -81,7 +81,8 @@ impl Engine {
 
     /// Handle one event for the function running in `account`.
     pub async fn handle(&self, event: &Value, account: &str) -> Result<Response, EngineError> {
-        let scope = Scope::new(account, &self.region).with_own_role(self.settings.own_role_arn.clone());
+        let scope =
+            Scope::new(account, &self.region).with_own_role(self.settings.own_role_arn.clone());
         let intake = intake::parse(event, &self.controls, &scope).inspect_err(|e| {
             tracing::warn!(error = %e, "event refused");
         })?;

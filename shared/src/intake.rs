@@ -129,7 +129,11 @@ impl UserIdentity {
         }
         // arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION
         let arn = Arn::parse(self.arn.as_deref()?)?;
-        let name = arn.resource.strip_prefix("assumed-role/")?.split('/').next()?;
+        let name = arn
+            .resource
+            .strip_prefix("assumed-role/")?
+            .split('/')
+            .next()?;
         Some((arn.account.to_owned(), name.to_owned()))
     }
 }

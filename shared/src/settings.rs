@@ -102,7 +102,11 @@ impl Settings {
         };
         let own_role_arn = match optional(env, "OWN_ROLE_ARN") {
             Some(r) if crate::intake::role_of(&r).is_none() => {
-                return Err(SettingsError::new("OWN_ROLE_ARN", &r, "expected an IAM role ARN"))
+                return Err(SettingsError::new(
+                    "OWN_ROLE_ARN",
+                    &r,
+                    "expected an IAM role ARN",
+                ))
             }
             other => other,
         };

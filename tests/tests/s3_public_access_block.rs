@@ -635,13 +635,19 @@ async fn events_caused_by_the_functions_own_role_are_skipped_without_any_call() 
     // to react to (the sweep and the other triggers still cover the bucket).
     let bucket = f.bucket(None).await;
     let response = f
-        .ok(&bucket_event("cloudtrail-own-put-bucket-public-access-block.json", &bucket))
+        .ok(&bucket_event(
+            "cloudtrail-own-put-bucket-public-access-block.json",
+            &bucket,
+        ))
         .await;
     assert!(response.results.is_empty(), "{response:?}");
     assert!(f.calls.calls().is_empty());
     // Anyone else's change is acted on as usual.
     let response = f
-        .ok(&bucket_event("cloudtrail-delete-bucket-public-access-block.json", &bucket))
+        .ok(&bucket_event(
+            "cloudtrail-delete-bucket-public-access-block.json",
+            &bucket,
+        ))
         .await;
     assert_eq!(only(&response).outcome, Outcome::Remediated);
 }
