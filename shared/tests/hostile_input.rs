@@ -82,10 +82,12 @@ fn cases() -> u32 {
         .unwrap_or(3000)
 }
 
+/// Controls (with clients that are never called), the sample events, the scope.
+type Fixture = (Vec<Box<dyn DynControl>>, Vec<Value>, Scope);
+
 /// Built once: controls (with clients that never get called), the samples, the scope.
-fn fixture() -> &'static (Vec<Box<dyn DynControl>>, Vec<Value>, Scope) {
-    static FIXTURE: std::sync::OnceLock<(Vec<Box<dyn DynControl>>, Vec<Value>, Scope)> =
-        std::sync::OnceLock::new();
+fn fixture() -> &'static Fixture {
+    static FIXTURE: std::sync::OnceLock<Fixture> = std::sync::OnceLock::new();
     FIXTURE.get_or_init(|| {
         (
             controls(),
