@@ -28,6 +28,12 @@ Fault hooks (to prove the code's handling of situations AWS cannot be asked to p
 - `GET /_harness/s3/discard-public-access-block-writes?bucket=NAME`: from then on a
   `PutPublicAccessBlock` on that bucket succeeds but is not kept, as if another actor reverted it
   at once; the remediation's verification read must catch it.
+- `GET /_harness/faults?throttle=0.2&server_error=0.05&seed=7`: from then on that fraction of AWS
+  requests is answered with the service's real throttling error (S3/S3 Control: 503 `SlowDown`;
+  JSON protocols: 400 `ThrottlingException`; Bedrock: 429 `ThrottlingException`) or a 500
+  `InternalError`, chosen by a seeded generator; `throttle=0&server_error=0` turns it off.
+- `GET /_harness/deny?method=PUT&query=publicAccessBlock` (or `?target=EnableKeyRotation`): matching
+  requests are answered with AccessDenied, as an IAM policy without the permission would.
 - `GET /_harness/sagemaker/notebook-status?name=NAME&status=STATUS`: put a notebook in a state
   AWS passes through on its own (`Pending`, `Stopping`, `Updating`, `Failed`, ...), which moto skips.
 """
@@ -288,12 +294,75 @@ def harness_app(environ, start_response):
     if path == "/_harness/s3/discard-public-access-block-writes":
         DISCARD_BPA_WRITES.update(query.get("bucket") or [])
         return json_response(start_response, sorted(DISCARD_BPA_WRITES))
+    if path == "/_harness/faults":
+        with _LOCK:
+            FAULTS["throttle"] = float((query.get("throttle") or ["0"])[0])
+            FAULTS["server_error"] = float((query.get("server_error") or ["0"])[0])
+            FAULTS["random"] = random.Random(int((query.get("seed") or ["0"])[0]))
+        return json_response(start_response, {k: FAULTS[k] for k in ("throttle", "server_error")})
+    if path == "/_harness/deny":
+        rule = {k: v[0] for k, v in query.items()}
+        with _LOCK:
+            if rule:
+                FAULTS["denied"].append(rule)
+            else:
+                FAULTS["denied"].clear()
+        return json_response(start_response, FAULTS["denied"])
     if path == "/_harness/sagemaker/notebook-status":
         name = (query.get("name") or [""])[0]
         status = (query.get("status") or [""])[0]
         return json_response(start_response, {"updated": set_notebook_status(name, status)})
     start_response("404 Not Found", [("Content-Type", "text/plain")])
     return [b"unknown harness path"]
+
+
+# --- Fault injection -----------------------------------------------------------------------------
+
+import random
+
+FAULTS = {"throttle": 0.0, "server_error": 0.0, "random": random.Random(0), "denied": []}
+
+
+def _protocol(environ):
+    if environ.get("HTTP_X_AMZ_TARGET"):
+        return "json"
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if "/bedrock/" in auth:
+        return "rest-json"
+    return "xml"
+
+
+def _error(start_response, environ, status, code, message):
+    protocol = _protocol(environ)
+    if protocol == "xml":
+        body = f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>harness</RequestId></Error>".encode()
+        headers = [("Content-Type", "application/xml")]
+    else:
+        body = json.dumps({"__type": code, "message": message}).encode()
+        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", code)]
+    start_response(status, headers + [("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _fault(environ, start_response):
+    for rule in FAULTS["denied"]:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if rule.get("target") and target.endswith("." + rule["target"]):
+            return _error(start_response, environ, "400 Bad Request", "AccessDeniedException", "not authorized")
+        if rule.get("method") == environ.get("REQUEST_METHOD") and rule.get("query", "\0") in environ.get("QUERY_STRING", ""):
+            return _error(start_response, environ, "403 Forbidden", "AccessDenied", "Access Denied")
+    with _LOCK:
+        roll = FAULTS["random"].random()
+    if roll < FAULTS["throttle"]:
+        protocol = _protocol(environ)
+        if protocol == "xml":
+            return _error(start_response, environ, "503 Slow Down", "SlowDown", "Please reduce your request rate.")
+        if protocol == "rest-json":
+            return _error(start_response, environ, "429 Too Many Requests", "ThrottlingException", "Too many requests")
+        return _error(start_response, environ, "400 Bad Request", "ThrottlingException", "Rate exceeded")
+    if roll < FAULTS["throttle"] + FAULTS["server_error"]:
+        return _error(start_response, environ, "500 Internal Server Error", "InternalError", "We encountered an internal error.")
+    return None
 
 
 class App:
@@ -303,6 +372,9 @@ class App:
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO", "").startswith("/_harness/"):
             return harness_app(environ, start_response)
+        faulted = _fault(environ, start_response)
+        if faulted is not None:
+            return faulted
         return self.moto(environ, start_response)
 
 
