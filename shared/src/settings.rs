@@ -218,7 +218,7 @@ mod tests {
             ("DRY_RUN", "TRUE"),
             ("SWEEP_CONCURRENCY", "3"),
             ("AWS_MAX_ATTEMPTS", "2"),
-            ("AWS_RETRY_MODE", "standard"),
+            ("AWS_RETRY_MODE", "adaptive"),
             (
                 "EXEMPT_RESOURCES",
                 "arn:aws:s3:::keep-*, arn:aws:s3:::other",
