@@ -111,6 +111,22 @@ impl AwsClients {
         )
     }
 
+    /// Amazon SNS, for notifications.
+    pub fn sns(&self) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::from_conf(
+            self.intercepted(aws_sdk_sns::config::Builder::from(&self.sdk))
+                .build(),
+        )
+    }
+
+    /// Amazon DynamoDB, for contested-resource counts.
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::from_conf(
+            self.intercepted(aws_sdk_dynamodb::config::Builder::from(&self.sdk))
+                .build(),
+        )
+    }
+
     fn intercepted<B: PushInterceptor>(&self, mut builder: B) -> B {
         for i in &self.interceptors {
             builder.push(i.clone());
@@ -140,7 +156,9 @@ push_interceptor!(
     aws_sdk_config::config::Builder,
     aws_sdk_bedrock::config::Builder,
     aws_sdk_kms::config::Builder,
-    aws_sdk_sagemaker::config::Builder
+    aws_sdk_sagemaker::config::Builder,
+    aws_sdk_sns::config::Builder,
+    aws_sdk_dynamodb::config::Builder
 );
 
 /// The custom endpoint for a service: `AWS_ENDPOINT_URL_<SERVICE>`, else the global one.

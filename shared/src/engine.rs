@@ -9,9 +9,12 @@ use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
 use crate::config_rule;
+use crate::contested::{self, ContestedTracker};
 use crate::control::{DynControl, Operation};
 use crate::error::{EngineError, IntakeError};
 use crate::intake::{self, Intake, Target, Work};
+use crate::metrics;
+use crate::notify::{self, Notifier};
 use crate::outcome::{Outcome, OutcomeRecord, Response, Trigger};
 use crate::pipeline::{Evaluation, Request};
 use crate::resource::{is_account_id, Arn, Resource, Scope};
@@ -23,6 +26,8 @@ pub struct Engine {
     region: String,
     controls: Vec<Box<dyn DynControl>>,
     config: Option<aws_sdk_config::Client>,
+    notifier: Option<Notifier>,
+    contested: Option<ContestedTracker>,
 }
 
 impl Engine {
@@ -36,7 +41,21 @@ impl Engine {
             region: region.into(),
             controls,
             config: None,
+            notifier: None,
+            contested: None,
         }
+    }
+
+    /// Tell this SNS topic about remediated, failed and contested resources.
+    pub fn with_notifier(mut self, notifier: Notifier) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    /// Track how often resources are fixed, to report contested ones.
+    pub fn with_contested_tracker(mut self, tracker: ContestedTracker) -> Self {
+        self.contested = Some(tracker);
+        self
     }
 
     /// Answer AWS Config custom-rule invocations with `PutEvaluations` through this client.
@@ -58,6 +77,15 @@ impl Engine {
             .collect();
         if self.config.is_some() {
             ops.push(config_rule::PUT_EVALUATIONS);
+        }
+        if self.notifier.is_some() {
+            ops.push(notify::PUBLISH);
+        }
+        if let Some(tracker) = &self.contested {
+            ops.extend([contested::UPDATE, contested::PUT]);
+            if !tracker.policy.keep_fixing {
+                ops.push(contested::GET);
+            }
         }
         ops.dedup();
         ops
@@ -126,8 +154,13 @@ impl Engine {
                 self.run_all(targets, intake, dry_run, scope).await
             }
         };
+        let mut records = records;
+        self.escalate(&mut records, &intake.trigger).await;
         for record in &records {
             audit(record, &intake.trigger);
+        }
+        if !records.is_empty() {
+            metrics::publish(&records);
         }
         let response = Response { results: records };
         if let (Some(invocation), Some(client)) = (&intake.config_rule, &self.config) {
@@ -139,6 +172,48 @@ impl Engine {
             }
         }
         self.verdict(intake, response)
+    }
+
+    /// Count fixes (marking contested resources) and notify, after the pipeline.
+    async fn escalate(&self, records: &mut [OutcomeRecord], trigger: &Trigger) {
+        if let Some(tracker) = &self.contested {
+            for record in records
+                .iter_mut()
+                .filter(|r| r.outcome == Outcome::Remediated)
+            {
+                match tracker.record_fix(record.control, &record.resource).await {
+                    Ok(fixes) if tracker.is_contested(fixes) => {
+                        record.contested = true;
+                        record.detail = format!(
+                            "{}; contested: fixed {fixes} times in the last {} minutes",
+                            record.detail,
+                            tracker.policy.window_secs / 60
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, resource = %record.resource, "could not count the fix")
+                    }
+                }
+            }
+            for record in records.iter().filter(|r| r.contested) {
+                tracing::warn!(
+                    target: "contested",
+                    control = record.control,
+                    resource = %record.resource,
+                    principal = trigger.principal.as_deref().unwrap_or(""),
+                    detail = %record.detail,
+                    "contested resource: something keeps undoing the fix"
+                );
+            }
+        }
+        if let Some(notifier) = &self.notifier {
+            for record in records.iter().filter(|r| Notifier::wants(r, r.contested)) {
+                if let Err(e) = notifier.send(record, trigger, record.contested).await {
+                    tracing::warn!(error = %e, resource = %record.resource, "notification not sent");
+                }
+            }
+        }
     }
 
     /// Every resource of every control; a control whose listing fails yields one failed record.
@@ -171,6 +246,7 @@ impl Engine {
                     trigger: trigger.to_owned(),
                     dry_run,
                     detail: format!("listing failed: {e}"),
+                    contested: false,
                     before: None,
                     after: None,
                     config_identity: (spec.resource_type, String::new()),
@@ -231,6 +307,7 @@ impl Engine {
                         dry_run,
                         scope,
                         exemptions: &self.settings.exemptions,
+                        contested: self.contested.as_ref(),
                     })
                     .await
             };
@@ -289,6 +366,7 @@ fn record(
         trigger: trigger.to_owned(),
         dry_run,
         detail: e.detail,
+        contested: e.contested,
         before: e.before,
         after: e.after,
         config_identity: (resource.resource_type, resource.id.clone()),

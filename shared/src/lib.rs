@@ -19,6 +19,7 @@
 
 pub mod clients;
 pub mod config_rule;
+pub mod contested;
 pub mod control;
 pub mod controls;
 pub mod engine;
@@ -26,6 +27,8 @@ pub mod error;
 pub mod exemption;
 pub mod functions;
 pub mod intake;
+pub mod metrics;
+pub mod notify;
 pub mod outcome;
 pub mod pipeline;
 pub mod resource;

@@ -82,6 +82,9 @@ pub struct OutcomeRecord {
     pub trigger: String,
     pub dry_run: bool,
     pub detail: String,
+    /// Fixed more often than the contested threshold allows in its window (shown only when true).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub contested: bool,
     /// State before any change (audit log only).
     #[serde(skip)]
     pub before: Option<serde_json::Value>,
@@ -140,6 +143,7 @@ mod tests {
             trigger: "direct".into(),
             dry_run: false,
             detail: String::new(),
+            contested: false,
             before: None,
             after: None,
             config_identity: ("AWS::S3::Bucket", "b".into()),

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::contested::ContestedTracker;
 use crate::control::{Control, Decision};
 use crate::error::{AwsError, AwsErrorKind};
 use crate::exemption::Exemptions;
@@ -17,6 +18,8 @@ pub struct Request<'a> {
     pub dry_run: bool,
     pub scope: &'a Scope,
     pub exemptions: &'a Exemptions,
+    /// Contested-resource tracking, when configured.
+    pub contested: Option<&'a ContestedTracker>,
 }
 
 /// The result of one resource's pipeline.
@@ -29,6 +32,8 @@ pub struct Evaluation {
     pub detail: String,
     pub before: Option<serde_json::Value>,
     pub after: Option<serde_json::Value>,
+    /// Left alone because it is contested (`KEEP_FIXING_CONTESTED=false`).
+    pub contested: bool,
 }
 
 impl Evaluation {
@@ -40,6 +45,7 @@ impl Evaluation {
             detail: detail.into(),
             before: None,
             after: None,
+            contested: false,
         }
     }
 
@@ -64,6 +70,7 @@ pub async fn evaluate<C: Control>(control: &C, request: &Request<'_>) -> Evaluat
         dry_run,
         scope,
         exemptions,
+        contested,
     } = *request;
     let before = match control.inspect(resource, action, scope).await {
         Ok(Some(state)) => state,
@@ -105,6 +112,32 @@ pub async fn evaluate<C: Control>(control: &C, request: &Request<'_>) -> Evaluat
             )
         };
     }
+    // A resource others keep undoing: left for a human when so configured.
+    if let Some(tracker) = contested.filter(|t| !t.policy.keep_fixing) {
+        let arn = canonical.as_ref().unwrap_or(resource).arn.clone();
+        match tracker.fixes(control.spec().id, &arn).await {
+            Ok(fixes) if tracker.is_contested(fixes) => {
+                return Evaluation {
+                    resource: canonical,
+                    before: before_json,
+                    contested: true,
+                    ..Evaluation::new(
+                        Outcome::Failed,
+                        format!(
+                            "contested: fixed {fixes} times in the last {} minutes and undone each time; \
+                             KEEP_FIXING_CONTESTED=false leaves it for a human ({reason})",
+                            tracker.policy.window_secs / 60
+                        ),
+                    )
+                };
+            }
+            Ok(_) => {}
+            // Unknown: fix it (the safer side for a security control), and say so.
+            Err(e) => {
+                tracing::warn!(error = %e, resource = %arn, "contested count unavailable; fixing")
+            }
+        }
+    }
     if let Err(e) = control.apply(resource, &plan, scope).await {
         return Evaluation {
             resource: canonical,
@@ -143,5 +176,6 @@ pub async fn evaluate<C: Control>(control: &C, request: &Request<'_>) -> Evaluat
         detail,
         before: before_json,
         after,
+        contested: false,
     }
 }

@@ -45,6 +45,10 @@ pub struct Settings {
     /// `OWN_ROLE_ARN`: the function's execution role; CloudTrail events its own calls cause are
     /// skipped without any AWS call (the loop breaker).
     pub own_role_arn: Option<String>,
+    /// `NOTIFY_TOPIC_ARN`: SNS topic told about every remediated, failed or contested resource.
+    pub notify_topic_arn: Option<String>,
+    /// `CONTESTED_TABLE` and friends: contested-resource tracking (off without a table).
+    pub contested: Option<crate::contested::ContestedPolicy>,
 }
 
 impl Settings {
@@ -113,6 +117,17 @@ impl Settings {
             }
             other => other,
         };
+        let notify_topic_arn = match optional(env, "NOTIFY_TOPIC_ARN") {
+            Some(t) if crate::resource::Arn::parse(&t).is_none_or(|a| a.service != "sns") => {
+                return Err(SettingsError::new(
+                    "NOTIFY_TOPIC_ARN",
+                    &t,
+                    "expected an SNS topic ARN",
+                ))
+            }
+            other => other,
+        };
+        let contested = crate::contested::ContestedPolicy::from_lookup(env)?;
         Ok(Self {
             dry_run,
             exemptions,
@@ -120,6 +135,8 @@ impl Settings {
             retry,
             account_id,
             own_role_arn,
+            notify_topic_arn,
+            contested,
         })
     }
 }
@@ -205,6 +222,7 @@ mod tests {
             ("EXEMPT_RESOURCES", "my-bucket"),
             ("ACCOUNT_ID", "12345"),
             ("OWN_ROLE_ARN", "arn:aws:sts::123456789012:assumed-role/x/y"),
+            ("NOTIFY_TOPIC_ARN", "arn:aws:sqs:us-east-1:123456789012:q"),
         ] {
             let err = Settings::from_lookup(&env(&[(k, v)])).unwrap_err();
             assert_eq!(err.name, k, "{err}");

@@ -28,6 +28,7 @@ Fault hooks (to prove the code's handling of situations AWS cannot be asked to p
 - `GET /_harness/s3/discard-public-access-block-writes?bucket=NAME`: from then on a
   `PutPublicAccessBlock` on that bucket succeeds but is not kept, as if another actor reverted it
   at once; the remediation's verification read must catch it.
+- `GET /_harness/sns/messages?topic=ARN`: the messages published to a topic (moto keeps them).
 - `GET /_harness/faults?throttle=0.2&server_error=0.05&seed=7`: from then on that fraction of AWS
   requests is answered with the service's real throttling error (S3/S3 Control: 503 `SlowDown`;
   JSON protocols: 400 `ThrottlingException`; Bedrock: 429 `ThrottlingException`) or a 500
@@ -294,6 +295,18 @@ def harness_app(environ, start_response):
     if path == "/_harness/s3/discard-public-access-block-writes":
         DISCARD_BPA_WRITES.update(query.get("bucket") or [])
         return json_response(start_response, sorted(DISCARD_BPA_WRITES))
+    if path == "/_harness/sns/messages":
+        from moto.sns.models import sns_backends
+
+        topic = (query.get("topic") or [""])[0]
+        found = []
+        for account in sns_backends.values():
+            for backend in account.values():
+                if topic in backend.topics:
+                    found = [
+                        {"subject": n[2], "message": n[1]} for n in backend.topics[topic].sent_notifications
+                    ]
+        return json_response(start_response, found)
     if path == "/_harness/faults":
         with _LOCK:
             FAULTS["throttle"] = float((query.get("throttle") or ["0"])[0])

@@ -38,7 +38,15 @@ const NO_RESOURCE_SCOPE: &[&str] = &[
 ];
 
 async fn engines() -> Vec<(&'static str, Engine)> {
-    let s = settings(&[]);
+    // Every optional feature on, as the template's maximal grants assume.
+    let s = settings(&[
+        (
+            "NOTIFY_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:123456789012:ai-guard",
+        ),
+        ("CONTESTED_TABLE", "ai-guard-contested"),
+        ("KEEP_FIXING_CONTESTED", "false"),
+    ]);
     let aws = aws(&s, &Recorder::new()).await;
     let bedrock_env = env(&[
         ("BEDROCK_LOG_BUCKET", "logs"),

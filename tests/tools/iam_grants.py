@@ -2,7 +2,7 @@
 
 Used by tests/tests/least_privilege.rs to compare each role with the operations the function's code
 declares. Reads the template with cfn-lint's CloudFormation-aware YAML loader (short-form tags such
-as !Sub and !GetAtt become their long forms). Statements under Fn::If count with their true branch.
+as !Sub and !GetAtt become their long forms). Statements and actions under Fn::If count with their true branch.
 
 Output: {"<binary>": [{"actions": [...], "resources": [...]}, ...], ...}
 """
@@ -17,12 +17,23 @@ def as_list(value):
     return value if isinstance(value, list) else [value]
 
 
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+def resolve(value):
+    """Fn::If counts with its true branch (the most a role can grant); AWS::NoValue disappears."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        return resolve(value["Fn::If"][1])
+    if isinstance(value, list):
+        return [resolve(v) for v in value if resolve(v) != NO_VALUE]
+    return value
+
+
 def statements(policy_document):
     for statement in as_list(policy_document.get("Statement", [])):
-        if isinstance(statement, dict) and "Fn::If" in statement:
-            statement = statement["Fn::If"][1]
+        statement = resolve(statement)
         if isinstance(statement, dict) and statement.get("Effect") == "Allow":
-            yield statement
+            yield {k: resolve(v) for k, v in statement.items()}
 
 
 def main(path):
