@@ -63,6 +63,8 @@ pub struct ControlSpec {
     pub actions: &'static [&'static str],
     /// Every AWS operation the control calls (for least-privilege checks).
     pub operations: &'static [Operation],
+    /// The operation that reads a resource's tags, called only when `EXEMPT_TAG` is set.
+    pub tag_operation: Option<Operation>,
 }
 
 impl ControlSpec {
@@ -155,6 +157,17 @@ pub trait Control: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Self::State>, AwsError>> + Send {
         let _ = before;
         self.inspect(resource, action, scope)
+    }
+
+    /// The resource's tags (`None`: this resource type has none), read only when `EXEMPT_TAG` is
+    /// set and the resource is about to be changed.
+    fn tags(
+        &self,
+        resource: &Resource,
+        state: &Self::State,
+    ) -> impl Future<Output = Result<Option<Vec<(String, String)>>, AwsError>> + Send {
+        let _ = (resource, state);
+        std::future::ready(Ok(None))
     }
 
     /// The resource's canonical identity when the state reveals it (a key named by an alias is

@@ -81,6 +81,9 @@ impl Engine {
         if self.notifier.is_some() {
             ops.push(notify::PUBLISH);
         }
+        if self.settings.exempt_tag.is_some() {
+            ops.extend(self.controls().filter_map(|c| c.spec().tag_operation));
+        }
         if let Some(tracker) = &self.contested {
             ops.extend([contested::UPDATE, contested::PUT]);
             if !tracker.policy.keep_fixing {
@@ -308,6 +311,7 @@ impl Engine {
                         scope,
                         exemptions: &self.settings.exemptions,
                         contested: self.contested.as_ref(),
+                        exempt_tag: self.settings.exempt_tag.as_ref(),
                     })
                     .await
             };

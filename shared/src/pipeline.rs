@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::contested::ContestedTracker;
 use crate::control::{Control, Decision};
 use crate::error::{AwsError, AwsErrorKind};
-use crate::exemption::Exemptions;
+use crate::exemption::{ExemptTag, Exemptions};
 use crate::outcome::Outcome;
 use crate::resource::{Resource, Scope};
 
@@ -20,6 +20,8 @@ pub struct Request<'a> {
     pub exemptions: &'a Exemptions,
     /// Contested-resource tracking, when configured.
     pub contested: Option<&'a ContestedTracker>,
+    /// The opt-in exemption tag, when configured.
+    pub exempt_tag: Option<&'a ExemptTag>,
 }
 
 /// The result of one resource's pipeline.
@@ -71,6 +73,7 @@ pub async fn evaluate<C: Control>(control: &C, request: &Request<'_>) -> Evaluat
         scope,
         exemptions,
         contested,
+        exempt_tag,
     } = *request;
     let before = match control.inspect(resource, action, scope).await {
         Ok(Some(state)) => state,
@@ -101,6 +104,25 @@ pub async fn evaluate<C: Control>(control: &C, request: &Request<'_>) -> Evaluat
         Decision::NotApplicable(d) => return settled(Outcome::NotApplicable, d),
         Decision::Deferred(d) => return settled(Outcome::Deferred, d),
     };
+    // The opt-in exemption tag, read only for a resource about to change. Unreadable tags fail
+    // closed: never change what might be exempt.
+    if let Some(tag) = exempt_tag {
+        match control.tags(resource, &before).await {
+            Ok(Some(tags)) if tag.matches(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) => {
+                return settled(
+                    Outcome::Exempt,
+                    format!("exempt by tag {tag} (EXEMPT_TAG); would fix: {reason}"),
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return settled(
+                    Outcome::Failed,
+                    format!("cannot check EXEMPT_TAG, not changed: {e}"),
+                )
+            }
+        }
+    }
     if dry_run {
         return Evaluation {
             resource: canonical,

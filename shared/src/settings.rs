@@ -49,6 +49,8 @@ pub struct Settings {
     pub notify_topic_arn: Option<String>,
     /// `CONTESTED_TABLE` and friends: contested-resource tracking (off without a table).
     pub contested: Option<crate::contested::ContestedPolicy>,
+    /// `EXEMPT_TAG`: opt-in tag exemption (`key` or `key=value`).
+    pub exempt_tag: Option<crate::exemption::ExemptTag>,
 }
 
 impl Settings {
@@ -128,6 +130,13 @@ impl Settings {
             other => other,
         };
         let contested = crate::contested::ContestedPolicy::from_lookup(env)?;
+        let exempt_tag = match optional(env, "EXEMPT_TAG") {
+            Some(t) => Some(
+                crate::exemption::ExemptTag::parse(&t)
+                    .map_err(|r| SettingsError::new("EXEMPT_TAG", &t, r))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             dry_run,
             exemptions,
@@ -137,6 +146,7 @@ impl Settings {
             own_role_arn,
             notify_topic_arn,
             contested,
+            exempt_tag,
         })
     }
 }

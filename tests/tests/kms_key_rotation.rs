@@ -507,3 +507,30 @@ async fn bad_input_and_bad_settings_are_refused() {
     assert_eq!(err.name, "KEY_ROTATION_PERIOD_DAYS");
     assert!(err.to_string().contains("from 90 to 2560"), "{err}");
 }
+
+#[tokio::test]
+async fn the_opt_in_exemption_tag_works_for_keys() {
+    let _shared = SWEEP.read().await;
+    let f = fixture(&[("EXEMPT_TAG", "ai-guard:exempt")]).await;
+    let key = f.key().await;
+    f.kms
+        .tag_resource()
+        .key_id(&key)
+        .tags(
+            aws_sdk_kms::types::Tag::builder()
+                .tag_key("ai-guard:exempt")
+                .tag_value("legacy HSM migration")
+                .build()
+                .expect("tag"),
+        )
+        .send()
+        .await
+        .expect("tag");
+    let response = f.ok(&key_event("direct-key.json", &key)).await;
+    assert_eq!(only(&response).outcome, Outcome::Exempt);
+    assert_eq!(
+        f.calls.calls(),
+        vec![DESCRIBE, STATUS, "kms:ListResourceTags"]
+    );
+    assert_eq!(f.rotation(&key).await, (false, None));
+}

@@ -46,6 +46,7 @@ async fn engines() -> Vec<(&'static str, Engine)> {
         ),
         ("CONTESTED_TABLE", "ai-guard-contested"),
         ("KEEP_FIXING_CONTESTED", "false"),
+        ("EXEMPT_TAG", "ai-guard:exempt"),
     ]);
     let aws = aws(&s, &Recorder::new()).await;
     let bedrock_env = env(&[

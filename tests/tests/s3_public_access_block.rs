@@ -651,3 +651,46 @@ async fn events_caused_by_the_functions_own_role_are_skipped_without_any_call() 
         .await;
     assert_eq!(only(&response).outcome, Outcome::Remediated);
 }
+
+#[tokio::test]
+async fn the_opt_in_exemption_tag_is_read_only_for_a_resource_about_to_change() {
+    let f = fixture(&[("EXEMPT_TAG", "ai-guard:exempt=true")]).await;
+    let tagged = f.bucket(None).await;
+    f.s3.put_bucket_tagging()
+        .bucket(&tagged)
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(
+                    aws_sdk_s3::types::Tag::builder()
+                        .key("ai-guard:exempt")
+                        .value("true")
+                        .build()
+                        .expect("tag"),
+                )
+                .build()
+                .expect("tagging"),
+        )
+        .send()
+        .await
+        .expect("tag bucket");
+    let response = f.ok(&bucket_event("direct-bucket.json", &tagged)).await;
+    let r = only(&response);
+    assert_eq!(r.outcome, Outcome::Exempt, "{r:?}");
+    assert!(
+        r.detail.starts_with("exempt by tag ai-guard:exempt=true"),
+        "{}",
+        r.detail
+    );
+    assert_eq!(f.calls.calls(), vec![GET, "s3:GetBucketTagging"]);
+    assert_eq!(f.bucket_flags(&tagged).await, None);
+
+    let untagged = f.bucket(None).await;
+    let response = f.ok(&bucket_event("direct-bucket.json", &untagged)).await;
+    assert_eq!(only(&response).outcome, Outcome::Remediated);
+    assert_eq!(f.calls.calls(), vec![GET, "s3:GetBucketTagging", PUT, GET]);
+
+    // A compliant resource costs no tag read.
+    let response = f.ok(&bucket_event("direct-bucket.json", &untagged)).await;
+    assert_eq!(only(&response).outcome, Outcome::Compliant);
+    assert_eq!(f.calls.calls(), vec![GET]);
+}

@@ -40,6 +40,7 @@ pub static SPEC: ControlSpec = ControlSpec {
     security_hub_controls: &[],
     actions: &["remediate"],
     operations: &[GET, PUT],
+    tag_operation: None,
 };
 
 /// An S3 location: bucket and optional key prefix.

@@ -41,6 +41,11 @@ pub const ROTATIONS: Operation = Operation {
     api: "ListKeyRotations",
     permission: "kms:ListKeyRotations",
 };
+pub const TAGS: Operation = Operation {
+    service: "kms",
+    api: "ListResourceTags",
+    permission: "kms:ListResourceTags",
+};
 pub const LIST: Operation = Operation {
     service: "kms",
     api: "ListKeys",
@@ -61,6 +66,7 @@ pub static SPEC: ControlSpec = ControlSpec {
     security_hub_controls: &["KMS.4"],
     actions: &["remediate", ROTATE_NOW],
     operations: &[DESCRIBE, STATUS, ENABLE, ROTATE, ROTATIONS, LIST],
+    tag_operation: Some(TAGS),
 };
 
 /// `KEY_ROTATION_PERIOD_DAYS`: the longest allowed rotation period, and the one set when fixing.
@@ -357,6 +363,26 @@ impl Control for KeyRotationControl {
         _: &Scope,
     ) -> Result<Option<KeyRotation>, AwsError> {
         self.read_rotation(before.clone(), action).await.map(Some)
+    }
+
+    async fn tags(
+        &self,
+        _: &Resource,
+        state: &KeyRotation,
+    ) -> Result<Option<Vec<(String, String)>>, AwsError> {
+        let out = self
+            .kms
+            .list_resource_tags()
+            .key_id(&state.key_id)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(TAGS.permission, e))?;
+        Ok(Some(
+            out.tags()
+                .iter()
+                .map(|t| (t.tag_key().to_owned(), t.tag_value().to_owned()))
+                .collect(),
+        ))
     }
 
     fn canonical(&self, key: &Resource, state: &KeyRotation) -> Option<Resource> {

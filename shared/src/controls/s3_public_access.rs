@@ -96,6 +96,11 @@ pub mod operations {
         api: "GetPublicAccessBlock",
         permission: "s3:GetAccountPublicAccessBlock",
     };
+    pub const GET_TAGS: Operation = Operation {
+        service: "s3",
+        api: "GetBucketTagging",
+        permission: "s3:GetBucketTagging",
+    };
     pub const PUT_ACCOUNT: Operation = Operation {
         service: "s3control",
         api: "PutPublicAccessBlock",
@@ -124,6 +129,7 @@ pub static BUCKET_SPEC: ControlSpec = ControlSpec {
     security_hub_controls: &["S3.2", "S3.3", "S3.8"],
     actions: &["remediate"],
     operations: &[GET_BUCKET, PUT_BUCKET, LIST_BUCKETS],
+    tag_operation: Some(GET_TAGS),
 };
 
 /// Bucket-level Block Public Access on every bucket of the region.
@@ -246,6 +252,23 @@ impl Control for BucketPublicAccessBlock {
         state.decide()
     }
 
+    async fn tags(
+        &self,
+        bucket: &Resource,
+        _: &PublicAccessBlock,
+    ) -> Result<Option<Vec<(String, String)>>, AwsError> {
+        match self.s3.get_bucket_tagging().bucket(&bucket.id).send().await {
+            Ok(out) => Ok(Some(
+                out.tag_set()
+                    .iter()
+                    .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                    .collect(),
+            )),
+            Err(e) if e.code() == Some("NoSuchTagSet") => Ok(Some(Vec::new())),
+            Err(e) => Err(AwsError::from_sdk(GET_TAGS.permission, e)),
+        }
+    }
+
     async fn apply(
         &self,
         bucket: &Resource,
@@ -287,6 +310,7 @@ pub static ACCOUNT_SPEC: ControlSpec = ControlSpec {
     security_hub_controls: &["S3.1"],
     actions: &["remediate"],
     operations: &[GET_ACCOUNT, PUT_ACCOUNT],
+    tag_operation: None,
 };
 
 /// Account-level Block Public Access (one setting per account).

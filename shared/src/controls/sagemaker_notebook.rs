@@ -37,6 +37,11 @@ pub const UPDATE: Operation = Operation {
     api: "UpdateNotebookInstance",
     permission: "sagemaker:UpdateNotebookInstance",
 };
+pub const TAGS: Operation = Operation {
+    service: "sagemaker",
+    api: "ListTags",
+    permission: "sagemaker:ListTags",
+};
 pub const TAG: Operation = Operation {
     service: "sagemaker",
     api: "AddTags",
@@ -67,6 +72,7 @@ pub static SPEC: ControlSpec = ControlSpec {
     security_hub_controls: &["SageMaker.1", "SageMaker.3"],
     actions: &["remediate"],
     operations: &[DESCRIBE, LIST, STOP, UPDATE, TAG],
+    tag_operation: Some(TAGS),
 };
 
 /// `DISABLE_ROOT_ACCESS` (default true): disable root access on stopped notebooks.
@@ -316,6 +322,31 @@ impl Control for NotebookGuard {
                 nb.status
             )),
         }
+    }
+
+    async fn tags(
+        &self,
+        _: &Resource,
+        nb: &Notebook,
+    ) -> Result<Option<Vec<(String, String)>>, AwsError> {
+        let out = self
+            .sagemaker
+            .list_tags()
+            .resource_arn(&nb.arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(TAGS.permission, e))?;
+        Ok(Some(
+            out.tags()
+                .iter()
+                .map(|t| {
+                    (
+                        t.key().unwrap_or_default().to_owned(),
+                        t.value().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect(),
+        ))
     }
 
     async fn apply(&self, _: &Resource, plan: &NotebookPlan, _: &Scope) -> Result<(), AwsError> {
