@@ -28,6 +28,7 @@ Fault hooks (to prove the code's handling of situations AWS cannot be asked to p
 - `GET /_harness/s3/discard-public-access-block-writes?bucket=NAME`: from then on a
   `PutPublicAccessBlock` on that bucket succeeds but is not kept, as if another actor reverted it
   at once; the remediation's verification read must catch it.
+- `GET /_harness/requests[?reset=1]`: how many AWS requests the emulator has answered (benchmarks).
 - `GET /_harness/sns/messages?topic=ARN`: the messages published to a topic (moto keeps them).
 - `GET /_harness/faults?throttle=0.2&server_error=0.05&seed=7`: from then on that fraction of AWS
   requests is answered with the service's real throttling error (S3/S3 Control: 503 `SlowDown`;
@@ -295,6 +296,12 @@ def harness_app(environ, start_response):
     if path == "/_harness/s3/discard-public-access-block-writes":
         DISCARD_BPA_WRITES.update(query.get("bucket") or [])
         return json_response(start_response, sorted(DISCARD_BPA_WRITES))
+    if path == "/_harness/requests":
+        with _LOCK:
+            count = REQUESTS["count"]
+            if query.get("reset"):
+                REQUESTS["count"] = 0
+        return json_response(start_response, {"count": count})
     if path == "/_harness/sns/messages":
         from moto.sns.models import sns_backends
 
@@ -378,6 +385,9 @@ def _fault(environ, start_response):
     return None
 
 
+REQUESTS = {"count": 0}
+
+
 class App:
     def __init__(self):
         self.moto = DomainDispatcherApplication(create_backend_app)
@@ -385,6 +395,8 @@ class App:
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO", "").startswith("/_harness/"):
             return harness_app(environ, start_response)
+        with _LOCK:
+            REQUESTS["count"] += 1
         faulted = _fault(environ, start_response)
         if faulted is not None:
             return faulted
