@@ -81,7 +81,8 @@ def run_function(name, event, env_extra=None, timeout=900):
     env.update(env_extra or {})
     harness("/_harness/requests?reset=1")
     start = time.perf_counter()
-    proc = subprocess.Popen([os.path.join(ROOT, "target/release", name)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+    proc = subprocess.Popen([os.path.join(target, "release", name)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         if event is not None:
             api.events.put(event)
