@@ -107,7 +107,13 @@ impl Engine {
                     "invoked function ARN `{arn}` has no account id (a local runtime needs ACCOUNT_ID)"
                 ))
             })?;
-        self.handle(&event.payload, account).await
+        let result = self.handle(&event.payload, account).await;
+        // Metrics are a Lambda concern: CloudWatch Logs turns these stdout lines into metrics.
+        match &result {
+            Ok(response) | Err(EngineError::Unresolved { response, .. }) => metrics::publish(&response.results),
+            Err(EngineError::Intake(_)) => {}
+        }
+        result
     }
 
     /// Handle one event for the function running in `account`.
@@ -161,9 +167,6 @@ impl Engine {
         self.escalate(&mut records, &intake.trigger).await;
         for record in &records {
             audit(record, &intake.trigger);
-        }
-        if !records.is_empty() {
-            metrics::publish(&records);
         }
         let response = Response { results: records };
         if let (Some(invocation), Some(client)) = (&intake.config_rule, &self.config) {

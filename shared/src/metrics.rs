@@ -61,7 +61,8 @@ pub fn emf(records: &[OutcomeRecord], timestamp_ms: u128) -> Vec<Value> {
         .collect()
 }
 
-/// Print the EMF lines to stdout, where the Lambda runtime ships them to CloudWatch Logs.
+/// Print the EMF lines to stdout, where the Lambda runtime ships them to CloudWatch Logs (nothing
+/// for no records).
 pub fn publish(records: &[OutcomeRecord]) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -63,3 +63,32 @@ pub async fn aws(settings: &Settings, recorder: &Recorder) -> AwsClients {
         .await
         .with_interceptor(recorder.interceptor())
 }
+
+/// Handle `event` in the emulator's account after forgetting earlier calls, then check that every
+/// call the function made is one it declares (least privilege: the template grants nothing else).
+pub async fn handle(
+    engine: &remediation::Engine,
+    calls: &Recorder,
+    event: &serde_json::Value,
+) -> Result<remediation::Response, remediation::EngineError> {
+    calls.clear();
+    let result = engine.handle(event, ACCOUNT).await;
+    let undeclared = calls.undeclared(engine);
+    assert!(
+        undeclared.is_empty(),
+        "calls not declared by the function: {undeclared:?}"
+    );
+    result
+}
+
+/// [`handle`], expecting success.
+pub async fn handled(
+    engine: &remediation::Engine,
+    calls: &Recorder,
+    event: &serde_json::Value,
+) -> remediation::Response {
+    match handle(engine, calls, event).await {
+        Ok(response) => response,
+        Err(e) => panic!("handler failed: {e}"),
+    }
+}

@@ -97,20 +97,11 @@ impl Fixture {
     }
 
     async fn handle(&self, event: &Value) -> Result<Response, EngineError> {
-        self.calls.clear();
-        let result = self.engine.handle(event, ACCOUNT).await;
-        let undeclared = self.calls.undeclared(&self.engine);
-        assert!(
-            undeclared.is_empty(),
-            "calls not declared by the function: {undeclared:?}"
-        );
-        result
+        integration_tests::handle(&self.engine, &self.calls, event).await
     }
 
     async fn ok(&self, event: &Value) -> Response {
-        self.handle(event)
-            .await
-            .unwrap_or_else(|e| panic!("handler failed: {e}"))
+        integration_tests::handled(&self.engine, &self.calls, event).await
     }
 }
 

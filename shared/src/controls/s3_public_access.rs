@@ -72,7 +72,36 @@ impl PublicAccessBlock {
     }
 }
 
-/// One of the two Block Public Access controls and its operations.
+/// The flags of either API's `PublicAccessBlockConfiguration` (S3 and S3 Control have one each,
+/// of the same shape); no configuration means every flag off.
+macro_rules! flags {
+    ($configuration:expr) => {
+        match $configuration {
+            Some(c) => PublicAccessBlock {
+                configured: true,
+                block_public_acls: c.block_public_acls().unwrap_or(false),
+                ignore_public_acls: c.ignore_public_acls().unwrap_or(false),
+                block_public_policy: c.block_public_policy().unwrap_or(false),
+                restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
+            },
+            None => PublicAccessBlock::default(),
+        }
+    };
+}
+
+/// Either API's `PublicAccessBlockConfiguration` for a plan.
+macro_rules! configuration {
+    ($type:ty, $plan:expr) => {
+        <$type>::builder()
+            .block_public_acls($plan.block_public_acls)
+            .ignore_public_acls($plan.ignore_public_acls)
+            .block_public_policy($plan.block_public_policy)
+            .restrict_public_buckets($plan.restrict_public_buckets)
+            .build()
+    };
+}
+
+/// The AWS operations of the two Block Public Access controls.
 pub mod operations {
     use crate::control::Operation;
 
@@ -232,16 +261,7 @@ impl Control for BucketPublicAccessBlock {
             .send()
             .await;
         match result {
-            Ok(out) => Ok(Some(match out.public_access_block_configuration() {
-                Some(c) => PublicAccessBlock {
-                    configured: true,
-                    block_public_acls: c.block_public_acls().unwrap_or(false),
-                    ignore_public_acls: c.ignore_public_acls().unwrap_or(false),
-                    block_public_policy: c.block_public_policy().unwrap_or(false),
-                    restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
-                },
-                None => PublicAccessBlock::default(),
-            })),
+            Ok(out) => Ok(Some(flags!(out.public_access_block_configuration()))),
             Err(e) if e.code() == Some(NO_CONFIGURATION) => Ok(Some(PublicAccessBlock::default())),
             Err(e) if e.code() == Some("NoSuchBucket") => Ok(None),
             Err(e) => Err(AwsError::from_sdk(GET_BUCKET.permission, e)),
@@ -275,12 +295,7 @@ impl Control for BucketPublicAccessBlock {
         plan: &PublicAccessBlock,
         scope: &Scope,
     ) -> Result<(), AwsError> {
-        let config = BucketConfiguration::builder()
-            .block_public_acls(plan.block_public_acls)
-            .ignore_public_acls(plan.ignore_public_acls)
-            .block_public_policy(plan.block_public_policy)
-            .restrict_public_buckets(plan.restrict_public_buckets)
-            .build();
+        let config = configuration!(BucketConfiguration, plan);
         self.s3
             .put_public_access_block()
             .bucket(&bucket.id)
@@ -391,16 +406,7 @@ impl Control for AccountPublicAccessBlock {
             .send()
             .await;
         match result {
-            Ok(out) => Ok(Some(match out.public_access_block_configuration() {
-                Some(c) => PublicAccessBlock {
-                    configured: true,
-                    block_public_acls: c.block_public_acls().unwrap_or(false),
-                    ignore_public_acls: c.ignore_public_acls().unwrap_or(false),
-                    block_public_policy: c.block_public_policy().unwrap_or(false),
-                    restrict_public_buckets: c.restrict_public_buckets().unwrap_or(false),
-                },
-                None => PublicAccessBlock::default(),
-            })),
+            Ok(out) => Ok(Some(flags!(out.public_access_block_configuration()))),
             Err(e) if e.code() == Some(NO_CONFIGURATION) => Ok(Some(PublicAccessBlock::default())),
             Err(e) => Err(AwsError::from_sdk(GET_ACCOUNT.permission, e)),
         }
@@ -416,12 +422,7 @@ impl Control for AccountPublicAccessBlock {
         plan: &PublicAccessBlock,
         _: &Scope,
     ) -> Result<(), AwsError> {
-        let config = AccountConfiguration::builder()
-            .block_public_acls(plan.block_public_acls)
-            .ignore_public_acls(plan.ignore_public_acls)
-            .block_public_policy(plan.block_public_policy)
-            .restrict_public_buckets(plan.restrict_public_buckets)
-            .build();
+        let config = configuration!(AccountConfiguration, plan);
         self.s3control
             .put_public_access_block()
             .account_id(&account.id)
