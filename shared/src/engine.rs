@@ -110,7 +110,9 @@ impl Engine {
         let result = self.handle(&event.payload, account).await;
         // Metrics are a Lambda concern: CloudWatch Logs turns these stdout lines into metrics.
         match &result {
-            Ok(response) | Err(EngineError::Unresolved { response, .. }) => metrics::publish(&response.results),
+            Ok(response) | Err(EngineError::Unresolved { response, .. }) => {
+                metrics::publish(&response.results)
+            }
             Err(EngineError::Intake(_)) => {}
         }
         result
