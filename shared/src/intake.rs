@@ -146,6 +146,13 @@ pub fn role_of(arn: &str) -> Option<(String, String)> {
 }
 
 impl CloudTrailRecord {
+    /// The account the call was made in (for account-level settings).
+    pub fn recipient_account(&self, scope: &Scope) -> String {
+        self.recipient_account_id
+            .clone()
+            .unwrap_or_else(|| scope.account.clone())
+    }
+
     /// A string at `path` below `requestParameters`, e.g. `["bucketName"]`.
     pub fn request_str(&self, path: &[&str]) -> Result<&str, IntakeError> {
         lookup_str(

@@ -85,6 +85,24 @@ impl<'a> Arn<'a> {
     }
 }
 
+/// The account an account-level setting's identifier names, and the region an ARN gives (`""` when
+/// none): a bare account id, Security Hub's `AWS::::Account:<id>`, or an ARN of `service` whose
+/// resource is `resource`. `None` for anything else.
+pub fn account_setting<'a>(
+    id: &'a str,
+    service: &str,
+    resource: &str,
+) -> Option<(&'a str, &'a str)> {
+    let (region, account) = match Arn::parse(id) {
+        Some(arn) if arn.service == service && arn.resource == resource => {
+            (arn.region, arn.account)
+        }
+        Some(_) => return None,
+        None => ("", id.strip_prefix("AWS::::Account:").unwrap_or(id)),
+    };
+    is_account_id(account).then_some((region, account))
+}
+
 /// A 12-digit AWS account id.
 pub fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())

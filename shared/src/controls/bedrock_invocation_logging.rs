@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::control::{Control, ControlSpec, Decision, Operation};
 use crate::error::{AwsError, AwsErrorKind, IntakeError, SettingsError};
 use crate::intake::CloudTrailRecord;
-use crate::resource::{is_account_id, Arn, Resource, Scope};
+use crate::resource::{account_setting, Arn, Resource, Scope};
 use crate::settings::{optional, parse_bool, Lookup};
 
 pub const GET: Operation = Operation {
@@ -335,24 +335,15 @@ impl Control for InvocationLoggingControl {
     /// `123456789012`, `AWS::::Account:123456789012`, or the ARN records use.
     fn resource(&self, id: &str, scope: &Scope) -> Result<Resource, IntakeError> {
         // An ARN keeps its region, so the engine refuses one of another region.
-        let (region, account) = match Arn::parse(id) {
-            Some(arn) if arn.service == "bedrock" && arn.resource == "model-invocation-logging" => {
-                (arn.region, arn.account)
-            }
-            Some(_) => ("", ""),
-            None => (
-                scope.region.as_str(),
-                id.strip_prefix("AWS::::Account:").unwrap_or(id),
-            ),
-        };
-        if !is_account_id(account) {
-            return Err(IntakeError::InvalidResourceId {
+        match account_setting(id, "bedrock", "model-invocation-logging") {
+            Some(("", account)) => Ok(Self::account_resource(scope, &scope.region, account)),
+            Some((region, account)) => Ok(Self::account_resource(scope, region, account)),
+            None => Err(IntakeError::InvalidResourceId {
                 id: id.to_owned(),
                 reason: "not an account id, AWS::::Account:ID, or arn:aws:bedrock:REGION:ID:model-invocation-logging"
                     .to_owned(),
-            });
+            }),
         }
-        Ok(Self::account_resource(scope, region, account))
     }
 
     fn cloudtrail_targets(
@@ -360,10 +351,7 @@ impl Control for InvocationLoggingControl {
         record: &CloudTrailRecord,
         scope: &Scope,
     ) -> Result<Vec<String>, IntakeError> {
-        Ok(vec![record
-            .recipient_account_id
-            .clone()
-            .unwrap_or_else(|| scope.account.clone())])
+        Ok(vec![record.recipient_account(scope)])
     }
 
     async fn list(&self, scope: &Scope) -> Result<Vec<Resource>, AwsError> {

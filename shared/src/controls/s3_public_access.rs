@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::control::{Control, ControlSpec, Decision};
 use crate::error::{AwsError, IntakeError};
 use crate::intake::CloudTrailRecord;
-use crate::resource::{is_account_id, Arn, Resource, Scope};
+use crate::resource::{account_setting, Arn, Resource, Scope};
 
 /// The error S3 and S3 Control return when no Block Public Access configuration exists.
 const NO_CONFIGURATION: &str = "NoSuchPublicAccessBlockConfiguration";
@@ -354,19 +354,14 @@ impl Control for AccountPublicAccessBlock {
 
     /// `123456789012`, `AWS::::Account:123456789012` (Security Hub), or `arn:aws:s3::123456789012:account`.
     fn resource(&self, id: &str, scope: &Scope) -> Result<Resource, IntakeError> {
-        let account = match Arn::parse(id) {
-            Some(arn) if arn.service == "s3" && arn.resource == "account" => arn.account,
-            Some(_) => "",
-            None => id.strip_prefix("AWS::::Account:").unwrap_or(id),
-        };
-        if !is_account_id(account) {
+        let Some((_, account)) = account_setting(id, "s3", "account") else {
             return Err(IntakeError::InvalidResourceId {
                 id: id.to_owned(),
                 reason:
                     "not an account id (12 digits), AWS::::Account:ID, or arn:aws:s3::ID:account"
                         .to_owned(),
             });
-        }
+        };
         Ok(Resource {
             arn: Self::arn(scope, account),
             id: account.to_owned(),
@@ -379,10 +374,7 @@ impl Control for AccountPublicAccessBlock {
         record: &CloudTrailRecord,
         scope: &Scope,
     ) -> Result<Vec<String>, IntakeError> {
-        Ok(vec![record
-            .recipient_account_id
-            .clone()
-            .unwrap_or_else(|| scope.account.clone())])
+        Ok(vec![record.recipient_account(scope)])
     }
 
     async fn list(&self, scope: &Scope) -> Result<Vec<Resource>, AwsError> {
