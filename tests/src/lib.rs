@@ -3,6 +3,7 @@
 
 pub mod emulator;
 pub mod events;
+pub mod iam;
 pub mod logs;
 pub mod recorder;
 

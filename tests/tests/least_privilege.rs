@@ -18,12 +18,25 @@ const PLATFORM: &[&str] = &[
     "logs:PutLogEvents",
 ];
 
-/// Permissions an operation needs besides its own action (AWS's documented requirements).
-const IMPLIED: &[(&str, &str, &str)] = &[(
-    "bedrock-invocation-logging",
-    "iam:PassRole",
-    "PutModelInvocationLoggingConfiguration passes the CloudWatch Logs delivery role to Bedrock",
-)];
+/// Permissions an operation needs besides its own action (AWS's documented requirements): when
+/// the function calls the operation (left), its role also needs the permission (middle).
+const IMPLIED: &[(&str, &str, &str)] = &[
+    (
+        "bedrock:PutModelInvocationLoggingConfiguration",
+        "iam:PassRole",
+        "PutModelInvocationLoggingConfiguration passes the CloudWatch Logs delivery role to Bedrock",
+    ),
+    (
+        "sns:Publish",
+        "kms:GenerateDataKey",
+        "publishing to a topic encrypted with a customer key (SNS developer guide, SSE)",
+    ),
+    (
+        "sns:Publish",
+        "kms:Decrypt",
+        "publishing to a topic encrypted with a customer key (SNS developer guide, SSE)",
+    ),
+];
 
 /// Actions AWS defines no resource-level permissions for: `*` is the only possible resource.
 const NO_RESOURCE_SCOPE: &[&str] = &[
@@ -142,12 +155,12 @@ async fn every_role_grants_exactly_what_its_code_declares() {
             .map(|o| o.permission.to_owned())
             .collect();
         needed.extend(PLATFORM.iter().map(|p| p.to_string()));
-        needed.extend(
-            IMPLIED
-                .iter()
-                .filter(|(b, _, _)| b == binary)
-                .map(|(_, p, _)| p.to_string()),
-        );
+        let implied: Vec<String> = IMPLIED
+            .iter()
+            .filter(|(by, _, _)| needed.contains(*by))
+            .map(|(_, p, _)| p.to_string())
+            .collect();
+        needed.extend(implied);
         assert_eq!(
             granted, needed,
             "{binary}: template grants (left) vs code needs (right)"

@@ -1,0 +1,683 @@
+//! The template as AWS resolves it (`tests/tools/cfn.py`: the SAM transform with AWS's translator,
+//! CloudFormation's Rules, conditions and documented `Ref`/`GetAtt` formats), for the default
+//! parameters and each documented variant:
+//! - parameters CloudFormation would refuse are refused, with the template's own message;
+//! - every function binary, started with exactly the environment the template gives it, reaches
+//!   the Lambda Runtime API (it does not refuse to start);
+//! - every role's policies, evaluated like IAM does (`integration_tests::iam`), allow every call the
+//!   function makes on the concrete resource ARN, and the platform's calls on the function's behalf;
+//! - Bedrock can deliver to the destinations the template creates (delivery role trust and
+//!   permissions, bucket policy, key policy), and the alarms can publish to their topic's key;
+//! - what holds data survives the stack; every Config rule is gated on CreateManagedConfigRules.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use integration_tests::iam::{evaluate, Decision, Principal, Request};
+use integration_tests::{aws, Recorder, ACCOUNT, REGION};
+use remediation::resource::Scope;
+use remediation::settings::Lookup;
+use remediation::{functions, Engine, Settings};
+use serde_json::Value;
+
+/// Parameter sets a user may deploy with, by name.
+const DEPLOYABLE: &[(&str, &[(&str, &str)])] = &[
+    ("defaults", &[]),
+    (
+        "own S3 destination",
+        &[
+            ("CreateBedrockLogDestinations", "false"),
+            ("BedrockLogBucket", "corp-bedrock-logs"),
+        ],
+    ),
+    (
+        "own CloudWatch-only destination, role with a path",
+        &[
+            ("CreateBedrockLogDestinations", "false"),
+            ("BedrockLogGroup", "/corp/bedrock/invocations"),
+            (
+                "BedrockLogRoleArn",
+                "arn:aws:iam::123456789012:role/service-role/corp-bedrock-logging",
+            ),
+            ("BedrockLogLargeDataBucket", "corp-bedrock-large"),
+            ("BedrockLogLargeDataKeyPrefix", "large/"),
+        ],
+    ),
+    (
+        "every option on",
+        &[
+            ("NotificationEmail", "secops@example.com"),
+            ("ExemptTag", "ai-guard:exempt"),
+            ("KeepFixingContested", "false"),
+            ("ExemptResources", "arn:aws:s3:::public-*"),
+            ("BedrockLogTextImageEmbeddingVideo", "true,true,true,false"),
+        ],
+    ),
+    (
+        "no AWS Config recorder",
+        &[
+            ("CreateManagedConfigRules", "false"),
+            ("EnableContestedTracking", "false"),
+        ],
+    ),
+    (
+        "one control",
+        &[
+            ("EnableS3PublicAccessBlock", "false"),
+            ("EnableBedrockInvocationLogging", "false"),
+            ("EnableSageMakerNotebookGuard", "false"),
+        ],
+    ),
+];
+
+/// Parameter sets CloudFormation must refuse before creating anything, and a piece of the message.
+const REFUSED: &[(&[(&str, &str)], &str)] = &[
+    (
+        &[("CreateBedrockLogDestinations", "false")],
+        "needs a known-good destination",
+    ),
+    (
+        &[
+            ("CreateBedrockLogDestinations", "false"),
+            ("BedrockLogGroup", "/corp/bedrock"),
+        ],
+        "BedrockLogGroup and BedrockLogRoleArn go together",
+    ),
+    (
+        &[
+            ("CreateBedrockLogDestinations", "false"),
+            ("BedrockLogBucket", "corp-bedrock-logs"),
+            ("BedrockLogLargeDataBucket", "corp-bedrock-large"),
+        ],
+        "needs BedrockLogGroup and BedrockLogRoleArn",
+    ),
+    (
+        &[("BedrockLogLargeDataKeyPrefix", "large/")],
+        "needs BedrockLogLargeDataBucket",
+    ),
+    (
+        &[("BedrockLogTextImageEmbeddingVideo", "true,true,true")],
+        "four comma-separated true/false flags",
+    ),
+    (
+        &[("BedrockLogRoleArn", "corp-bedrock-logging")],
+        "an IAM role ARN",
+    ),
+    (
+        &[
+            ("EnableS3PublicAccessBlock", "false"),
+            ("EnableBedrockInvocationLogging", "false"),
+            ("EnableSageMakerNotebookGuard", "false"),
+            ("EnableKmsKeyRotation", "false"),
+        ],
+        "nothing to deploy",
+    ),
+];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The template resolved for `params` (`{"refused": ...}` or `{"resources", "outputs"}`).
+pub fn resolve(params: &[(&str, &str)]) -> Value {
+    let python = root().join(".venv/bin/python");
+    let out = Command::new(&python)
+        .arg(root().join("tests/tools/cfn.py"))
+        .arg(root().join("template.yaml"))
+        .args(params.iter().map(|(k, v)| format!("{k}={v}")))
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (scripts/test creates it)", python.display()));
+    assert!(
+        out.status.success(),
+        "cfn.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("resolved template")
+}
+
+fn deployable(name: &str, params: &[(&str, &str)]) -> Value {
+    let t = resolve(params);
+    assert!(
+        t.get("refused").is_none(),
+        "{name}: refused: {}",
+        t["refused"]
+    );
+    t
+}
+
+fn of_type<'a>(t: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
+    t["resources"]
+        .as_object()
+        .expect("resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == kind)
+        .map(|(k, r)| (k.as_str(), r))
+        .collect()
+}
+
+/// The resource whose `Ref` or `Arn` attribute is `value`.
+fn by_value<'a>(t: &'a Value, value: &str) -> &'a Value {
+    t["resources"]
+        .as_object()
+        .expect("resources")
+        .values()
+        .find(|r| r["Ref"] == value || r["Attributes"]["Arn"] == value)
+        .unwrap_or_else(|| panic!("no resource is {value}"))
+}
+
+fn env_of(function: &Value) -> HashMap<String, String> {
+    function["Properties"]["Environment"]["Variables"]
+        .as_object()
+        .map(|vars| {
+            vars.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().expect("string env").to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn binary_of(function: &Value) -> &str {
+    function["Metadata"]["BuildProperties"]["Binary"]
+        .as_str()
+        .expect("BuildProperties.Binary")
+}
+
+#[test]
+fn parameters_cloudformation_refuses_are_refused_with_the_templates_message() {
+    for (params, message) in REFUSED {
+        let t = resolve(params);
+        let refused = t["refused"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{params:?} deployed, expected a refusal"));
+        assert!(refused.contains(message), "{params:?}: {refused}");
+    }
+}
+
+/// The directory of the workspace's debug binaries (`cargo build --bins`, which scripts/test runs
+/// before the tests).
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .map(PathBuf::from)
+        .expect("target/debug")
+}
+
+/// Start `binary` with `vars` plus what Lambda itself sets, against a Runtime API on 127.0.0.1;
+/// `Ok` once it asks for its first event, `Err(stderr)` if it exits first.
+fn reaches_runtime_api(binary: &str, vars: &HashMap<String, String>) -> Result<(), String> {
+    let path = bin_dir().join(binary);
+    assert!(
+        path.exists(),
+        "{} not built: run `cargo build --bins` first (scripts/test does)",
+        path.display()
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    let mut child = Command::new(&path)
+        .env_clear()
+        .envs(vars)
+        // Lambda's reserved variables (Lambda developer guide, "Defined runtime environment variables").
+        .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
+        .env("AWS_LAMBDA_FUNCTION_NAME", binary)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/ai-guard/{binary}"))
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/26/[$LATEST]0")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_REGION", REGION)
+        .env("AWS_DEFAULT_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "example")
+        .env("AWS_SESSION_TOKEN", "example")
+        .env("_HANDLER", "bootstrap")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let result = loop {
+        if let Ok((stream, _)) = listener.accept() {
+            stream.set_nonblocking(false).ok();
+            let mut line = String::new();
+            BufReader::new(stream).read_line(&mut line).ok();
+            break if line.starts_with("GET /2018-06-01/runtime/invocation/next") {
+                Ok(())
+            } else {
+                Err(format!("unexpected first request {line:?}"))
+            };
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut stderr = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                std::io::Read::read_to_string(&mut e, &mut stderr).ok();
+            }
+            break Err(format!(
+                "exited with {status} before its first event: {stderr}"
+            ));
+        }
+        if Instant::now() > deadline {
+            break Err("did not reach the Runtime API within 20 s".to_owned());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    child.kill().ok();
+    child.wait().ok();
+    result
+}
+
+#[test]
+fn every_function_starts_with_the_environment_the_template_gives_it() {
+    for (name, params) in DEPLOYABLE {
+        let t = deployable(name, params);
+        let functions = of_type(&t, "AWS::Lambda::Function");
+        assert!(!functions.is_empty(), "{name}: no function");
+        for (logical, function) in functions {
+            if let Err(e) = reaches_runtime_api(binary_of(function), &env_of(function)) {
+                panic!("{name}: {logical} would not start on Lambda: {e}");
+            }
+        }
+    }
+}
+
+/// AWS actions with no resource-level permissions: `*` is the resource IAM evaluates (Service
+/// Authorization Reference, each service's "Actions" table).
+const NO_RESOURCE_SCOPE: &[&str] = &[
+    "s3:ListAllMyBuckets",
+    "s3:GetAccountPublicAccessBlock",
+    "s3:PutAccountPublicAccessBlock",
+    "config:PutEvaluations",
+    "bedrock:GetModelInvocationLoggingConfiguration",
+    "bedrock:PutModelInvocationLoggingConfiguration",
+    "kms:ListKeys",
+    "sagemaker:ListNotebookInstances",
+];
+
+/// An identifier of each resource type, for the concrete ARN the control computes from it.
+fn sample_id(resource_type: &str) -> &'static str {
+    match resource_type {
+        "AWS::S3::Bucket" => "corp-training-data",
+        "AWS::::Account" => ACCOUNT,
+        "AWS::KMS::Key" => "1234abcd-12ab-34cd-56ef-1234567890ab",
+        "AWS::SageMaker::NotebookInstance" => "research-notebook",
+        other => panic!("no sample identifier for {other}"),
+    }
+}
+
+struct MapEnv(HashMap<String, String>);
+
+impl Lookup for MapEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        self.0.get(name).cloned()
+    }
+}
+
+/// The function's engine built from the template's environment, as its binary builds it.
+async fn engine_of(binary: &str, vars: &HashMap<String, String>) -> Engine {
+    let env = MapEnv(vars.clone());
+    let settings = Settings::from_lookup(&env).expect("settings from the template");
+    let aws = aws(&settings, &Recorder::new()).await;
+    let built = match binary {
+        "s3-public-access-block" => functions::s3_public_access_block(settings, &aws),
+        "bedrock-invocation-logging" => functions::bedrock_invocation_logging(settings, &env, &aws),
+        "sagemaker-notebook-guard" => functions::sagemaker_notebook_guard(settings, &env, &aws),
+        "kms-key-rotation" => functions::kms_key_rotation(settings, &env, &aws),
+        other => panic!("unknown function binary {other}"),
+    };
+    built.unwrap_or_else(|e| panic!("{binary}: {e}"))
+}
+
+fn policies_of(role: &Value) -> Vec<&Value> {
+    assert!(
+        role["Properties"].get("ManagedPolicyArns").is_none(),
+        "managed policies cannot be evaluated here"
+    );
+    role["Properties"]["Policies"]
+        .as_array()
+        .map(|ps| ps.iter().map(|p| &p["PolicyDocument"]).collect())
+        .unwrap_or_default()
+}
+
+/// The AWS-managed `alias/aws/sns` key's policy as AWS documents it: principals of the account,
+/// through SNS only. No service principal (such as CloudWatch) can be added to it.
+fn aws_managed_sns_key_policy() -> Value {
+    serde_json::json!({"Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": "*"},
+        "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"kms:CallerAccount": ACCOUNT, "kms:ViaService": format!("sns.{REGION}.amazonaws.com")}}
+    }]})
+}
+
+/// The topic's key policy and key ARN.
+fn topic_key(t: &Value, topic_arn: &str) -> (Value, String) {
+    let topic = by_value(t, topic_arn);
+    let key = topic["Properties"]["KmsMasterKeyId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("topic {topic_arn} is not encrypted"));
+    if key == "alias/aws/sns" {
+        (
+            aws_managed_sns_key_policy(),
+            format!("arn:aws:kms:{REGION}:{ACCOUNT}:alias/aws/sns"),
+        )
+    } else {
+        let resource = by_value(t, key);
+        (
+            resource["Properties"]["KeyPolicy"].clone(),
+            resource["Attributes"]["Arn"]
+                .as_str()
+                .expect("key arn")
+                .to_owned(),
+        )
+    }
+}
+
+fn allowed(what: &str, decision: Decision) {
+    assert_eq!(decision, Decision::Allow, "{what}");
+}
+
+#[tokio::test]
+async fn every_call_each_function_makes_is_allowed_on_the_real_resource() {
+    let scope = Scope::new(ACCOUNT, REGION);
+    for (name, params) in DEPLOYABLE {
+        let t = deployable(name, params);
+        for (logical, function) in of_type(&t, "AWS::Lambda::Function") {
+            let binary = binary_of(function);
+            let vars = env_of(function);
+            let role_arn = function["Properties"]["Role"].as_str().expect("role");
+            let identity = policies_of(by_value(&t, role_arn));
+            let principal = Principal::Role(role_arn);
+            let check = |action: &str, resource: &str, context: Vec<(&str, String)>| {
+                let req = Request {
+                    principal,
+                    action,
+                    resource,
+                    context,
+                };
+                let d = evaluate(&identity, None, &req, ACCOUNT, false);
+                allowed(&format!("{name}: {logical} {action} on {resource}"), d);
+            };
+            let engine = engine_of(binary, &vars).await;
+            for op in engine.operations() {
+                let resource = if NO_RESOURCE_SCOPE.contains(&op.permission) {
+                    "*".to_owned()
+                } else if op.service == "sns" {
+                    vars["NOTIFY_TOPIC_ARN"].clone()
+                } else if op.service == "dynamodb" {
+                    format!(
+                        "arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{}",
+                        vars["CONTESTED_TABLE"]
+                    )
+                } else {
+                    let control = engine
+                        .controls()
+                        .find(|c| {
+                            c.spec().operations.contains(&op) || c.spec().tag_operation == Some(op)
+                        })
+                        .unwrap_or_else(|| panic!("{binary}: no control declares {op:?}"));
+                    let spec = control.spec();
+                    control
+                        .resource(sample_id(spec.resource_type), &scope)
+                        .expect("sample resource")
+                        .arn
+                };
+                check(op.permission, &resource, vec![]);
+            }
+            // Implied by its calls: Bedrock's CloudWatch destination passes the delivery role.
+            if let Some(role) = vars.get("BEDROCK_LOG_ROLE_ARN").filter(|r| !r.is_empty()) {
+                check(
+                    "iam:PassRole",
+                    role,
+                    vec![("iam:PassedToService", "bedrock.amazonaws.com".into())],
+                );
+            }
+            // Publishing to an encrypted topic uses its key, through SNS, for the caller.
+            if let Some(topic) = vars.get("NOTIFY_TOPIC_ARN").filter(|r| !r.is_empty()) {
+                let (key_policy, key_arn) = topic_key(&t, topic);
+                for action in ["kms:GenerateDataKey", "kms:Decrypt"] {
+                    let req = Request {
+                        principal,
+                        action,
+                        resource: &key_arn,
+                        context: vec![
+                            ("kms:ViaService", format!("sns.{REGION}.amazonaws.com")),
+                            ("kms:CallerAccount", ACCOUNT.to_owned()),
+                        ],
+                    };
+                    let d = evaluate(&identity, Some(&key_policy), &req, ACCOUNT, true);
+                    allowed(&format!("{name}: {logical} {action} on {key_arn}"), d);
+                }
+            }
+            // The platform, with the function's role: its log streams and its dead-letter queue.
+            let log_group = function["Properties"]["LoggingConfig"]["LogGroup"]
+                .as_str()
+                .expect("log group");
+            let stream =
+                format!("arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{log_group}:log-stream:2026/11/26/[$LATEST]0");
+            check("logs:CreateLogStream", &stream, vec![]);
+            check("logs:PutLogEvents", &stream, vec![]);
+            let dlq = function["Properties"]["DeadLetterConfig"]["TargetArn"]
+                .as_str()
+                .expect("dead-letter queue");
+            check("sqs:SendMessage", dlq, vec![]);
+        }
+    }
+}
+
+#[test]
+fn bedrock_can_deliver_to_the_destinations_the_template_creates() {
+    let t = deployable("defaults", &[]);
+    let (_, function) = of_type(&t, "AWS::Lambda::Function")
+        .into_iter()
+        .find(|(_, f)| binary_of(f) == "bedrock-invocation-logging")
+        .expect("bedrock function");
+    let vars = env_of(function);
+    let bedrock = Principal::Service("bedrock.amazonaws.com");
+    // Bedrock's requests carry the account and a source ARN in it (Bedrock user guide, "Model
+    // invocation logging": the policies' aws:SourceAccount / aws:SourceArn conditions).
+    let context = || {
+        vec![
+            ("aws:SourceAccount", ACCOUNT.to_owned()),
+            (
+                "aws:SourceArn",
+                format!("arn:aws:bedrock:{REGION}:{ACCOUNT}:model-invocation-logging"),
+            ),
+            ("aws:SecureTransport", "true".to_owned()),
+        ]
+    };
+    // CloudWatch Logs: Bedrock assumes the delivery role, then writes the stream
+    // `aws/bedrock/modelinvocations` of the log group.
+    let role_arn = &vars["BEDROCK_LOG_ROLE_ARN"];
+    let role = by_value(&t, role_arn);
+    let assume = Request {
+        principal: bedrock,
+        action: "sts:AssumeRole",
+        resource: role_arn,
+        context: context(),
+    };
+    let trust = &role["Properties"]["AssumeRolePolicyDocument"];
+    allowed(
+        "bedrock assumes the delivery role",
+        evaluate(&[], Some(trust), &assume, ACCOUNT, false),
+    );
+    let stream = format!(
+        "arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{}:log-stream:aws/bedrock/modelinvocations",
+        vars["BEDROCK_LOG_GROUP"]
+    );
+    for action in ["logs:CreateLogStream", "logs:PutLogEvents"] {
+        let req = Request {
+            principal: Principal::Role(role_arn),
+            action,
+            resource: &stream,
+            context: vec![],
+        };
+        allowed(
+            &format!("delivery role {action} on {stream}"),
+            evaluate(&policies_of(role), None, &req, ACCOUNT, false),
+        );
+    }
+    // S3: Bedrock puts objects under <prefix>AWSLogs/<account>/BedrockModelInvocationLogs/, into a
+    // bucket encrypted with the stack's key.
+    let bucket = &vars["BEDROCK_LOG_BUCKET"];
+    let object = format!(
+        "arn:aws:s3:::{bucket}/{}AWSLogs/{ACCOUNT}/BedrockModelInvocationLogs/{REGION}/2026/11/26/10/part.json.gz",
+        vars["BEDROCK_LOG_KEY_PREFIX"]
+    );
+    let (_, bucket_policy) = of_type(&t, "AWS::S3::BucketPolicy")
+        .into_iter()
+        .find(|(_, p)| p["Properties"]["Bucket"] == bucket.as_str())
+        .expect("log bucket policy");
+    let put = Request {
+        principal: bedrock,
+        action: "s3:PutObject",
+        resource: &object,
+        context: context(),
+    };
+    let policy = &bucket_policy["Properties"]["PolicyDocument"];
+    allowed(
+        "bedrock writes log objects",
+        evaluate(&[], Some(policy), &put, ACCOUNT, false),
+    );
+    let plain = Request {
+        context: vec![("aws:SecureTransport", "false".to_owned())],
+        ..put.clone()
+    };
+    assert!(
+        matches!(
+            evaluate(&[], Some(policy), &plain, ACCOUNT, false),
+            Decision::ExplicitDeny(_)
+        ),
+        "the log bucket refuses plain HTTP"
+    );
+    let bucket_resource = by_value(&t, bucket);
+    let key_arn = bucket_resource["Properties"]["BucketEncryption"]
+        ["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]
+        .as_str()
+        .expect("bucket key");
+    let key = by_value(&t, key_arn);
+    let generate = Request {
+        principal: bedrock,
+        action: "kms:GenerateDataKey",
+        resource: key_arn,
+        context: context(),
+    };
+    allowed(
+        "bedrock encrypts log objects with the bucket key",
+        evaluate(
+            &[],
+            Some(&key["Properties"]["KeyPolicy"]),
+            &generate,
+            ACCOUNT,
+            true,
+        ),
+    );
+}
+
+#[test]
+fn alarms_can_publish_to_their_encrypted_topic() {
+    let t = deployable(
+        "notifications",
+        &[("NotificationEmail", "secops@example.com")],
+    );
+    let alarms = of_type(&t, "AWS::CloudWatch::Alarm");
+    assert!(!alarms.is_empty());
+    for (logical, alarm) in alarms {
+        let actions = alarm["Properties"]["AlarmActions"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{logical} notifies nobody"));
+        for topic in actions.iter().filter_map(Value::as_str) {
+            let (key_policy, key_arn) = topic_key(&t, topic);
+            for action in ["kms:GenerateDataKey", "kms:Decrypt"] {
+                let req = Request {
+                    principal: Principal::Service("cloudwatch.amazonaws.com"),
+                    action,
+                    resource: &key_arn,
+                    context: vec![],
+                };
+                allowed(
+                    &format!("{logical}: CloudWatch {action} on {key_arn}"),
+                    evaluate(&[], Some(&key_policy), &req, ACCOUNT, true),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn what_holds_data_survives_the_stack_and_config_rules_need_their_switch() {
+    let t = deployable("defaults", &[]);
+    for kind in ["AWS::S3::Bucket", "AWS::KMS::Key", "AWS::Logs::LogGroup"] {
+        for (logical, r) in of_type(&t, kind) {
+            let holds_bedrock_logs = logical.starts_with("BedrockLog");
+            if holds_bedrock_logs {
+                assert_eq!(r["DeletionPolicy"], "Retain", "{logical}");
+                assert_eq!(r["UpdateReplacePolicy"], "Retain", "{logical}");
+                assert!(
+                    r["Properties"].get("LogGroupName").is_none()
+                        && r["Properties"].get("BucketName").is_none(),
+                    "{logical}: a retained resource with a fixed name blocks a new stack of that name"
+                );
+            }
+        }
+    }
+    let off = deployable(
+        "no AWS Config recorder",
+        &[("CreateManagedConfigRules", "false")],
+    );
+    assert!(
+        of_type(&off, "AWS::Config::ConfigRule").is_empty(),
+        "every Config rule needs a recorder"
+    );
+    assert!(of_type(&off, "AWS::Config::RemediationConfiguration").is_empty());
+    // The periodic SageMaker rule runs at the chosen frequency (as in AWS's conformance packs).
+    let rule = of_type(&t, "AWS::Config::ConfigRule")
+        .into_iter()
+        .find(|(_, r)| {
+            r["Properties"]["Source"]["SourceIdentifier"]
+                == "SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET_ACCESS"
+        })
+        .expect("rule")
+        .1;
+    assert_eq!(
+        rule["Properties"]["MaximumExecutionFrequency"], "One_Hour",
+        "{rule}"
+    );
+}
+
+#[test]
+fn relayed_events_of_other_accounts_and_regions_are_filtered_by_the_rules() {
+    let t = deployable("defaults", &[]);
+    for (logical, rule) in of_type(&t, "AWS::Events::Rule") {
+        let Some(pattern) = rule["Properties"].get("EventPattern") else {
+            continue; // schedules
+        };
+        let pattern = match pattern {
+            Value::String(s) => serde_json::from_str(s).expect("pattern json"),
+            v => v.clone(),
+        };
+        let source = pattern["source"][0].as_str().unwrap_or_default();
+        if source == "aws.securityhub" {
+            let findings = &pattern["detail"]["findings"];
+            assert_eq!(
+                findings["AwsAccountId"],
+                serde_json::json!([ACCOUNT]),
+                "{logical}"
+            );
+            assert_eq!(findings["Region"], serde_json::json!([REGION]), "{logical}");
+        } else {
+            assert_eq!(
+                pattern["account"],
+                serde_json::json!([ACCOUNT]),
+                "{logical}"
+            );
+        }
+        if source == "aws.config" {
+            assert_eq!(pattern["detail"]["awsRegion"], serde_json::json!([REGION]));
+        }
+    }
+}
