@@ -216,8 +216,14 @@ impl Engine {
             }
         }
         if let Some(notifier) = &self.notifier {
-            for record in records.iter().filter(|r| Notifier::wants(r, r.contested)) {
+            for record in records
+                .iter_mut()
+                .filter(|r| Notifier::wants(r, r.contested))
+            {
                 if let Err(e) = notifier.send(record, trigger, record.contested).await {
+                    // Never fatal (the fix is done and audited), but counted: the
+                    // `notification_failed` metric has its own alarm.
+                    record.notification_failed = true;
                     tracing::warn!(error = %e, resource = %record.resource, "notification not sent");
                 }
             }
@@ -255,6 +261,7 @@ impl Engine {
                     dry_run,
                     detail: format!("listing failed: {e}"),
                     contested: false,
+                    notification_failed: false,
                     before: None,
                     after: None,
                     config_identity: (spec.resource_type, String::new()),
@@ -329,16 +336,27 @@ impl Engine {
         )
     }
 
-    /// The invocation fails when a resource failed, or when an event's resource could not be acted
-    /// on yet (deferred), so Lambda retries it and DLQs and alarms see it. A sweep's deferred
-    /// resources wait for the next sweep.
+    /// The invocation fails when a resource failed, so Lambda retries it and DLQs and alarms see
+    /// it. A deferred resource (cannot be acted on in its current state) is an error only when
+    /// nothing else will bring it back: a control that listens to its service's state-change
+    /// events is told again when the resource settles (a notebook leaves `Pending` minutes later,
+    /// long after Lambda's two asynchronous retries at about 1 and 2 minutes), so its deferral is a
+    /// recorded outcome, not an invocation error that would end in the dead-letter queue. A sweep's
+    /// deferred resources wait for the next sweep. (AWS Config's SSM remediation reads the records
+    /// and fails on `deferred` itself, so Config retries it.)
     fn verdict(&self, intake: &Intake, response: Response) -> Result<Response, EngineError> {
         let retry_deferred = !matches!(intake.work, Work::Sweep);
+        let followed_up = |control: &str| {
+            self.controls
+                .iter()
+                .any(|c| c.spec().id == control && !c.spec().state_change_events.is_empty())
+        };
         let unresolved: Vec<&OutcomeRecord> = response
             .results
             .iter()
             .filter(|r| {
-                r.outcome == Outcome::Failed || (retry_deferred && r.outcome == Outcome::Deferred)
+                r.outcome == Outcome::Failed
+                    || (retry_deferred && r.outcome == Outcome::Deferred && !followed_up(r.control))
             })
             .collect();
         let message = unresolved.first().map(|first| {
@@ -376,6 +394,7 @@ fn record(
         dry_run,
         detail: e.detail,
         contested: e.contested,
+        notification_failed: false,
         before: e.before,
         after: e.after,
         config_identity: (resource.resource_type, resource.id.clone()),

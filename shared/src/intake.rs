@@ -5,8 +5,11 @@
 //! and a direct / SSM Automation payload `{"resourceId", "resourceType"?, "action"?, "dryRun"?}`.
 //!
 //! Intake makes no AWS call. A well-formed event that concerns something else yields
-//! [`Work::Ignore`]; anything else malformed is an [`IntakeError`] that names the problem; an event
-//! about another account is refused.
+//! [`Work::Ignore`]; anything else malformed is an [`IntakeError`] that names the problem. An event
+//! about another account or region — a Security Hub administrator's or aggregation region's feed
+//! relays its members' and linked regions' findings, a forwarding bus relays other accounts'
+//! events — is ignored, not an error (the function acts in its own account and region only); a
+//! direct payload naming another account's or region's resource is refused.
 
 use aws_lambda_events::config::ConfigEvent;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
@@ -257,6 +260,33 @@ impl Router<'_> {
         }
     }
 
+    /// Why an event about `account` / `region` is not this function's to act on (`None`: it is).
+    fn elsewhere(&self, account: Option<&str>, region: Option<&str>) -> Option<String> {
+        match (account, region) {
+            (Some(a), _) if !a.is_empty() && a != self.scope.account => Some(format!(
+                "about account {a}, relayed to this function in account {}: not acted on here",
+                self.scope.account
+            )),
+            (_, Some(r)) if !r.is_empty() && r != self.scope.region => Some(format!(
+                "about region {r}, relayed to this function in region {}: not acted on here",
+                self.scope.region
+            )),
+            _ => None,
+        }
+    }
+
+    /// A target of an event: `None` (logged) when the resource is another account's or region's.
+    fn event_target(&self, index: usize, id: &str) -> Result<Option<Target>, IntakeError> {
+        match self.default_target(index, id) {
+            Ok(t) => Ok(Some(t)),
+            Err(e @ (IntakeError::ForeignAccount { .. } | IntakeError::ForeignRegion { .. })) => {
+                tracing::info!(reason = %e, "relayed event: resource not acted on here");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     fn guard_account(&self, account: Option<&str>) -> Result<(), IntakeError> {
         match account {
             Some(a) if !a.is_empty() && a != self.scope.account => {
@@ -310,7 +340,16 @@ impl Router<'_> {
 
     fn eventbridge(&self, event: &Value) -> Result<Intake, IntakeError> {
         let envelope: EventBridgeEvent<Value> = decode(event, "EventBridge event")?;
-        self.guard_account(envelope.account.as_deref())?;
+        if let Some(reason) = self.elsewhere(envelope.account.as_deref(), None) {
+            return Ok(self.intake(
+                Trigger {
+                    source: "eventbridge",
+                    name: envelope.detail_type.clone(),
+                    ..Trigger::default()
+                },
+                Work::Ignore(reason),
+            ));
+        }
         match envelope.detail_type.as_str() {
             "AWS API Call via CloudTrail" => self.cloudtrail(&envelope.detail),
             "Config Rules Compliance Change" => self.compliance_change(&envelope.detail),
@@ -338,13 +377,18 @@ impl Router<'_> {
 
     fn cloudtrail(&self, detail: &Value) -> Result<Intake, IntakeError> {
         let record: CloudTrailRecord = decode(detail, "CloudTrail record in `detail`")?;
-        self.guard_account(record.recipient_account_id.as_deref())?;
         let trigger = Trigger {
             source: "cloudtrail",
             name: record.event_name.clone(),
             principal: record.user_identity.as_ref().and_then(|u| u.arn.clone()),
             source_ip: record.source_ip_address.clone(),
         };
+        if let Some(reason) = self.elsewhere(
+            record.recipient_account_id.as_deref(),
+            record.aws_region.as_deref(),
+        ) {
+            return Ok(self.intake(trigger, Work::Ignore(reason)));
+        }
         if let Some(code) = &record.error_code {
             return Ok(self.intake(
                 trigger,
@@ -366,7 +410,7 @@ impl Router<'_> {
                 && spec.cloudtrail_events.contains(&record.event_name.as_str())
             {
                 for id in control.cloudtrail_targets(&record, self.scope)? {
-                    targets.push(self.default_target(index, &id)?);
+                    targets.extend(self.event_target(index, &id)?);
                 }
             }
         }
@@ -396,13 +440,17 @@ impl Router<'_> {
             )));
         };
         let id = lookup_str(Some(detail), "detail", &[field])?;
+        let work = match self.event_target(index, id)? {
+            Some(target) => Work::Targets(vec![target]),
+            None => Work::Ignore(format!("{id} is not in this account and region")),
+        };
         Ok(self.intake(
             Trigger {
                 source: "state-change",
                 name: detail_type.to_owned(),
                 ..Trigger::default()
             },
-            Work::Targets(vec![self.default_target(index, id)?]),
+            work,
         ))
     }
 
@@ -416,6 +464,8 @@ impl Router<'_> {
             #[serde(default)]
             aws_account_id: Option<String>,
             #[serde(default)]
+            aws_region: Option<String>,
+            #[serde(default)]
             new_evaluation_result: Option<EvaluationResult>,
         }
         #[derive(Deserialize)]
@@ -424,12 +474,17 @@ impl Router<'_> {
             compliance_type: String,
         }
         let change: Change = decode(detail, "Config compliance change in `detail`")?;
-        self.guard_account(change.aws_account_id.as_deref())?;
         let trigger = Trigger {
             source: "config-rule",
             name: change.config_rule_name.clone(),
             ..Trigger::default()
         };
+        if let Some(reason) = self.elsewhere(
+            change.aws_account_id.as_deref(),
+            change.aws_region.as_deref(),
+        ) {
+            return Ok(self.intake(trigger, Work::Ignore(reason)));
+        }
         let compliance = change
             .new_evaluation_result
             .as_ref()
@@ -448,7 +503,13 @@ impl Router<'_> {
                 && c.spec().owns_config_rule(&change.config_rule_name)
         });
         let work = match control {
-            Some(index) => Work::Targets(vec![self.default_target(index, &change.resource_id)?]),
+            Some(index) => match self.event_target(index, &change.resource_id)? {
+                Some(target) => Work::Targets(vec![target]),
+                None => Work::Ignore(format!(
+                    "{} is not in this account and region",
+                    change.resource_id
+                )),
+            },
             None => Work::Ignore(format!(
                 "rule {} on {} is not one this function remediates",
                 change.config_rule_name, change.resource_type
@@ -467,6 +528,8 @@ impl Router<'_> {
         struct Finding {
             #[serde(default)]
             aws_account_id: Option<String>,
+            #[serde(default)]
+            region: Option<String>,
             #[serde(default)]
             compliance: Option<Compliance>,
             #[serde(default)]
@@ -498,12 +561,22 @@ impl Router<'_> {
             #[serde(rename = "Type")]
             resource_type: String,
             id: String,
+            #[serde(default)]
+            region: Option<String>,
         }
 
         let findings: Findings = decode(detail, "Security Hub findings in `detail`")?;
         let mut targets: Vec<Target> = Vec::new();
         let mut names: Vec<String> = Vec::new();
+        let mut relayed = 0;
         for finding in &findings.findings {
+            if let Some(reason) =
+                self.elsewhere(finding.aws_account_id.as_deref(), finding.region.as_deref())
+            {
+                tracing::info!(reason = %reason, "relayed finding: not acted on here");
+                relayed += 1;
+                continue;
+            }
             let compliance = finding.compliance.as_ref();
             let failed = compliance.and_then(|c| c.status.as_deref()) == Some("FAILED");
             let active = finding.record_state.as_deref() == Some("ACTIVE");
@@ -533,13 +606,20 @@ impl Router<'_> {
                 if !spec.security_hub_controls.contains(&control_id.as_str()) {
                     continue;
                 }
-                self.guard_account(finding.aws_account_id.as_deref())?;
                 for res in finding
                     .resources
                     .iter()
                     .filter(|r| r.resource_type == spec.asff_type)
                 {
-                    let target = self.default_target(index, &res.id)?;
+                    // A bucket's ARN names no region: the finding's resource does.
+                    if self.elsewhere(None, res.region.as_deref()).is_some() {
+                        relayed += 1;
+                        continue;
+                    }
+                    let Some(target) = self.event_target(index, &res.id)? else {
+                        relayed += 1;
+                        continue;
+                    };
                     if !targets.contains(&target) {
                         targets.push(target);
                     }
@@ -554,7 +634,12 @@ impl Router<'_> {
             name: names.join(","),
             ..Trigger::default()
         };
-        let work = if targets.is_empty() {
+        let work = if targets.is_empty() && relayed > 0 {
+            Work::Ignore(format!(
+                "{relayed} finding(s) or resource(s) of other accounts or regions (relayed by an \
+                 administrator account or aggregation region): not acted on here"
+            ))
+        } else if targets.is_empty() {
             Work::Ignore("no active FAILED finding for a control of this function".to_owned())
         } else {
             Work::Targets(targets)
@@ -586,7 +671,16 @@ impl Router<'_> {
         }
 
         let invocation: ConfigEvent = decode(event, "AWS Config rule invocation")?;
-        self.guard_account(invocation.account_id.as_deref())?;
+        if let Some(reason) = self.elsewhere(invocation.account_id.as_deref(), None) {
+            return Ok(self.intake(
+                Trigger {
+                    source: "config-custom-rule",
+                    name: invocation.config_rule_name.clone().unwrap_or_default(),
+                    ..Trigger::default()
+                },
+                Work::Ignore(reason),
+            ));
+        }
         let result_token = invocation
             .result_token
             .clone()
@@ -621,7 +715,15 @@ impl Router<'_> {
                     .ok_or_else(|| IntakeError::MissingField(field.to_owned()))?;
                 let work = match self.by_resource_type(&item.resource_type) {
                     Some(index) => {
-                        let mut target = self.default_target(index, &item.resource_id)?;
+                        let Some(mut target) = self.event_target(index, &item.resource_id)? else {
+                            return Ok(self.intake(
+                                trigger,
+                                Work::Ignore(format!(
+                                    "{} is not in this account and region",
+                                    item.resource_id
+                                )),
+                            ));
+                        };
                         target.left_scope = invocation.event_left_scope
                             || matches!(
                                 item.configuration_item_status.as_deref(),
@@ -893,6 +995,53 @@ mod tests {
                 own_account: "123456789012".into()
             }
         );
+    }
+
+    #[test]
+    fn relayed_events_of_other_accounts_and_regions_are_ignored_not_errors() {
+        let ignored = |e: &Value| match parse(e, &controls(), &scope()) {
+            Ok(Intake {
+                work: Work::Ignore(reason),
+                ..
+            }) => reason,
+            other => panic!("expected Ignore, got {other:?}"),
+        };
+        // A Security Hub administrator account's feed: a member's finding.
+        let mut member = event("securityhub-s3-8-failed.json");
+        member["detail"]["findings"][0]["AwsAccountId"] = json!("210987654321");
+        assert!(ignored(&member).contains("other accounts or regions"));
+        // An aggregation region's feed: a linked region's finding (the bucket ARN has no region).
+        let mut linked = event("securityhub-s3-8-failed.json");
+        linked["detail"]["findings"][0]["Region"] = json!("eu-west-1");
+        assert!(ignored(&linked).contains("other accounts or regions"));
+        let mut linked_resource = event("securityhub-s3-8-failed.json");
+        linked_resource["detail"]["findings"][0]["Resources"][0]["Region"] = json!("eu-west-1");
+        ignored(&linked_resource);
+        // A mixed batch keeps this account's finding.
+        let mut mixed = event("securityhub-s3-8-failed.json");
+        let own = mixed["detail"]["findings"][0].clone();
+        mixed["detail"]["findings"] = json!([member["detail"]["findings"][0].clone(), own]);
+        assert_eq!(
+            targets(&parse(&mixed, &controls(), &scope()).unwrap()),
+            vec![(1, BUCKET_ARN.to_owned(), "remediate", false)]
+        );
+        // A forwarding bus: another account's CloudTrail event; another region's call.
+        let mut forwarded = event("cloudtrail-delete-bucket-public-access-block.json");
+        forwarded["account"] = json!("210987654321");
+        assert!(ignored(&forwarded).contains("account 210987654321"));
+        let mut other_region = event("cloudtrail-delete-account-public-access-block.json");
+        other_region["detail"]["awsRegion"] = json!("eu-west-1");
+        assert!(ignored(&other_region).contains("region eu-west-1"));
+        let mut change = event("config-compliance-change-bucket.json");
+        change["detail"]["awsRegion"] = json!("eu-west-1");
+        ignored(&change);
+        // A direct payload is a request, not a relay: naming another account is an error.
+        assert!(parse(
+            &json!({"resourceId": "arn:aws:s3::210987654321:account"}),
+            &controls(),
+            &scope()
+        )
+        .is_err());
     }
 
     #[test]

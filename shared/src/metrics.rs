@@ -12,6 +12,9 @@ pub const NAMESPACE: &str = "ai-guard";
 /// The extra metric counting contested resources.
 const CONTESTED: &str = "contested";
 
+/// The extra metric counting notifications that could not be sent (the template alarms on it).
+const NOTIFICATION_FAILED: &str = "notification_failed";
+
 const OUTCOMES: [Outcome; 8] = [
     Outcome::Compliant,
     Outcome::Remediated,
@@ -35,7 +38,7 @@ pub fn emf(records: &[OutcomeRecord], timestamp_ms: u128) -> Vec<Value> {
             let metrics: Vec<Value> = OUTCOMES
                 .iter()
                 .map(|o| o.as_str())
-                .chain([CONTESTED])
+                .chain([CONTESTED, NOTIFICATION_FAILED])
                 .map(|name| json!({"Name": name, "Unit": "Count"}))
                 .collect();
             let mut doc = Map::new();
@@ -56,6 +59,11 @@ pub fn emf(records: &[OutcomeRecord], timestamp_ms: u128) -> Vec<Value> {
             }
             let contested = records.iter().filter(|r| r.control == control && r.contested).count();
             doc.insert(CONTESTED.to_owned(), json!(contested));
+            let failed = records
+                .iter()
+                .filter(|r| r.control == control && r.notification_failed)
+                .count();
+            doc.insert(NOTIFICATION_FAILED.to_owned(), json!(failed));
             Value::Object(doc)
         })
         .collect()
@@ -87,6 +95,7 @@ mod tests {
             dry_run: false,
             detail: String::new(),
             contested: false,
+            notification_failed: false,
             before: None,
             after: None,
             config_identity: ("T", "id".into()),
@@ -113,7 +122,8 @@ mod tests {
         let cw = &b["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(cw["Namespace"], "ai-guard");
         assert_eq!(cw["Dimensions"], json!([["Control"]]));
-        assert_eq!(cw["Metrics"].as_array().map(Vec::len), Some(9));
+        assert_eq!(cw["Metrics"].as_array().map(Vec::len), Some(10));
+        assert_eq!(b["notification_failed"], 0);
         assert_eq!(b["contested"], 0);
         assert_eq!(b["_aws"]["Timestamp"], 1_764_150_000_000u64);
         assert_eq!(docs[0]["failed"], 1);

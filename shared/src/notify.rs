@@ -15,6 +15,27 @@ pub const PUBLISH: Operation = Operation {
 };
 
 /// Sends to one topic.
+/// SNS's limit: a `Subject` must be ASCII, without line breaks or control characters, and
+/// fewer than 100 characters (SNS API reference, Publish); one that is not makes `Publish` fail.
+pub const SUBJECT_MAX: usize = 99;
+
+/// The message's subject: outcome, control and the resource's own part of its ARN (the full ARN is
+/// in the message), within SNS's limits.
+pub fn subject(what: &str, control: &str, resource: &str) -> String {
+    // `arn:aws:kms:us-east-1:123456789012:key/…` → `key/…`; `arn:aws:s3:::bucket` → `bucket`.
+    let short = resource.rsplit(':').next().unwrap_or(resource);
+    let full = format!("ai-guard {what}: {control} {short}");
+    let clean: String = full
+        .chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { ' ' })
+        .collect();
+    if clean.len() <= SUBJECT_MAX {
+        clean
+    } else {
+        format!("{}...", &clean[..SUBJECT_MAX - 3])
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Notifier {
     sns: aws_sdk_sns::Client,
@@ -43,11 +64,7 @@ impl Notifier {
         } else {
             record.outcome.to_string()
         };
-        let subject: String = format!("ai-guard {what}: {} {}", record.control, record.resource)
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(100)
-            .collect();
+        let subject = subject(&what, record.control, &record.resource);
         let message = json!({
             "control": record.control,
             "resource": record.resource,
@@ -69,5 +86,41 @@ impl Notifier {
             .await
             .map_err(|e| AwsError::from_sdk(PUBLISH.permission, e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_stay_within_snss_limits() {
+        for (control, resource) in [
+            (
+                "kms-key-rotation",
+                "arn:aws:kms:ap-southeast-2:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab",
+            ),
+            (
+                "sagemaker-notebook-guard",
+                "arn:aws:sagemaker:ap-southeast-2:123456789012:notebook-instance/a-notebook-name-of-sixty-three-characters-which-aws-allows-0001",
+            ),
+            ("s3-bucket-public-access-block", &format!("arn:aws:s3:::{}", "b".repeat(63))),
+            ("c", "arn:aws:s3:::weird\nname\u{e9}\u{7}"),
+        ] {
+            for what in ["CONTESTED", "remediated", "failed"] {
+                let s = subject(what, control, resource);
+                assert!(s.len() < 100, "{} chars: {s}", s.len());
+                assert!(s.chars().all(|c| c.is_ascii() && !c.is_ascii_control()), "{s:?}");
+                assert!(s.starts_with(&format!("ai-guard {what}: {control}")), "{s}");
+            }
+        }
+        assert_eq!(
+            subject(
+                "remediated",
+                "kms-key-rotation",
+                "arn:aws:kms:us-east-1:1:key/k"
+            ),
+            "ai-guard remediated: kms-key-rotation key/k"
+        );
     }
 }

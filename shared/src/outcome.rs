@@ -85,6 +85,9 @@ pub struct OutcomeRecord {
     /// Fixed more often than the contested threshold allows in its window (shown only when true).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub contested: bool,
+    /// Its notification could not be sent (counted in the metrics, so an alarm sees it).
+    #[serde(skip)]
+    pub notification_failed: bool,
     /// State before any change (audit log only).
     #[serde(skip)]
     pub before: Option<serde_json::Value>,
@@ -144,6 +147,7 @@ mod tests {
             dry_run: false,
             detail: String::new(),
             contested: false,
+            notification_failed: false,
             before: None,
             after: None,
             config_identity: ("AWS::S3::Bucket", "b".into()),

@@ -10,6 +10,14 @@ use crate::exemption::{ExemptTag, Exemptions};
 use crate::outcome::Outcome;
 use crate::resource::{Resource, Scope};
 
+/// Waits before reading a write back again when the first read still shows the old state
+/// (bounded: at most four reads, 1.4 s in all; only a mismatch is read again).
+pub const VERIFY_BACKOFF: [std::time::Duration; 3] = [
+    std::time::Duration::from_millis(200),
+    std::time::Duration::from_millis(400),
+    std::time::Duration::from_millis(800),
+];
+
 /// One resource to run through a control.
 #[derive(Debug)]
 pub struct Request<'a> {
@@ -167,29 +175,48 @@ pub async fn evaluate<C: Control>(control: &C, request: &Request<'_>) -> Evaluat
             ..Evaluation::from_error(&e, &format!("{reason}; "))
         };
     }
-    let (outcome, detail, after) = match control.reinspect(resource, &before, action, scope).await {
-        Ok(Some(after)) => match control.verify(&plan, &after) {
-            Ok(()) => (
-                Outcome::Remediated,
-                format!("fixed: {reason}"),
-                snapshot(&after),
+    let mut backoff = VERIFY_BACKOFF.iter();
+    let (outcome, detail, after) = loop {
+        let read = control.reinspect(resource, &before, action, scope).await;
+        // A read right after a write may still return the old state (KMS, S3 and IAM are
+        // eventually consistent): read again, a bounded number of times, before calling it failed.
+        if let Ok(Some(after)) = &read {
+            if control.verify(&plan, after).is_err() {
+                if let Some(wait) = backoff.next() {
+                    tokio::time::sleep(*wait).await;
+                    continue;
+                }
+            }
+        }
+        break match read {
+            Ok(Some(after)) => match control.verify(&plan, &after) {
+                Ok(()) => (
+                    Outcome::Remediated,
+                    format!("fixed: {reason}"),
+                    snapshot(&after),
+                ),
+                Err(why) => (
+                    Outcome::Failed,
+                    format!(
+                        "verification failed after {} ({} reads over {} ms): {why}",
+                        actions.join(", "),
+                        VERIFY_BACKOFF.len() + 1,
+                        VERIFY_BACKOFF.iter().map(|d| d.as_millis()).sum::<u128>()
+                    ),
+                    snapshot(&after),
+                ),
+            },
+            Ok(None) => (
+                Outcome::Gone,
+                "the resource disappeared during remediation".to_owned(),
+                None,
             ),
-            Err(why) => (
+            Err(e) => (
                 Outcome::Failed,
-                format!("verification failed after {}: {why}", actions.join(", ")),
-                snapshot(&after),
+                format!("verification read failed: {e}"),
+                None,
             ),
-        },
-        Ok(None) => (
-            Outcome::Gone,
-            "the resource disappeared during remediation".to_owned(),
-            None,
-        ),
-        Err(e) => (
-            Outcome::Failed,
-            format!("verification read failed: {e}"),
-            None,
-        ),
+        };
     };
     Evaluation {
         resource: canonical,

@@ -24,6 +24,16 @@ Extensions (each one is AWS's documented behaviour for an operation moto does no
   documented fields, and leaves the notebook `Stopped` (AWS passes through `Updating`).
   `StopNotebookInstance` is allowed only from `InService`, as on AWS.
 
+Where AWS is stricter than moto (each passes on plain moto and fails on AWS):
+- SNS `Publish`: a `Subject` must be ASCII text without line breaks or control characters and
+  fewer than 100 characters (SNS API reference, Publish); moto accepts any. Here: InvalidParameter.
+- S3: a request for a bucket in another region than the request's (its SigV4 credential scope)
+  answers `301 PermanentRedirect` with the bucket's region in `x-amz-bucket-region` (S3 user guide,
+  "Virtual hosting of buckets" / "Making requests"); moto answers from any region.
+- KMS is eventually consistent (KMS developer guide, "Eventual consistency"): a read right after a
+  write may return the old state. `GET /_harness/kms/stale-reads?key=ID` makes the first
+  `GetKeyRotationStatus` of that key after each rotation write answer the state before the write.
+
 Fault hooks (to prove the code's handling of situations AWS cannot be asked to produce on demand):
 - `GET /_harness/s3/discard-public-access-block-writes?bucket=NAME`: from then on a
   `PutPublicAccessBlock` on that bucket succeeds but is not kept, as if another actor reverted it
@@ -161,6 +171,7 @@ def enable_key_rotation(self):
             "constraint: Member must have value between 90 and 2560",
         )
     key = _rotatable_key(self, key_id)
+    _remember_stale(key)
     key.key_rotation_status = True
     key.rotation_period_in_days = period
     return json.dumps(None)
@@ -173,14 +184,30 @@ def disable_key_rotation(self):
     return json.dumps(None)
 
 
+STALE_KEYS = set()  # key ids whose next status read after a write answers the old state
+STALE_PENDING = {}  # key id -> the body to answer once
+
+
+def _rotation_body(key):
+    body = {"KeyRotationEnabled": bool(key.key_rotation_status), "KeyId": key.arn}
+    if key.key_rotation_status:
+        body["RotationPeriodInDays"] = getattr(key, "rotation_period_in_days", None) or 365
+    return body
+
+
 def get_key_rotation_status(self):
     key_id = self._get_param("KeyId")
     self._validate_cmk_id(key_id)
     key = self.kms_backend.describe_key(key_id)
-    body = {"KeyRotationEnabled": bool(key.key_rotation_status), "KeyId": key.arn}
-    if key.key_rotation_status:
-        body["RotationPeriodInDays"] = getattr(key, "rotation_period_in_days", None) or 365
-    return json.dumps(body)
+    with _LOCK:
+        stale = STALE_PENDING.pop(key.id, None)
+    return json.dumps(stale if stale is not None else _rotation_body(key))
+
+
+def _remember_stale(key):
+    if key.id in STALE_KEYS:
+        with _LOCK:
+            STALE_PENDING[key.id] = _rotation_body(key)
 
 
 _original_rotate = kms_responses.KmsResponse.rotate_key_on_demand
@@ -277,6 +304,71 @@ def put_public_access_block(self, bucket_name, pub_block_config):
 s3_models.S3Backend.put_public_access_block = put_public_access_block
 
 
+# --- SNS Publish subject ----------------------------------------------------------------------
+
+from moto.sns import models as sns_models
+from moto.sns.exceptions import InvalidParameterValue as SnsInvalidParameter
+
+_original_publish = sns_models.SNSBackend.publish
+
+
+def publish(self, message, *args, **kwargs):
+    subject = kwargs.get("subject")
+    if subject is None and len(args) >= 3:
+        subject = args[2]
+    if subject is not None and (
+        len(subject) >= 100 or not subject.isascii() or any(ord(c) < 32 or ord(c) == 127 for c in subject)
+    ):
+        raise SnsInvalidParameter(
+            "Subject must be ASCII text that begins with a letter, number, or punctuation mark; must not "
+            "include line breaks or control characters; and must be less than 100 characters long."
+        )
+    return _original_publish(self, message, *args, **kwargs)
+
+
+sns_models.SNSBackend.publish = publish
+
+
+# --- S3: a bucket answers in its own region only ---------------------------------------------------
+
+import re as _re
+
+_SCOPE = _re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+
+
+def _wrong_region(environ, start_response):
+    """301 PermanentRedirect for a path-style request to a bucket of another region."""
+    match = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if not match or match.group(2) != "s3":
+        return None
+    region = match.group(1)
+    parts = environ.get("PATH_INFO", "").lstrip("/").split("/", 1)
+    name = parts[0]
+    query = environ.get("QUERY_STRING", "")
+    if not name or (environ.get("REQUEST_METHOD") == "PUT" and len(parts) == 1 and not query):
+        return None  # ListBuckets, CreateBucket
+    if "location" in parse_qs(query, keep_blank_values=True):
+        return None  # GetBucketLocation answers from any region
+    bucket = None
+    for backend in s3_models.s3_backends.values():
+        for partition_backend in backend.values():
+            bucket = partition_backend.buckets.get(name) or bucket
+    if bucket is None or bucket.region_name == region:
+        return None
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?><Error><Code>PermanentRedirect</Code><Message>The bucket you '
+        "are attempting to access must be addressed using the specified endpoint. Please send all future "
+        f"requests to this endpoint.</Message><Endpoint>s3.{bucket.region_name}.amazonaws.com</Endpoint>"
+        f"<Bucket>{name}</Bucket></Error>"
+    ).encode()
+    start_response(
+        "301 Moved Permanently",
+        [("Content-Type", "application/xml"), ("Content-Length", str(len(body))),
+         ("x-amz-bucket-region", bucket.region_name)],
+    )
+    return [body]
+
+
 # --- Harness endpoints ------------------------------------------------------------------------
 
 def json_response(start_response, body):
@@ -296,6 +388,10 @@ def harness_app(environ, start_response):
     if path == "/_harness/s3/discard-public-access-block-writes":
         DISCARD_BPA_WRITES.update(query.get("bucket") or [])
         return json_response(start_response, sorted(DISCARD_BPA_WRITES))
+    if path == "/_harness/kms/stale-reads":
+        with _LOCK:
+            STALE_KEYS.update(query.get("key") or [])
+        return json_response(start_response, sorted(STALE_KEYS))
     if path == "/_harness/requests":
         with _LOCK:
             count = REQUESTS["count"]
@@ -400,6 +496,9 @@ class App:
         faulted = _fault(environ, start_response)
         if faulted is not None:
             return faulted
+        redirected = _wrong_region(environ, start_response)
+        if redirected is not None:
+            return redirected
         return self.moto(environ, start_response)
 
 

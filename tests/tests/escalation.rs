@@ -209,3 +209,47 @@ async fn bad_escalation_settings_refuse_to_start() {
         assert_eq!(err.name, k);
     }
 }
+
+#[tokio::test]
+async fn notifications_fit_snss_subject_limit_and_unsent_ones_are_counted() {
+    let (topic, _) = topic_and_table().await;
+    let s = settings(&[("NOTIFY_TOPIC_ARN", &topic)]);
+    let calls = Recorder::new();
+    let engine =
+        functions::s3_public_access_block(s.clone(), &aws(&s, &calls).await).expect("engine");
+    let s3 = AwsClients::load(&settings(&[])).await.s3();
+    // The longest bucket name S3 allows: the subject would exceed SNS's limit (fewer than 100
+    // characters, which the emulator enforces as AWS does) if it carried the whole ARN.
+    let mut bucket = unique("long");
+    bucket.push_str(&"x".repeat(63 - bucket.len()));
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create");
+    let event = events::load(
+        "s3-public-access-block/direct-bucket.json",
+        &[("ai-training-data-example", &bucket)],
+    );
+    let response = engine.handle(&event, ACCOUNT).await.expect("fixed");
+    assert_eq!(response.results[0].outcome, Outcome::Remediated);
+    assert!(!response.results[0].notification_failed);
+    let sent = messages(&topic);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    // A topic that refuses (deleted here) is not fatal, but the record says so and the
+    // `notification_failed` metric counts it.
+    let gone = format!("{topic}-deleted");
+    let s = settings(&[("NOTIFY_TOPIC_ARN", &gone)]);
+    let engine =
+        functions::s3_public_access_block(s.clone(), &aws(&s, &calls).await).expect("engine");
+    s3.delete_public_access_block()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("undo");
+    let response = engine.handle(&event, ACCOUNT).await.expect("fixed anyway");
+    assert_eq!(response.results[0].outcome, Outcome::Remediated);
+    assert!(response.results[0].notification_failed);
+    let docs = remediation::metrics::emf(&response.results, 0);
+    assert_eq!(docs[0]["notification_failed"], 1);
+}

@@ -525,3 +525,21 @@ async fn the_opt_in_exemption_tag_works_for_keys() {
     );
     assert_eq!(f.rotation(&key).await, (false, None));
 }
+
+#[tokio::test]
+async fn a_stale_read_after_the_write_is_read_again_not_failed() {
+    let _shared = SWEEP.read().await;
+    let f = fixture(&[]).await;
+    let key = f.key().await;
+    // KMS is eventually consistent: the first status read after EnableKeyRotation answers the
+    // old state (the emulator's stale-read hook, as AWS may).
+    integration_tests::Emulator::get().harness_get(&format!("/_harness/kms/stale-reads?key={key}"));
+    let response = f.ok(&key_event("direct-key.json", &key)).await;
+    let r = only(&response);
+    assert_eq!(r.outcome, Outcome::Remediated, "{r:?}");
+    assert_eq!(
+        f.calls.calls(),
+        vec![DESCRIBE, STATUS, ENABLE, STATUS, STATUS]
+    );
+    assert_eq!(f.rotation(&key).await, (true, Some(365)));
+}

@@ -370,32 +370,30 @@ async fn a_write_that_does_not_stick_fails_the_invocation() {
         "{message}"
     );
     assert!(
-        message.contains("verification failed after PutPublicAccessBlock"),
+        message.contains("verification failed after PutPublicAccessBlock (4 reads"),
         "{message}"
     );
-    assert_eq!(f.calls.calls(), vec![GET, PUT, GET]);
+    // Read back again (bounded) before calling it failed: eventual consistency is not a failure.
+    assert_eq!(f.calls.calls(), vec![GET, PUT, GET, GET, GET, GET]);
 }
 
 #[tokio::test]
-async fn foreign_account_is_refused_without_any_call() {
+async fn other_accounts_are_never_touched_relayed_events_ignored_direct_refused() {
     let f = fixture(&[]).await;
     let bucket = f.bucket(None).await;
     let mut event = bucket_event("cloudtrail-delete-bucket-public-access-block.json", &bucket);
     event["account"] = json!("999999999999");
     event["detail"]["recipientAccountId"] = json!("999999999999");
-    let err = f.handle(&event).await.expect_err("refused");
-    assert!(
-        err.to_string()
-            .contains("event is about account 999999999999"),
-        "{err}"
-    );
+    let ignored = f.handle(&event).await.expect("relayed: ignored");
+    assert!(ignored.results.is_empty());
     let direct = json!({"resourceId": "999999999999", "resourceType": "AWS::::Account"});
     let err = f.handle(&direct).await.expect_err("refused");
     assert!(err.to_string().contains("999999999999"), "{err}");
     let mut finding = bucket_event("securityhub-s3-8-failed.json", &bucket);
     finding["account"] = json!(null);
     finding["detail"]["findings"][0]["AwsAccountId"] = json!("999999999999");
-    assert!(f.handle(&finding).await.is_err());
+    let ignored = f.handle(&finding).await.expect("member finding: ignored");
+    assert!(ignored.results.is_empty());
     assert!(f.calls.calls().is_empty());
     assert_eq!(f.bucket_flags(&bucket).await, None);
 }
@@ -683,4 +681,61 @@ async fn the_opt_in_exemption_tag_is_read_only_for_a_resource_about_to_change() 
     let response = f.ok(&bucket_event("direct-bucket.json", &untagged)).await;
     assert_eq!(only(&response).outcome, Outcome::Compliant);
     assert_eq!(f.calls.calls(), vec![GET]);
+}
+
+#[tokio::test]
+async fn a_bucket_in_another_region_is_fixed_in_its_own_region() {
+    let f = fixture(&[]).await;
+    let name = integration_tests::unique("eu-bucket");
+    // A bucket in eu-west-1: S3 answers requests signed for us-east-1 with 301 PermanentRedirect.
+    let eu = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(
+            remediation::clients::AwsClients::load(&integration_tests::settings(&[]))
+                .await
+                .sdk_config(),
+        )
+        .region(aws_sdk_s3::config::Region::new("eu-west-1"))
+        .force_path_style(true)
+        .build(),
+    );
+    eu.create_bucket()
+        .bucket(&name)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create in eu-west-1");
+    let redirect =
+        f.s3.get_public_access_block()
+            .bucket(&name)
+            .send()
+            .await
+            .expect_err("the emulator redirects as S3 does");
+    assert_eq!(
+        redirect.raw_response().map(|r| r.status().as_u16()),
+        Some(301)
+    );
+    let response = f.ok(&bucket_event("direct-bucket.json", &name)).await;
+    assert_eq!(
+        response.results[0].outcome,
+        Outcome::Remediated,
+        "{response:?}"
+    );
+    // The first read learns the region from the redirect; everything after is signed for it.
+    assert_eq!(f.calls.calls(), vec![GET, GET, PUT, GET]);
+    let flags = eu
+        .get_public_access_block()
+        .bucket(&name)
+        .send()
+        .await
+        .expect("flags in eu-west-1");
+    assert_eq!(
+        flags
+            .public_access_block_configuration()
+            .and_then(|c| c.block_public_acls()),
+        Some(true)
+    );
 }

@@ -223,16 +223,12 @@ async fn a_fresh_notebook_is_deferred_until_in_service_then_stopped_without_a_hu
     let f = fixture(&[]).await;
     let name = f.notebook(None, None).await;
     set_status(&name, "Pending");
-    // CreateNotebookInstance arrives while it is Pending: deferred, and the invocation fails so
-    // Lambda retries it.
-    let err = f
-        .handle(&event("cloudtrail-create-notebook-instance.json", &name))
-        .await
-        .expect_err("deferred is retried");
-    let EngineError::Unresolved { message, response } = err else {
-        panic!("expected unresolved")
-    };
-    assert!(message.contains("deferred=1"), "{message}");
+    // CreateNotebookInstance arrives while it is Pending: deferred, recorded, and not an
+    // invocation error — Lambda's retries (about 1 and 2 minutes later) would end long before the
+    // notebook leaves Pending, in the dead-letter queue. The state-change event follows up.
+    let response = f
+        .ok(&event("cloudtrail-create-notebook-instance.json", &name))
+        .await;
     assert_eq!(only(&response).outcome, Outcome::Deferred);
     assert_eq!(f.calls.calls(), vec![DESCRIBE]);
     // It comes into service; its state-change event stops it.
@@ -252,13 +248,7 @@ async fn transient_states_are_deferred_and_failed_notebooks_are_fixed() {
     for status in ["Pending", "Stopping", "Updating"] {
         let name = f.notebook(None, None).await;
         set_status(&name, status);
-        let err = f
-            .handle(&event("direct.json", &name))
-            .await
-            .expect_err("deferred");
-        let EngineError::Unresolved { response, .. } = err else {
-            panic!("expected unresolved")
-        };
+        let response = f.ok(&event("direct.json", &name)).await;
         let r = only(&response);
         assert_eq!(r.outcome, Outcome::Deferred, "{status}");
         assert!(r.detail.starts_with(status), "{}", r.detail);

@@ -5,6 +5,8 @@
 
 use aws_sdk_s3::types::PublicAccessBlockConfiguration as BucketConfiguration;
 use aws_sdk_s3control::types::PublicAccessBlockConfiguration as AccountConfiguration;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
 
@@ -162,13 +164,99 @@ pub static BUCKET_SPEC: ControlSpec = ControlSpec {
 };
 
 /// Bucket-level Block Public Access on every bucket of the region.
+///
+/// A bucket named by an event may live in another region: S3 then answers `301 PermanentRedirect`
+/// with the bucket's region in `x-amz-bucket-region`, which the SDK does not follow. The control
+/// follows it — the same call, signed for the bucket's region — and remembers the region for the
+/// bucket's write and verification read (one extra call per such bucket).
 pub struct BucketPublicAccessBlock {
     s3: aws_sdk_s3::Client,
+    regions: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl BucketPublicAccessBlock {
     pub fn new(s3: aws_sdk_s3::Client) -> Self {
-        Self { s3 }
+        Self {
+            s3,
+            regions: Default::default(),
+        }
+    }
+
+    /// The region a bucket answered from, when it is not the client's.
+    fn region_of(&self, bucket: &str) -> Option<String> {
+        self.regions.lock().ok()?.get(bucket).cloned()
+    }
+
+    /// Learn a bucket's region from a `301 PermanentRedirect`; `true` if the call should be retried.
+    fn redirected<E>(&self, bucket: &str, err: &SdkError<E, HttpResponse>) -> bool {
+        let region = err
+            .raw_response()
+            .filter(|r| r.status().as_u16() == 301)
+            .and_then(|r| r.headers().get("x-amz-bucket-region"))
+            .map(str::to_owned);
+        match (region, self.regions.lock()) {
+            (Some(region), Ok(mut regions)) if regions.get(bucket) != Some(&region) => {
+                regions.insert(bucket.to_owned(), region);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The per-call configuration for a bucket of another region.
+    fn override_for(&self, bucket: &str) -> Option<aws_sdk_s3::config::Builder> {
+        self.region_of(bucket).map(|region| {
+            aws_sdk_s3::config::Builder::default().region(aws_types::region::Region::new(region))
+        })
+    }
+
+    async fn get(
+        &self,
+        bucket: &Resource,
+        scope: &Scope,
+    ) -> Result<
+        aws_sdk_s3::operation::get_public_access_block::GetPublicAccessBlockOutput,
+        SdkError<
+            aws_sdk_s3::operation::get_public_access_block::GetPublicAccessBlockError,
+            HttpResponse,
+        >,
+    > {
+        let mut request = self
+            .s3
+            .get_public_access_block()
+            .bucket(&bucket.id)
+            .expected_bucket_owner(&scope.account)
+            .customize();
+        if let Some(o) = self.override_for(&bucket.id) {
+            request = request.config_override(o);
+        }
+        request.send().await
+    }
+
+    async fn put(
+        &self,
+        bucket: &Resource,
+        plan: &PublicAccessBlock,
+        scope: &Scope,
+    ) -> Result<
+        aws_sdk_s3::operation::put_public_access_block::PutPublicAccessBlockOutput,
+        SdkError<
+            aws_sdk_s3::operation::put_public_access_block::PutPublicAccessBlockError,
+            HttpResponse,
+        >,
+    > {
+        let config = configuration!(BucketConfiguration, plan);
+        let mut request = self
+            .s3
+            .put_public_access_block()
+            .bucket(&bucket.id)
+            .expected_bucket_owner(&scope.account)
+            .public_access_block_configuration(config)
+            .customize();
+        if let Some(o) = self.override_for(&bucket.id) {
+            request = request.config_override(o);
+        }
+        request.send().await
     }
 }
 
@@ -253,13 +341,10 @@ impl Control for BucketPublicAccessBlock {
         _action: &str,
         scope: &Scope,
     ) -> Result<Option<PublicAccessBlock>, AwsError> {
-        let result = self
-            .s3
-            .get_public_access_block()
-            .bucket(&bucket.id)
-            .expected_bucket_owner(&scope.account)
-            .send()
-            .await;
+        let result = match self.get(bucket, scope).await {
+            Err(e) if self.redirected(&bucket.id, &e) => self.get(bucket, scope).await,
+            other => other,
+        };
         match result {
             Ok(out) => Ok(Some(flags!(out.public_access_block_configuration()))),
             Err(e) if e.code() == Some(NO_CONFIGURATION) => Ok(Some(PublicAccessBlock::default())),
@@ -277,7 +362,11 @@ impl Control for BucketPublicAccessBlock {
         bucket: &Resource,
         _: &PublicAccessBlock,
     ) -> Result<Option<Vec<(String, String)>>, AwsError> {
-        match self.s3.get_bucket_tagging().bucket(&bucket.id).send().await {
+        let mut request = self.s3.get_bucket_tagging().bucket(&bucket.id).customize();
+        if let Some(o) = self.override_for(&bucket.id) {
+            request = request.config_override(o);
+        }
+        match request.send().await {
             Ok(out) => Ok(Some(
                 out.tag_set()
                     .iter()
@@ -295,15 +384,11 @@ impl Control for BucketPublicAccessBlock {
         plan: &PublicAccessBlock,
         scope: &Scope,
     ) -> Result<(), AwsError> {
-        let config = configuration!(BucketConfiguration, plan);
-        self.s3
-            .put_public_access_block()
-            .bucket(&bucket.id)
-            .expected_bucket_owner(&scope.account)
-            .public_access_block_configuration(config)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(PUT_BUCKET.permission, e))?;
+        match self.put(bucket, plan, scope).await {
+            Err(e) if self.redirected(&bucket.id, &e) => self.put(bucket, plan, scope).await,
+            other => other,
+        }
+        .map_err(|e| AwsError::from_sdk(PUT_BUCKET.permission, e))?;
         Ok(())
     }
 }
