@@ -6,6 +6,7 @@ pub mod events;
 pub mod iam;
 pub mod logs;
 pub mod recorder;
+pub mod template;
 
 use remediation::clients::AwsClients;
 use remediation::Settings;

@@ -18,6 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use integration_tests::iam::{evaluate, Decision, Principal, Request};
+use integration_tests::template::resolve;
 use integration_tests::{aws, Recorder, ACCOUNT, REGION};
 use remediation::resource::Scope;
 use remediation::settings::Lookup;
@@ -117,27 +118,6 @@ const REFUSED: &[(&[(&str, &str)], &str)] = &[
         "nothing to deploy",
     ),
 ];
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The template resolved for `params` (`{"refused": ...}` or `{"resources", "outputs"}`).
-pub fn resolve(params: &[(&str, &str)]) -> Value {
-    let python = root().join(".venv/bin/python");
-    let out = Command::new(&python)
-        .arg(root().join("tests/tools/cfn.py"))
-        .arg(root().join("template.yaml"))
-        .args(params.iter().map(|(k, v)| format!("{k}={v}")))
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e} (scripts/test creates it)", python.display()));
-    assert!(
-        out.status.success(),
-        "cfn.py: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("resolved template")
-}
 
 fn deployable(name: &str, params: &[(&str, &str)]) -> Value {
     let t = resolve(params);

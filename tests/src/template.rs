@@ -1,0 +1,28 @@
+//! The template as CloudFormation resolves it, for the tests: `tests/tools/cfn.py` (the SAM
+//! transform with AWS's translator, Rules, conditions and AWS's documented `Ref`/`GetAtt` formats).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `template.yaml` resolved for `params`: `{"refused": ...}` or `{"resources", "outputs"}`.
+pub fn resolve(params: &[(&str, &str)]) -> Value {
+    let python = root().join(".venv/bin/python");
+    let out = Command::new(&python)
+        .arg(root().join("tests/tools/cfn.py"))
+        .arg(root().join("template.yaml"))
+        .args(params.iter().map(|(k, v)| format!("{k}={v}")))
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (scripts/test creates it)", python.display()));
+    assert!(
+        out.status.success(),
+        "cfn.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("resolved template")
+}
