@@ -162,6 +162,7 @@ def main(out_path, repeats):
     add("| --- | --- | --- | --- | --- | --- | --- |")
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="bench-first")
+    s3.create_bucket(Bucket=BEDROCK["BEDROCK_LOG_BUCKET"])  # Bedrock validates its destination
     kms_key = boto3.client("kms").create_key()["KeyMetadata"]["KeyId"]
     boto3.client("sagemaker").create_notebook_instance(NotebookInstanceName="bench-first", InstanceType="ml.t3.medium", RoleArn=f"arn:aws:iam::{ACCOUNT}:role/x")
     first_events = {

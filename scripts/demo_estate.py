@@ -31,7 +31,13 @@ def seed():
         PublicAccessBlockConfiguration={k: True for k in ["BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"]},
     )
     # Account-level Block Public Access: a new emulator has none, like a new account.
-    # Bedrock invocation logging deleted (the attacker's first move).
+    # Bedrock's known-good destinations (scripts/demo's BEDROCK_LOG_*), as a user would have them:
+    # Bedrock validates them when logging is configured. Then logging deleted (the attacker's
+    # first move).
+    s3.create_bucket(Bucket="ai-guard-bedrock-logs")
+    boto3.client("logs").create_log_group(logGroupName="/ai-guard/bedrock/invocations")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "bedrock.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    boto3.client("iam").create_role(RoleName="ai-guard-bedrock-logging", AssumeRolePolicyDocument=json.dumps(trust))
     boto3.client("bedrock").delete_model_invocation_logging_configuration()
     # Notebooks: root access and direct internet access by default; one with direct access only; one safe.
     sm = boto3.client("sagemaker")

@@ -11,7 +11,10 @@ Extensions (each one is AWS's documented behaviour for an operation moto does no
 
 - Bedrock `GetModelInvocationLoggingConfiguration` after a delete (or before any put): AWS answers
   `{}` (no `loggingConfig`); moto answers an empty `loggingConfig`. Here it answers as AWS does.
-  `PutModelInvocationLoggingConfiguration` validates its destinations' required fields as AWS does.
+  `PutModelInvocationLoggingConfiguration` validates its destinations as AWS does (Bedrock user
+  guide, "Monitor model invocation using CloudWatch Logs and Amazon S3": "Failed to validate
+  permissions for log group ..."): the required fields, the S3 buckets exist, the log group exists,
+  and the role exists and trusts bedrock.amazonaws.com; moto accepts any names.
 
 - KMS `EnableKeyRotation` with `RotationPeriodInDays`: moto ignores the period. Here it is validated
   (90-2560, default 365), stored, and returned by `GetKeyRotationStatus` with `KeyId`, as AWS
@@ -46,6 +49,8 @@ Fault hooks (to prove the code's handling of situations AWS cannot be asked to p
   `InternalError`, chosen by a seeded generator; `throttle=0&server_error=0` turns it off.
 - `GET /_harness/deny?method=PUT&query=publicAccessBlock` (or `?target=EnableKeyRotation`): matching
   requests are answered with AccessDenied, as an IAM policy without the permission would.
+- `GET /_harness/bedrock/destinations?bucket=B&logGroup=G&role=ROLE_ARN` (each repeatable): create
+  Bedrock log destinations as a user would (the role trusting bedrock.amazonaws.com).
 - `GET /_harness/sagemaker/notebook-status?name=NAME&status=STATUS`: put a notebook in a state
   AWS passes through on its own (`Pending`, `Stopping`, `Updating`, `Failed`, ...), which moto skips.
 """
@@ -103,7 +108,17 @@ config_models.ConfigBackend.put_evaluations = put_evaluations
 # --- Bedrock model-invocation logging --------------------------------------------------------
 
 from moto.bedrock import responses as bedrock_responses
-from moto.bedrock.exceptions import ValidationException as BedrockValidationException
+from moto.s3 import models as s3_models
+from moto.core.exceptions import JsonRESTError as _JsonRESTError
+
+
+class BedrockValidationException(_JsonRESTError):
+    """Bedrock's ValidationException with AWS's own message (moto's replaces it with a generic one)."""
+
+    code = 400
+
+    def __init__(self, message):
+        super().__init__("ValidationException", message)
 
 
 def get_model_invocation_logging_configuration(self):
@@ -112,6 +127,30 @@ def get_model_invocation_logging_configuration(self):
 
 
 _original_put_logging = bedrock_responses.BedrockResponse.put_model_invocation_logging_configuration
+
+
+def _bucket_exists(account, name):
+    backend = s3_models.s3_backends[account]
+    return any(name in b.buckets for b in backend.values())
+
+
+def _bedrock_may_assume(account, role_arn):
+    """The role exists and its trust policy lets bedrock.amazonaws.com assume it."""
+    from moto.iam.models import iam_backends
+
+    try:
+        role = iam_backends[account]["global"].get_role_by_arn(role_arn)
+    except Exception:
+        return False
+    trust = json.loads(role.assume_role_policy_document or "{}")
+    for statement in trust.get("Statement", []):
+        services = (statement.get("Principal") or {}).get("Service") or []
+        services = [services] if isinstance(services, str) else services
+        actions = statement.get("Action") or []
+        actions = [actions] if isinstance(actions, str) else actions
+        if statement.get("Effect") == "Allow" and "bedrock.amazonaws.com" in services and "sts:AssumeRole" in actions:
+            return True
+    return False
 
 
 def put_model_invocation_logging_configuration(self):
@@ -124,6 +163,22 @@ def put_model_invocation_logging_configuration(self):
     cloudwatch = config.get("cloudWatchConfig")
     if cloudwatch is not None and not (cloudwatch.get("logGroupName") and cloudwatch.get("roleArn")):
         raise BedrockValidationException("cloudWatchConfig requires logGroupName and roleArn.")
+    # AWS validates the destinations when the configuration is put (moto does not).
+    account = self.current_account
+    if s3 is not None and not _bucket_exists(account, s3["bucketName"]):
+        raise BedrockValidationException(f"Failed to validate permissions for s3 bucket: {s3['bucketName']}.")
+    if cloudwatch is not None:
+        from moto.logs.models import logs_backends
+
+        group = cloudwatch["logGroupName"]
+        if group not in logs_backends[account][self.region].groups or not _bedrock_may_assume(account, cloudwatch["roleArn"]):
+            raise BedrockValidationException(
+                f"Failed to validate permissions for log group: {group}, with role: {cloudwatch['roleArn']}. "
+                "Verify the IAM role permissions are correct."
+            )
+        large = (cloudwatch.get("largeDataDeliveryS3Config") or {}).get("bucketName")
+        if large and not _bucket_exists(account, large):
+            raise BedrockValidationException(f"Failed to validate permissions for s3 bucket: {large}.")
     return _original_put_logging(self)
 
 
@@ -369,6 +424,38 @@ def _wrong_region(environ, start_response):
     return [body]
 
 
+# --- Bedrock destinations, made the way a user makes them ---------------------------------------
+
+BEDROCK_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "bedrock.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+def create_bedrock_destinations(query, account="123456789012", region="us-east-1"):
+    """Buckets, log groups and delivery roles (trusting Bedrock) that do not exist yet."""
+    from moto.iam.models import iam_backends
+    from moto.logs.models import logs_backends
+
+    made = []
+    for bucket in query.get("bucket") or []:
+        if not _bucket_exists(account, bucket):
+            s3_models.s3_backends[account]["aws"].create_bucket(bucket, region)
+            made.append(bucket)
+    for group in query.get("logGroup") or []:
+        if group not in logs_backends[account][region].groups:
+            logs_backends[account][region].create_log_group(group, {})
+            made.append(group)
+    for arn in query.get("role") or []:
+        iam = iam_backends[account]["global"]
+        name = arn.rsplit("/", 1)[-1]
+        path = "/" + arn.split(":role/", 1)[1].rsplit("/", 1)[0] + "/" if arn.count("/") > 1 else "/"
+        try:
+            iam.get_role(name)
+        except Exception:
+            iam.create_role(name, BEDROCK_TRUST, path, None, "", [], None)
+            made.append(arn)
+    return made
+
+
 # --- Harness endpoints ------------------------------------------------------------------------
 
 def json_response(start_response, body):
@@ -388,6 +475,8 @@ def harness_app(environ, start_response):
     if path == "/_harness/s3/discard-public-access-block-writes":
         DISCARD_BPA_WRITES.update(query.get("bucket") or [])
         return json_response(start_response, sorted(DISCARD_BPA_WRITES))
+    if path == "/_harness/bedrock/destinations":
+        return json_response(start_response, create_bedrock_destinations(query))
     if path == "/_harness/kms/stale-reads":
         with _LOCK:
             STALE_KEYS.update(query.get("key") or [])

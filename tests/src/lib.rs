@@ -94,3 +94,18 @@ pub async fn handled(
         Err(e) => panic!("handler failed: {e}"),
     }
 }
+
+/// Create Bedrock log destinations in the emulator as a user would (buckets, log groups, delivery
+/// roles trusting Bedrock): the emulator, like AWS, validates them when logging is configured.
+pub fn bedrock_destinations(buckets: &[&str], log_groups: &[&str], roles: &[&str]) {
+    let query: Vec<String> = buckets
+        .iter()
+        .map(|b| format!("bucket={b}"))
+        .chain(log_groups.iter().map(|g| format!("logGroup={g}")))
+        .chain(roles.iter().map(|r| format!("role={r}")))
+        .collect();
+    Emulator::get().harness_get(&format!(
+        "/_harness/bedrock/destinations?{}",
+        query.join("&")
+    ));
+}

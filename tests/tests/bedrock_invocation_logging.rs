@@ -33,10 +33,19 @@ struct Fixture {
 }
 
 async fn fixture(extra: &[(&str, &str)]) -> Fixture {
+    integration_tests::bedrock_destinations(
+        &["ai-guard-bedrock-logs", "exfil-logs-7731"],
+        &["/ai-guard/bedrock/invocations"],
+        &[
+            "arn:aws:iam::123456789012:role/ai-guard-bedrock-logging",
+            "arn:aws:iam::123456789012:role/other",
+        ],
+    );
     let calls = Recorder::new();
     let s = settings(extra);
-    let mut pairs = KNOWN_GOOD.to_vec();
-    pairs.extend_from_slice(extra);
+    // `extra` first: it overrides the known-good settings.
+    let mut pairs = extra.to_vec();
+    pairs.extend_from_slice(KNOWN_GOOD);
     let engine =
         functions::bedrock_invocation_logging(s.clone(), &env(&pairs), &aws(&s, &calls).await)
             .expect("engine");
@@ -415,4 +424,29 @@ async fn malformed_events_are_refused_and_relayed_ones_ignored_without_calls() {
         assert!(err.to_string().contains(expected), "{err}");
         assert!(f.calls.calls().is_empty());
     }
+}
+
+#[tokio::test]
+async fn destinations_bedrock_cannot_validate_fail_with_bedrocks_reason() {
+    let _turn = TURN.lock().await;
+    // A log group that does not exist (deleted, or a typo in the settings): Bedrock refuses the
+    // configuration when it is put, as AWS does; the fix fails and says why.
+    let f = fixture(&[("BEDROCK_LOG_GROUP", "/ai-guard/bedrock/missing")]).await;
+    f.delete().await;
+    let err = f
+        .handle(&event("direct.json"))
+        .await
+        .expect_err("cannot be restored");
+    let EngineError::Unresolved { response, .. } = err else {
+        panic!("expected unresolved")
+    };
+    let r = only(&response);
+    assert_eq!(r.outcome, Outcome::Failed);
+    assert!(
+        r.detail
+            .contains("Failed to validate permissions for log group"),
+        "{}",
+        r.detail
+    );
+    assert_eq!(f.calls.calls(), vec![GET, PUT]);
 }

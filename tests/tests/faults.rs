@@ -63,6 +63,7 @@ async fn every_control_converges_under_20_percent_throttling() {
     let calls = Recorder::new();
     let aws = aws(&s, &calls).await;
     let s3_engine = functions::s3_public_access_block(s.clone(), &aws).expect("engine");
+    integration_tests::bedrock_destinations(&["logs"], &[], &[]);
     let bedrock_env = env(&[("BEDROCK_LOG_BUCKET", "logs")]);
     let bedrock_engine =
         functions::bedrock_invocation_logging(s.clone(), &bedrock_env, &aws).expect("engine");
