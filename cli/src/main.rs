@@ -12,7 +12,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use remediation::clients::AwsClients;
-use remediation::settings::{Lookup, ProcessEnv, Settings};
+use remediation::env::{Lookup, ProcessEnv};
+use remediation::settings::Settings;
 use remediation::{functions, Engine, EngineError, OutcomeRecord};
 
 #[derive(Parser)]

@@ -5,8 +5,7 @@ use aws_sdk_config::types::{ComplianceType, Evaluation};
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 
-use crate::control::Operation;
-use crate::error::AwsError;
+use crate::aws::{AwsError, Operation};
 use crate::intake::ConfigRuleInvocation;
 use crate::outcome::{Outcome, OutcomeRecord};
 
@@ -75,7 +74,7 @@ pub async fn report(
 ) -> Result<(), AwsError> {
     let evaluations = evaluations(invocation, records).map_err(|e| {
         AwsError::new(
-            crate::error::AwsErrorKind::Other,
+            crate::aws::AwsErrorKind::Other,
             PUT_EVALUATIONS.permission,
             e,
         )
@@ -90,7 +89,7 @@ pub async fn report(
             .map_err(|e| AwsError::from_sdk(PUT_EVALUATIONS.permission, e))?;
         if !out.failed_evaluations().is_empty() {
             return Err(AwsError::new(
-                crate::error::AwsErrorKind::Other,
+                crate::aws::AwsErrorKind::Other,
                 PUT_EVALUATIONS.permission,
                 format!(
                     "{} evaluations were not accepted",

@@ -10,9 +10,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::control::Operation;
-use crate::error::{AwsError, SettingsError};
-use crate::settings::{optional, parse_bool, parse_number, Lookup};
+use crate::aws::{AwsError, Operation};
+use crate::env::{optional, parse_bool, parse_number, Lookup};
+use crate::error::SettingsError;
 
 pub const UPDATE: Operation = Operation {
     service: "dynamodb",

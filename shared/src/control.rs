@@ -1,36 +1,21 @@
-//! The contract every control implements, and its type-erased form the engine drives.
+//! The contract every control implements. It knows nothing of what drives it.
 //!
-//! A control says which events concern it ([`ControlSpec`]), how to name its resources, how to
-//! list them, and the four steps: **inspect** (one read), **decide** (pure), **apply** (the write),
-//! and **verify** (judged on a second read). The engine owns the order of those steps, dry run,
-//! exemptions and outcome records, so no control can skip verification or write in a dry run.
+//! A control's static facts ([`ControlSpec`]: which events concern it, how its resources are
+//! named) are data, so events are routed without any live control; the [`Control`] itself lists
+//! its resources and does the four steps: **inspect** (one read), **decide** (pure), **apply** (the
+//! write) and **verify** (judged on a second read). The driver ([`crate::pipeline`]) owns the order
+//! of those steps, dry run, exemptions and outcome records, so no control can skip verification or
+//! write in a dry run.
 
 use std::fmt::Debug;
 use std::future::Future;
 
-use futures::future::BoxFuture;
 use serde::Serialize;
 
-use crate::error::{AwsError, IntakeError};
-use crate::intake::CloudTrailRecord;
-use crate::pipeline::{self, Evaluation, Request};
+use crate::aws::{AwsError, Operation};
+use crate::error::IntakeError;
+use crate::event::cloudtrail::CloudTrailRecord;
 use crate::resource::{Resource, Scope};
-
-/// An AWS operation a control may call: the SDK service and API name, and the IAM action it needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Operation {
-    /// The SDK's service name, e.g. `s3control`.
-    pub service: &'static str,
-    pub api: &'static str,
-    pub permission: &'static str,
-}
-
-impl Operation {
-    /// `service:Api`, e.g. `s3control:PutPublicAccessBlock`: how the operation is named on the wire.
-    pub fn call(&self) -> String {
-        format!("{}:{}", self.service, self.api)
-    }
-}
 
 /// An EventBridge event a service emits when a resource changes state (for example "SageMaker
 /// Notebook Instance State Change"), and the `detail` field naming the resource.
@@ -40,7 +25,8 @@ pub struct StateChangeEvent {
     pub resource_id_field: &'static str,
 }
 
-/// Static facts about a control: what it is, and which events are about it.
+/// Static facts about a control: what it is, which events are about it, and how its resources are
+/// named. Routing an event needs these alone.
 #[derive(Debug)]
 pub struct ControlSpec {
     /// Stable id used in records, logs and metrics, e.g. `s3-bucket-public-access-block`.
@@ -55,8 +41,12 @@ pub struct ControlSpec {
     pub cloudtrail_events: &'static [&'static str],
     /// Service state-change events that concern the control's resources.
     pub state_change_events: &'static [StateChangeEvent],
-    /// AWS Config rule names (managed-rule names; a deployed rule's name contains one of them).
+    /// AWS Config managed rules whose compliance changes concern the control (a deployed rule's
+    /// name contains one of them, e.g. Security Hub's `securityhub-…` copies).
     pub config_rules: &'static [&'static str],
+    /// The AWS Config custom rule that invokes the function for this control (a deployed rule's name
+    /// contains it), if any.
+    pub custom_config_rule: Option<&'static str>,
     /// Security Hub control ids, e.g. `S3.8`.
     pub security_hub_controls: &'static [&'static str],
     /// Actions a direct invocation may ask for; the first is the default.
@@ -65,6 +55,10 @@ pub struct ControlSpec {
     pub operations: &'static [Operation],
     /// The operation that reads a resource's tags, called only when `EXEMPT_TAG` is set.
     pub tag_operation: Option<Operation>,
+    /// The resource an identifier names: a name, id or ARN from any trigger (no I/O).
+    pub resource: fn(&str, &Scope) -> Result<Resource, IntakeError>,
+    /// Resource identifiers named by a CloudTrail record for one of `cloudtrail_events` (no I/O).
+    pub cloudtrail_targets: fn(&CloudTrailRecord, &Scope) -> Result<Vec<String>, IntakeError>,
 }
 
 impl ControlSpec {
@@ -78,12 +72,28 @@ impl ControlSpec {
         self.actions.iter().copied().find(|a| *a == name)
     }
 
-    /// Whether a deployed Config rule name refers to one of this control's rules.
+    /// Whether a deployed Config rule name refers to one of this control's rules (managed, or its
+    /// custom rule).
     pub fn owns_config_rule(&self, rule_name: &str) -> bool {
         let name = rule_name.to_ascii_lowercase();
         self.config_rules
             .iter()
             .any(|r| name.contains(&r.to_ascii_lowercase()))
+            || self.owns_custom_rule(rule_name)
+    }
+
+    /// Whether a deployed Config rule name is this control's custom rule.
+    pub fn owns_custom_rule(&self, rule_name: &str) -> bool {
+        self.custom_config_rule.is_some_and(|r| {
+            rule_name
+                .to_ascii_lowercase()
+                .contains(&r.to_ascii_lowercase())
+        })
+    }
+
+    /// The resource `id` names, for this control.
+    pub fn resource(&self, id: &str, scope: &Scope) -> Result<Resource, IntakeError> {
+        (self.resource)(id, scope)
     }
 }
 
@@ -124,16 +134,6 @@ pub trait Control: Send + Sync + 'static {
     type Plan: Debug + Send + Sync;
 
     fn spec(&self) -> &'static ControlSpec;
-
-    /// The resource an identifier names: a name, id or ARN from any trigger.
-    fn resource(&self, id: &str, scope: &Scope) -> Result<Resource, IntakeError>;
-
-    /// Resource identifiers named by a CloudTrail record for one of `spec().cloudtrail_events`.
-    fn cloudtrail_targets(
-        &self,
-        record: &CloudTrailRecord,
-        scope: &Scope,
-    ) -> Result<Vec<String>, IntakeError>;
 
     /// Every resource of this control in the scope (a sweep).
     fn list(&self, scope: &Scope) -> impl Future<Output = Result<Vec<Resource>, AwsError>> + Send;
@@ -195,45 +195,5 @@ pub trait Control: Send + Sync + 'static {
             Decision::Compliant(_) => Ok(()),
             other => Err(other.describe()),
         }
-    }
-}
-
-/// A control with its state and plan types erased, so one function can host several.
-pub trait DynControl: Send + Sync {
-    fn spec(&self) -> &'static ControlSpec;
-    fn resource(&self, id: &str, scope: &Scope) -> Result<Resource, IntakeError>;
-    fn cloudtrail_targets(
-        &self,
-        record: &CloudTrailRecord,
-        scope: &Scope,
-    ) -> Result<Vec<String>, IntakeError>;
-    fn list<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<Vec<Resource>, AwsError>>;
-    /// Inspect → decide → (apply → verify) one resource.
-    fn evaluate<'a>(&'a self, request: &'a Request<'a>) -> BoxFuture<'a, Evaluation>;
-}
-
-impl<C: Control> DynControl for C {
-    fn spec(&self) -> &'static ControlSpec {
-        Control::spec(self)
-    }
-
-    fn resource(&self, id: &str, scope: &Scope) -> Result<Resource, IntakeError> {
-        Control::resource(self, id, scope)
-    }
-
-    fn cloudtrail_targets(
-        &self,
-        record: &CloudTrailRecord,
-        scope: &Scope,
-    ) -> Result<Vec<String>, IntakeError> {
-        Control::cloudtrail_targets(self, record, scope)
-    }
-
-    fn list<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<Vec<Resource>, AwsError>> {
-        Box::pin(Control::list(self, scope))
-    }
-
-    fn evaluate<'a>(&'a self, request: &'a Request<'a>) -> BoxFuture<'a, Evaluation> {
-        Box::pin(pipeline::evaluate(self, request))
     }
 }

@@ -8,15 +8,16 @@ use futures::stream::{self, StreamExt};
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
+use crate::aws::Operation;
 use crate::config_rule;
 use crate::contested::{self, ContestedTracker};
-use crate::control::{DynControl, Operation};
+use crate::control::ControlSpec;
 use crate::error::{EngineError, IntakeError};
 use crate::intake::{self, Intake, Target, Work};
 use crate::metrics;
 use crate::notify::{self, Notifier};
 use crate::outcome::{Outcome, OutcomeRecord, Response, Trigger};
-use crate::pipeline::{Evaluation, Request};
+use crate::pipeline::{DynControl, Evaluation, Request};
 use crate::resource::{is_account_id, Arn, Resource, Scope};
 use crate::settings::Settings;
 
@@ -25,6 +26,8 @@ pub struct Engine {
     settings: Settings,
     region: String,
     controls: Vec<Box<dyn DynControl>>,
+    /// The controls' specs, for intake (routing needs nothing else).
+    specs: Vec<&'static ControlSpec>,
     config: Option<aws_sdk_config::Client>,
     notifier: Option<Notifier>,
     contested: Option<ContestedTracker>,
@@ -36,10 +39,12 @@ impl Engine {
         region: impl Into<String>,
         controls: Vec<Box<dyn DynControl>>,
     ) -> Self {
+        let specs = controls.iter().map(|c| c.spec()).collect();
         Self {
             settings,
             region: region.into(),
             controls,
+            specs,
             config: None,
             notifier: None,
             contested: None,
@@ -66,6 +71,15 @@ impl Engine {
 
     pub fn controls(&self) -> impl Iterator<Item = &dyn DynControl> {
         self.controls.iter().map(|c| c.as_ref())
+    }
+
+    /// The specs of this engine's controls.
+    pub fn specs(&self) -> &[&'static ControlSpec] {
+        &self.specs
+    }
+
+    fn control(&self, id: &str) -> Option<&dyn DynControl> {
+        self.controls().find(|c| c.spec().id == id)
     }
 
     /// Every AWS operation this engine may call: its controls' and, when it answers AWS Config,
@@ -122,7 +136,7 @@ impl Engine {
     pub async fn handle(&self, event: &Value, account: &str) -> Result<Response, EngineError> {
         let scope =
             Scope::new(account, &self.region).with_own_role(self.settings.own_role_arn.clone());
-        let intake = intake::parse(event, &self.controls, &scope).inspect_err(|e| {
+        let intake = intake::parse(event, &self.specs, &scope).inspect_err(|e| {
             tracing::warn!(error = %e, "event refused");
         })?;
         self.run(&intake, &scope).await
@@ -141,7 +155,7 @@ impl Engine {
                 source,
                 ..Trigger::default()
             },
-            work: Work::Sweep,
+            work: Work::Sweep(self.specs.iter().map(|s| s.id).collect()),
             dry_run: false,
             config_rule: None,
         };
@@ -156,8 +170,8 @@ impl Engine {
                 tracing::info!(trigger = %trigger, reason = %reason, "event ignored");
                 Vec::new()
             }
-            Work::Sweep => {
-                let targets = self.sweep_targets(scope, &trigger, dry_run).await;
+            Work::Sweep(ids) => {
+                let targets = self.sweep_targets(ids, scope, &trigger, dry_run).await;
                 self.run_all(targets, intake, dry_run, scope).await
             }
             Work::Targets(targets) => {
@@ -233,17 +247,18 @@ impl Engine {
     /// Every resource of every control; a control whose listing fails yields one failed record.
     async fn sweep_targets(
         &self,
+        ids: &[&'static str],
         scope: &Scope,
         trigger: &str,
         dry_run: bool,
     ) -> Vec<Result<Target, Box<OutcomeRecord>>> {
         let mut targets = Vec::new();
-        for (index, control) in self.controls.iter().enumerate() {
+        for control in self.controls().filter(|c| ids.contains(&c.spec().id)) {
             let spec = control.spec();
             match control.list(scope).await {
                 Ok(resources) => targets.extend(resources.into_iter().map(|resource| {
                     Ok(Target {
-                        control: index,
+                        control: spec.id,
                         resource,
                         action: spec.default_action(),
                         left_scope: false,
@@ -302,7 +317,16 @@ impl Engine {
         dry_run: bool,
         scope: &Scope,
     ) -> OutcomeRecord {
-        let control = &self.controls[target.control];
+        let Some(control) = self.control(target.control) else {
+            // Intake names only this engine's specs; anything else is a bug, reported, not a panic.
+            return record(
+                target.control,
+                &target.resource,
+                trigger,
+                dry_run,
+                Evaluation::new(Outcome::Failed, "no such control in this function"),
+            );
+        };
         let evaluation =
             if let Some(pattern) = self.settings.exemptions.matching(&target.resource.arn) {
                 Evaluation::new(
@@ -345,11 +369,11 @@ impl Engine {
     /// deferred resources wait for the next sweep. (AWS Config's SSM remediation reads the records
     /// and fails on `deferred` itself, so Config retries it.)
     fn verdict(&self, intake: &Intake, response: Response) -> Result<Response, EngineError> {
-        let retry_deferred = !matches!(intake.work, Work::Sweep);
+        let retry_deferred = !matches!(intake.work, Work::Sweep(_));
         let followed_up = |control: &str| {
-            self.controls
+            self.specs
                 .iter()
-                .any(|c| c.spec().id == control && !c.spec().state_change_events.is_empty())
+                .any(|s| s.id == control && !s.state_change_events.is_empty())
         };
         let unresolved: Vec<&OutcomeRecord> = response
             .results

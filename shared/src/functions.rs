@@ -1,17 +1,94 @@
-//! What each deployed function is made of: one constructor per Lambda binary, used by the binary
-//! itself and by the tests, so both run exactly the same composition.
+//! The registry: every Lambda function of the product — its name, its controls' specs and how to
+//! build its engine — in one list, [`FUNCTIONS`]. The binaries, the `remediate` command, the
+//! benchmark, the demo and every test that lists functions or controls iterate it (in the spirit
+//! of ripgrep's one list of flags that feeds its help, man page and completions).
 
 use crate::clients::AwsClients;
 use crate::contested::ContestedTracker;
-use crate::control::DynControl;
-use crate::controls::bedrock_invocation_logging::{InvocationLoggingControl, KnownGood};
-use crate::controls::kms_key_rotation::{KeyRotationControl, RotationPeriod};
-use crate::controls::s3_public_access::{AccountPublicAccessBlock, BucketPublicAccessBlock};
-use crate::controls::sagemaker_notebook::{GuardSettings, NotebookGuard};
+use crate::control::ControlSpec;
+use crate::controls::bedrock_invocation_logging::{self, InvocationLoggingControl, KnownGood};
+use crate::controls::kms_key_rotation::{self, KeyRotationControl, RotationPeriod};
+use crate::controls::s3_public_access::{self, AccountPublicAccessBlock, BucketPublicAccessBlock};
+use crate::controls::sagemaker_notebook::{self, GuardSettings, NotebookGuard};
 use crate::engine::Engine;
+use crate::env::Lookup;
 use crate::error::SettingsError;
 use crate::notify::Notifier;
-use crate::settings::{Lookup, Settings};
+use crate::pipeline::DynControl;
+use crate::settings::Settings;
+
+/// One Lambda function of the product.
+#[derive(Debug)]
+pub struct Function {
+    /// The binary's (and the deployed function's) name, e.g. `kms-key-rotation`.
+    pub name: &'static str,
+    /// Its short name for `remediate --control`, e.g. `kms`.
+    pub short: &'static str,
+    /// What it guards, in a few words.
+    pub summary: &'static str,
+    /// Its controls.
+    pub specs: &'static [&'static ControlSpec],
+    /// Its engine, from the common settings, the function's own environment and the SDK clients.
+    pub build: fn(Settings, &dyn Lookup, &AwsClients) -> Result<Engine, SettingsError>,
+}
+
+impl Function {
+    /// Whether this function hosts the control `id`.
+    pub fn has_control(&self, id: &str) -> bool {
+        self.specs.iter().any(|s| s.id == id)
+    }
+}
+
+pub static S3_PUBLIC_ACCESS_BLOCK: Function = Function {
+    name: "s3-public-access-block",
+    short: "s3",
+    summary: "S3 Block Public Access on every bucket and on the account",
+    specs: &[
+        &s3_public_access::BUCKET_SPEC,
+        &s3_public_access::ACCOUNT_SPEC,
+    ],
+    build: |settings, _, aws| s3_public_access_block(settings, aws),
+};
+
+pub static BEDROCK_INVOCATION_LOGGING: Function = Function {
+    name: "bedrock-invocation-logging",
+    short: "bedrock",
+    summary: "Bedrock model-invocation logging and its destinations",
+    specs: &[&bedrock_invocation_logging::SPEC],
+    build: bedrock_invocation_logging,
+};
+
+pub static SAGEMAKER_NOTEBOOK_GUARD: Function = Function {
+    name: "sagemaker-notebook-guard",
+    short: "sagemaker",
+    summary: "notebooks with root access or direct internet access",
+    specs: &[&sagemaker_notebook::SPEC],
+    build: sagemaker_notebook_guard,
+};
+
+pub static KMS_KEY_ROTATION: Function = Function {
+    name: "kms-key-rotation",
+    short: "kms",
+    summary: "KMS key rotation period, rotation on demand",
+    specs: &[&kms_key_rotation::SPEC],
+    build: kms_key_rotation,
+};
+
+/// Every function of the product.
+pub static FUNCTIONS: &[&Function] = &[
+    &S3_PUBLIC_ACCESS_BLOCK,
+    &BEDROCK_INVOCATION_LOGGING,
+    &SAGEMAKER_NOTEBOOK_GUARD,
+    &KMS_KEY_ROTATION,
+];
+
+/// The function named `name` (binary name or short name).
+pub fn function(name: &str) -> Option<&'static Function> {
+    FUNCTIONS
+        .iter()
+        .copied()
+        .find(|f| f.name == name || f.short == name)
+}
 
 /// The engine every function shares: its controls, AWS Config answers, and the optional
 /// notifications and contested-resource tracking from `settings`.

@@ -17,13 +17,16 @@
 //! * [`outcome`] holds the result records, [`settings`] the validated environment, [`clients`] the
 //!   AWS SDK configuration shared by all functions.
 
+pub mod aws;
 pub mod clients;
 pub mod config_rule;
 pub mod contested;
 pub mod control;
 pub mod controls;
 pub mod engine;
+pub mod env;
 pub mod error;
+pub mod event;
 pub mod exemption;
 pub mod functions;
 pub mod intake;
@@ -35,9 +38,11 @@ pub mod resource;
 pub mod settings;
 pub mod telemetry;
 
-pub use control::{Control, ControlSpec, Decision, Operation};
+pub use aws::{AwsError, Operation};
+pub use control::{Control, ControlSpec, Decision};
 pub use engine::Engine;
-pub use error::{AwsError, EngineError, IntakeError, SettingsError};
+pub use error::{EngineError, IntakeError, SettingsError};
 pub use outcome::{Outcome, OutcomeRecord, Response};
+pub use pipeline::DynControl;
 pub use resource::{Resource, Scope};
 pub use settings::Settings;

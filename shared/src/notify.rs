@@ -4,8 +4,7 @@
 
 use serde_json::json;
 
-use crate::control::Operation;
-use crate::error::AwsError;
+use crate::aws::{AwsError, Operation};
 use crate::outcome::{Outcome, OutcomeRecord, Trigger};
 
 pub const PUBLISH: Operation = Operation {

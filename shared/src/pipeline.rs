@@ -1,11 +1,14 @@
-//! The per-resource path: inspect → decide → apply → verify. Dry run stops before apply; every
-//! write is followed by a read, and the outcome is `failed` unless that read verifies the change.
+//! The driver of one control on one resource: inspect → decide → apply → verify. Dry run stops
+//! before apply; every write is followed by a read, and the outcome is `failed` unless that read
+//! verifies the change. Also [`DynControl`]: a control with its types erased, so one function can
+//! host several.
 
+use futures::future::BoxFuture;
 use serde::Serialize;
 
+use crate::aws::{AwsError, AwsErrorKind};
 use crate::contested::ContestedTracker;
-use crate::control::{Control, Decision};
-use crate::error::{AwsError, AwsErrorKind};
+use crate::control::{Control, ControlSpec, Decision};
 use crate::exemption::{ExemptTag, Exemptions};
 use crate::outcome::Outcome;
 use crate::resource::{Resource, Scope};
@@ -226,5 +229,27 @@ pub async fn evaluate<C: Control>(control: &C, request: &Request<'_>) -> Evaluat
         before: before_json,
         after,
         contested: false,
+    }
+}
+
+/// A control with its state and plan types erased, so one function can host several.
+pub trait DynControl: Send + Sync {
+    fn spec(&self) -> &'static ControlSpec;
+    fn list<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<Vec<Resource>, AwsError>>;
+    /// Inspect → decide → (apply → verify) one resource.
+    fn evaluate<'a>(&'a self, request: &'a Request<'a>) -> BoxFuture<'a, Evaluation>;
+}
+
+impl<C: Control> DynControl for C {
+    fn spec(&self) -> &'static ControlSpec {
+        Control::spec(self)
+    }
+
+    fn list<'a>(&'a self, scope: &'a Scope) -> BoxFuture<'a, Result<Vec<Resource>, AwsError>> {
+        Box::pin(Control::list(self, scope))
+    }
+
+    fn evaluate<'a>(&'a self, request: &'a Request<'a>) -> BoxFuture<'a, Evaluation> {
+        Box::pin(evaluate(self, request))
     }
 }

@@ -45,6 +45,13 @@ pub fn partition_of(region: &str) -> &'static str {
     }
 }
 
+/// (account, role name) of an IAM role ARN (the path is not part of the identity).
+pub fn role_of(arn: &str) -> Option<(String, String)> {
+    let arn = Arn::parse(arn)?;
+    let name = arn.resource.strip_prefix("role/")?.rsplit('/').next()?;
+    (arn.service == "iam").then(|| (arn.account.to_owned(), name.to_owned()))
+}
+
 /// One resource a control acts on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Resource {

@@ -5,28 +5,9 @@ use std::time::Duration;
 
 use aws_config::retry::{RetryConfig, RetryMode};
 
+use crate::env::{optional, parse_bool, parse_number, Lookup, ProcessEnv};
 use crate::error::SettingsError;
 use crate::exemption::Exemptions;
-
-/// A source of settings: the process environment, or a map in tests.
-pub trait Lookup {
-    fn get(&self, name: &str) -> Option<String>;
-}
-
-/// The process environment.
-pub struct ProcessEnv;
-
-impl Lookup for ProcessEnv {
-    fn get(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok()
-    }
-}
-
-impl<F: Fn(&str) -> Option<String>> Lookup for F {
-    fn get(&self, name: &str) -> Option<String> {
-        self(name)
-    }
-}
 
 /// The engine's settings.
 #[derive(Debug, Clone)]
@@ -110,7 +91,7 @@ impl Settings {
             other => other,
         };
         let own_role_arn = match optional(env, "OWN_ROLE_ARN") {
-            Some(r) if crate::intake::role_of(&r).is_none() => {
+            Some(r) if crate::resource::role_of(&r).is_none() => {
                 return Err(SettingsError::new(
                     "OWN_ROLE_ARN",
                     &r,
@@ -149,54 +130,6 @@ impl Settings {
             exempt_tag,
         })
     }
-}
-
-/// `true`/`false` (any case); absent means `default`; anything else is an error.
-pub fn parse_bool(env: &dyn Lookup, name: &str, default: bool) -> Result<bool, SettingsError> {
-    match env.get(name) {
-        None => Ok(default),
-        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            _ => Err(SettingsError::new(name, &v, "expected `true` or `false`")),
-        },
-    }
-}
-
-/// A whole number in `range`; absent means `default`.
-pub fn parse_number(
-    env: &dyn Lookup,
-    name: &str,
-    range: std::ops::RangeInclusive<u32>,
-    default: u32,
-) -> Result<u32, SettingsError> {
-    match env.get(name) {
-        None => Ok(default),
-        Some(v) => match v.trim().parse::<u32>() {
-            Ok(n) if range.contains(&n) => Ok(n),
-            _ => Err(SettingsError::new(
-                name,
-                &v,
-                format!(
-                    "expected a whole number from {} to {}",
-                    range.start(),
-                    range.end()
-                ),
-            )),
-        },
-    }
-}
-
-/// A required, non-empty setting.
-pub fn required(env: &dyn Lookup, name: &str) -> Result<String, SettingsError> {
-    optional(env, name).ok_or_else(|| SettingsError::new(name, "", "required"))
-}
-
-/// An optional setting; empty counts as absent.
-pub fn optional(env: &dyn Lookup, name: &str) -> Option<String> {
-    env.get(name)
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]

@@ -8,57 +8,19 @@
 
 use std::path::PathBuf;
 
-use aws_config::BehaviorVersion;
 use proptest::prelude::*;
-use remediation::control::DynControl;
-use remediation::controls::bedrock_invocation_logging::{
-    InvocationLogging, InvocationLoggingControl, KnownGood, S3Location,
-};
-use remediation::controls::kms_key_rotation::{KeyRotationControl, RotationPeriod};
-use remediation::controls::s3_public_access::{AccountPublicAccessBlock, BucketPublicAccessBlock};
-use remediation::controls::sagemaker_notebook::{GuardSettings, NotebookGuard};
+use remediation::control::ControlSpec;
+use remediation::functions::FUNCTIONS;
 use remediation::intake;
 use remediation::Scope;
 use serde_json::{Map, Value};
 
-fn controls() -> Vec<Box<dyn DynControl>> {
-    let conf = || {
-        aws_config::SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .build()
-    };
-    let known_good = KnownGood(InvocationLogging {
-        configured: true,
-        s3: Some(S3Location {
-            bucket: "logs".into(),
-            key_prefix: None,
-        }),
-        text: true,
-        ..InvocationLogging::default()
-    });
-    vec![
-        Box::new(AccountPublicAccessBlock::new(
-            aws_sdk_s3control::Client::new(&conf()),
-        )),
-        Box::new(BucketPublicAccessBlock::new(aws_sdk_s3::Client::new(
-            &conf(),
-        ))),
-        Box::new(InvocationLoggingControl::new(
-            aws_sdk_bedrock::Client::new(&conf()),
-            known_good,
-        )),
-        Box::new(NotebookGuard::new(
-            aws_sdk_sagemaker::Client::new(&conf()),
-            GuardSettings {
-                disable_root_access: true,
-            },
-        )),
-        Box::new(KeyRotationControl::new(
-            aws_sdk_kms::Client::new(&conf()),
-            RotationPeriod(365),
-        )),
-    ]
+/// Every control of every function, from the registry: intake needs their specs alone.
+fn controls() -> Vec<&'static ControlSpec> {
+    FUNCTIONS
+        .iter()
+        .flat_map(|f| f.specs.iter().copied())
+        .collect()
 }
 
 fn sample_events() -> Vec<Value> {
@@ -82,10 +44,10 @@ fn cases() -> u32 {
         .unwrap_or(3000)
 }
 
-/// Controls (with clients that are never called), the sample events, the scope.
-type Fixture = (Vec<Box<dyn DynControl>>, Vec<Value>, Scope);
+/// Every control's spec, the sample events, the scope.
+type Fixture = (Vec<&'static ControlSpec>, Vec<Value>, Scope);
 
-/// Built once: controls (with clients that never get called), the samples, the scope.
+/// Built once: the specs, the samples, the scope.
 fn fixture() -> &'static Fixture {
     static FIXTURE: std::sync::OnceLock<Fixture> = std::sync::OnceLock::new();
     FIXTURE.get_or_init(|| {

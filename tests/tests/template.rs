@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use integration_tests::iam::{evaluate, Decision, Principal, Request};
 use integration_tests::template::resolve;
 use integration_tests::{aws, Recorder, ACCOUNT, REGION};
+use remediation::env::Lookup;
 use remediation::resource::Scope;
-use remediation::settings::Lookup;
 use remediation::{functions, Engine, Settings};
 use serde_json::Value;
 
@@ -401,8 +401,7 @@ async fn every_call_each_function_makes_is_allowed_on_the_real_resource() {
                         })
                         .unwrap_or_else(|| panic!("{binary}: no control declares {op:?}"));
                     let spec = control.spec();
-                    control
-                        .resource(sample_id(spec.resource_type), &scope)
+                    spec.resource(sample_id(spec.resource_type), &scope)
                         .expect("sample resource")
                         .arn
                 };

@@ -4,7 +4,7 @@
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use remediation::clients::AwsClients;
-use remediation::settings::ProcessEnv;
+use remediation::env::ProcessEnv;
 use remediation::{functions, telemetry, Settings};
 use serde_json::Value;
 

@@ -9,11 +9,12 @@
 use aws_sdk_bedrock::types::{CloudWatchConfig, LoggingConfig, S3Config};
 use serde::Serialize;
 
-use crate::control::{Control, ControlSpec, Decision, Operation};
-use crate::error::{AwsError, AwsErrorKind, IntakeError, SettingsError};
-use crate::intake::CloudTrailRecord;
+use crate::aws::{AwsError, AwsErrorKind, Operation};
+use crate::control::{Control, ControlSpec, Decision};
+use crate::env::{optional, parse_bool, Lookup};
+use crate::error::{IntakeError, SettingsError};
+use crate::event::cloudtrail::CloudTrailRecord;
 use crate::resource::{account_setting, Arn, Resource, Scope};
-use crate::settings::{optional, parse_bool, Lookup};
 
 pub const GET: Operation = Operation {
     service: "bedrock",
@@ -36,11 +37,14 @@ pub static SPEC: ControlSpec = ControlSpec {
         "PutModelInvocationLoggingConfiguration",
     ],
     state_change_events: &[],
-    config_rules: &["bedrock-invocation-logging"],
+    config_rules: &[],
+    custom_config_rule: Some("bedrock-invocation-logging"),
     security_hub_controls: &[],
     actions: &["remediate"],
     operations: &[GET, PUT],
     tag_operation: None,
+    resource: parse_logging,
+    cloudtrail_targets: logging_cloudtrail_targets,
 };
 
 /// An S3 location: bucket and optional key prefix.
@@ -324,6 +328,28 @@ fn from_sdk(config: Option<&LoggingConfig>) -> InvocationLogging {
     }
 }
 
+/// The resource an identifier names (a name, id or ARN from any trigger).
+fn parse_logging(id: &str, scope: &Scope) -> Result<Resource, IntakeError> {
+    // An ARN keeps its region, so the engine refuses one of another region.
+    match account_setting(id, "bedrock", "model-invocation-logging") {
+        Some(("", account)) => Ok(InvocationLoggingControl::account_resource(scope, &scope.region, account)),
+        Some((region, account)) => Ok(InvocationLoggingControl::account_resource(scope, region, account)),
+        None => Err(IntakeError::InvalidResourceId {
+            id: id.to_owned(),
+            reason: "not an account id, AWS::::Account:ID, or arn:aws:bedrock:REGION:ID:model-invocation-logging"
+                .to_owned(),
+        }),
+    }
+}
+
+/// Resource identifiers a CloudTrail record of the spec names.
+fn logging_cloudtrail_targets(
+    record: &CloudTrailRecord,
+    scope: &Scope,
+) -> Result<Vec<String>, IntakeError> {
+    Ok(vec![record.recipient_account(scope)])
+}
+
 impl Control for InvocationLoggingControl {
     type State = InvocationLogging;
     type Plan = InvocationLogging;
@@ -333,27 +359,6 @@ impl Control for InvocationLoggingControl {
     }
 
     /// `123456789012`, `AWS::::Account:123456789012`, or the ARN records use.
-    fn resource(&self, id: &str, scope: &Scope) -> Result<Resource, IntakeError> {
-        // An ARN keeps its region, so the engine refuses one of another region.
-        match account_setting(id, "bedrock", "model-invocation-logging") {
-            Some(("", account)) => Ok(Self::account_resource(scope, &scope.region, account)),
-            Some((region, account)) => Ok(Self::account_resource(scope, region, account)),
-            None => Err(IntakeError::InvalidResourceId {
-                id: id.to_owned(),
-                reason: "not an account id, AWS::::Account:ID, or arn:aws:bedrock:REGION:ID:model-invocation-logging"
-                    .to_owned(),
-            }),
-        }
-    }
-
-    fn cloudtrail_targets(
-        &self,
-        record: &CloudTrailRecord,
-        scope: &Scope,
-    ) -> Result<Vec<String>, IntakeError> {
-        Ok(vec![record.recipient_account(scope)])
-    }
-
     async fn list(&self, scope: &Scope) -> Result<Vec<Resource>, AwsError> {
         Ok(vec![Self::account_resource(
             scope,

@@ -10,11 +10,12 @@ use aws_sdk_kms::types::{
 };
 use serde::Serialize;
 
-use crate::control::{Control, ControlSpec, Decision, Operation};
-use crate::error::{AwsError, AwsErrorKind, IntakeError, SettingsError};
-use crate::intake::CloudTrailRecord;
+use crate::aws::{AwsError, AwsErrorKind, Operation};
+use crate::control::{Control, ControlSpec, Decision};
+use crate::env::{parse_number, Lookup};
+use crate::error::{IntakeError, SettingsError};
+use crate::event::cloudtrail::CloudTrailRecord;
 use crate::resource::{Arn, Resource, Scope};
-use crate::settings::{parse_number, Lookup};
 
 pub const DESCRIBE: Operation = Operation {
     service: "kms",
@@ -63,10 +64,13 @@ pub static SPEC: ControlSpec = ControlSpec {
     cloudtrail_events: &["CreateKey", "DisableKeyRotation", "EnableKeyRotation"],
     state_change_events: &[],
     config_rules: &["cmk-backing-key-rotation-enabled"],
+    custom_config_rule: None,
     security_hub_controls: &["KMS.4"],
     actions: &["remediate", ROTATE_NOW],
     operations: &[DESCRIBE, STATUS, ENABLE, ROTATE, ROTATIONS, LIST],
     tag_operation: Some(TAGS),
+    resource: parse_key,
+    cloudtrail_targets: key_cloudtrail_targets,
 };
 
 /// `KEY_ROTATION_PERIOD_DAYS`: the longest allowed rotation period, and the one set when fixing.
@@ -205,7 +209,7 @@ impl KeyRotationControl {
     }
 }
 
-fn key_resource(arn: String, key_id: &str) -> Resource {
+fn key_named(arn: String, key_id: &str) -> Resource {
     Resource {
         arn,
         id: key_id.to_owned(),
@@ -229,6 +233,62 @@ fn valid_alias(name: &str) -> bool {
     })
 }
 
+/// The resource an identifier names (a name, id or ARN from any trigger).
+fn parse_key(id: &str, scope: &Scope) -> Result<Resource, IntakeError> {
+    let invalid = |reason: &str| IntakeError::InvalidResourceId {
+        id: id.to_owned(),
+        reason: reason.to_owned(),
+    };
+    match Arn::parse(id) {
+        Some(arn) if arn.service == "kms" => {
+            if let Some(key_id) = arn
+                .resource
+                .strip_prefix("key/")
+                .filter(|k| valid_key_id(k))
+            {
+                Ok(key_named(id.to_owned(), key_id))
+            } else if valid_alias(arn.resource) {
+                Ok(key_named(id.to_owned(), id))
+            } else {
+                Err(invalid("not a KMS key or alias ARN"))
+            }
+        }
+        Some(_) => Err(invalid("not a KMS ARN")),
+        None if valid_alias(id) => Ok(key_named(
+            format!(
+                "arn:{}:kms:{}:{}:{id}",
+                scope.partition, scope.region, scope.account
+            ),
+            id,
+        )),
+        None if valid_key_id(id) => Ok(key_named(
+            format!(
+                "arn:{}:kms:{}:{}:key/{id}",
+                scope.partition, scope.region, scope.account
+            ),
+            id,
+        )),
+        None => Err(invalid(
+            "not a KMS key id, key ARN, alias or alias ARN (AWS-managed aliases excluded)",
+        )),
+    }
+}
+
+/// Resource identifiers a CloudTrail record of the spec names.
+fn key_cloudtrail_targets(
+    record: &CloudTrailRecord,
+    _: &Scope,
+) -> Result<Vec<String>, IntakeError> {
+    let id = if record.event_name == "CreateKey" {
+        record
+            .response_str(&["keyMetadata", "arn"])
+            .or_else(|_| record.response_str(&["keyMetadata", "keyId"]))?
+    } else {
+        record.request_str(&["keyId"])?
+    };
+    Ok(vec![id.to_owned()])
+}
+
 impl Control for KeyRotationControl {
     type State = KeyRotation;
     type Plan = RotationPlan;
@@ -238,61 +298,6 @@ impl Control for KeyRotationControl {
     }
 
     /// A key id, key ARN, alias name (`alias/…`) or alias ARN.
-    fn resource(&self, id: &str, scope: &Scope) -> Result<Resource, IntakeError> {
-        let invalid = |reason: &str| IntakeError::InvalidResourceId {
-            id: id.to_owned(),
-            reason: reason.to_owned(),
-        };
-        match Arn::parse(id) {
-            Some(arn) if arn.service == "kms" => {
-                if let Some(key_id) = arn
-                    .resource
-                    .strip_prefix("key/")
-                    .filter(|k| valid_key_id(k))
-                {
-                    Ok(key_resource(id.to_owned(), key_id))
-                } else if valid_alias(arn.resource) {
-                    Ok(key_resource(id.to_owned(), id))
-                } else {
-                    Err(invalid("not a KMS key or alias ARN"))
-                }
-            }
-            Some(_) => Err(invalid("not a KMS ARN")),
-            None if valid_alias(id) => Ok(key_resource(
-                format!(
-                    "arn:{}:kms:{}:{}:{id}",
-                    scope.partition, scope.region, scope.account
-                ),
-                id,
-            )),
-            None if valid_key_id(id) => Ok(key_resource(
-                format!(
-                    "arn:{}:kms:{}:{}:key/{id}",
-                    scope.partition, scope.region, scope.account
-                ),
-                id,
-            )),
-            None => Err(invalid(
-                "not a KMS key id, key ARN, alias or alias ARN (AWS-managed aliases excluded)",
-            )),
-        }
-    }
-
-    fn cloudtrail_targets(
-        &self,
-        record: &CloudTrailRecord,
-        _: &Scope,
-    ) -> Result<Vec<String>, IntakeError> {
-        let id = if record.event_name == "CreateKey" {
-            record
-                .response_str(&["keyMetadata", "arn"])
-                .or_else(|_| record.response_str(&["keyMetadata", "keyId"]))?
-        } else {
-            record.request_str(&["keyId"])?
-        };
-        Ok(vec![id.to_owned()])
-    }
-
     async fn list(&self, _: &Scope) -> Result<Vec<Resource>, AwsError> {
         let mut pages = self.kms.list_keys().limit(1000).into_paginator().send();
         let mut keys = Vec::new();
@@ -302,7 +307,7 @@ impl Control for KeyRotationControl {
                 page.keys()
                     .iter()
                     .filter_map(|k| match (k.key_arn(), k.key_id()) {
-                        (Some(arn), Some(id)) => Some(key_resource(arn.to_owned(), id)),
+                        (Some(arn), Some(id)) => Some(key_named(arn.to_owned(), id)),
                         _ => None,
                     }),
             );
@@ -386,7 +391,7 @@ impl Control for KeyRotationControl {
     }
 
     fn canonical(&self, key: &Resource, state: &KeyRotation) -> Option<Resource> {
-        (key.arn != state.arn).then(|| key_resource(state.arn.clone(), &state.key_id))
+        (key.arn != state.arn).then(|| key_named(state.arn.clone(), &state.key_id))
     }
 
     fn decide(&self, state: &KeyRotation, action: &str) -> Decision<RotationPlan> {

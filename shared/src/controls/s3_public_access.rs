@@ -10,9 +10,10 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
 
+use crate::aws::AwsError;
 use crate::control::{Control, ControlSpec, Decision};
-use crate::error::{AwsError, IntakeError};
-use crate::intake::CloudTrailRecord;
+use crate::error::IntakeError;
+use crate::event::cloudtrail::CloudTrailRecord;
 use crate::resource::{account_setting, Arn, Resource, Scope};
 
 /// The error S3 and S3 Control return when no Block Public Access configuration exists.
@@ -105,7 +106,7 @@ macro_rules! configuration {
 
 /// The AWS operations of the two Block Public Access controls.
 pub mod operations {
-    use crate::control::Operation;
+    use crate::aws::Operation;
 
     pub const GET_BUCKET: Operation = Operation {
         service: "s3",
@@ -157,10 +158,13 @@ pub static BUCKET_SPEC: ControlSpec = ControlSpec {
     ],
     state_change_events: &[],
     config_rules: &["s3-bucket-level-public-access-prohibited"],
+    custom_config_rule: None,
     security_hub_controls: &["S3.2", "S3.3", "S3.8"],
     actions: &["remediate"],
     operations: &[GET_BUCKET, PUT_BUCKET, LIST_BUCKETS],
     tag_operation: Some(GET_TAGS),
+    resource: parse_bucket,
+    cloudtrail_targets: bucket_cloudtrail_targets,
 };
 
 /// Bucket-level Block Public Access on every bucket of the region.
@@ -268,12 +272,42 @@ fn valid_bucket_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
 }
 
-fn bucket_resource(name: &str, scope: &Scope) -> Resource {
+fn bucket_named(name: &str, scope: &Scope) -> Resource {
     Resource {
         arn: format!("arn:{}:s3:::{name}", scope.partition),
         id: name.to_owned(),
         resource_type: BUCKET_SPEC.resource_type,
     }
+}
+
+/// The resource an identifier names (a name, id or ARN from any trigger).
+fn parse_bucket(id: &str, scope: &Scope) -> Result<Resource, IntakeError> {
+    let invalid = |reason: &str| IntakeError::InvalidResourceId {
+        id: id.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let name = match Arn::parse(id) {
+        Some(arn) if arn.service == "s3" && arn.account.is_empty() && arn.region.is_empty() => {
+            if arn.resource.contains('/') {
+                return Err(invalid("an object ARN, not a bucket ARN"));
+            }
+            arn.resource
+        }
+        Some(_) => return Err(invalid("not an S3 bucket ARN (arn:aws:s3:::NAME)")),
+        None => id,
+    };
+    if !valid_bucket_name(name) {
+        return Err(invalid("not a valid S3 bucket name"));
+    }
+    Ok(bucket_named(name, scope))
+}
+
+/// Resource identifiers a CloudTrail record of the spec names.
+fn bucket_cloudtrail_targets(
+    record: &CloudTrailRecord,
+    _: &Scope,
+) -> Result<Vec<String>, IntakeError> {
+    Ok(vec![record.request_str(&["bucketName"])?.to_owned()])
 }
 
 impl Control for BucketPublicAccessBlock {
@@ -282,35 +316,6 @@ impl Control for BucketPublicAccessBlock {
 
     fn spec(&self) -> &'static ControlSpec {
         &BUCKET_SPEC
-    }
-
-    fn resource(&self, id: &str, scope: &Scope) -> Result<Resource, IntakeError> {
-        let invalid = |reason: &str| IntakeError::InvalidResourceId {
-            id: id.to_owned(),
-            reason: reason.to_owned(),
-        };
-        let name = match Arn::parse(id) {
-            Some(arn) if arn.service == "s3" && arn.account.is_empty() && arn.region.is_empty() => {
-                if arn.resource.contains('/') {
-                    return Err(invalid("an object ARN, not a bucket ARN"));
-                }
-                arn.resource
-            }
-            Some(_) => return Err(invalid("not an S3 bucket ARN (arn:aws:s3:::NAME)")),
-            None => id,
-        };
-        if !valid_bucket_name(name) {
-            return Err(invalid("not a valid S3 bucket name"));
-        }
-        Ok(bucket_resource(name, scope))
-    }
-
-    fn cloudtrail_targets(
-        &self,
-        record: &CloudTrailRecord,
-        _: &Scope,
-    ) -> Result<Vec<String>, IntakeError> {
-        Ok(vec![record.request_str(&["bucketName"])?.to_owned()])
     }
 
     async fn list(&self, scope: &Scope) -> Result<Vec<Resource>, AwsError> {
@@ -329,7 +334,7 @@ impl Control for BucketPublicAccessBlock {
                     .iter()
                     .filter(|b| b.bucket_region().is_none_or(|r| r == scope.region))
                     .filter_map(|b| b.name())
-                    .map(|name| bucket_resource(name, scope)),
+                    .map(|name| bucket_named(name, scope)),
             );
         }
         Ok(buckets)
@@ -407,10 +412,13 @@ pub static ACCOUNT_SPEC: ControlSpec = ControlSpec {
     ],
     state_change_events: &[],
     config_rules: &["s3-account-level-public-access-blocks"],
+    custom_config_rule: None,
     security_hub_controls: &["S3.1"],
     actions: &["remediate"],
     operations: &[GET_ACCOUNT, PUT_ACCOUNT],
     tag_operation: None,
+    resource: parse_account,
+    cloudtrail_targets: account_cloudtrail_targets,
 };
 
 /// Account-level Block Public Access (one setting per account).
@@ -429,6 +437,30 @@ impl AccountPublicAccessBlock {
     }
 }
 
+/// The resource an identifier names (a name, id or ARN from any trigger).
+fn parse_account(id: &str, scope: &Scope) -> Result<Resource, IntakeError> {
+    let Some((_, account)) = account_setting(id, "s3", "account") else {
+        return Err(IntakeError::InvalidResourceId {
+            id: id.to_owned(),
+            reason: "not an account id (12 digits), AWS::::Account:ID, or arn:aws:s3::ID:account"
+                .to_owned(),
+        });
+    };
+    Ok(Resource {
+        arn: AccountPublicAccessBlock::arn(scope, account),
+        id: account.to_owned(),
+        resource_type: ACCOUNT_SPEC.resource_type,
+    })
+}
+
+/// Resource identifiers a CloudTrail record of the spec names.
+fn account_cloudtrail_targets(
+    record: &CloudTrailRecord,
+    scope: &Scope,
+) -> Result<Vec<String>, IntakeError> {
+    Ok(vec![record.recipient_account(scope)])
+}
+
 impl Control for AccountPublicAccessBlock {
     type State = PublicAccessBlock;
     type Plan = PublicAccessBlock;
@@ -438,30 +470,6 @@ impl Control for AccountPublicAccessBlock {
     }
 
     /// `123456789012`, `AWS::::Account:123456789012` (Security Hub), or `arn:aws:s3::123456789012:account`.
-    fn resource(&self, id: &str, scope: &Scope) -> Result<Resource, IntakeError> {
-        let Some((_, account)) = account_setting(id, "s3", "account") else {
-            return Err(IntakeError::InvalidResourceId {
-                id: id.to_owned(),
-                reason:
-                    "not an account id (12 digits), AWS::::Account:ID, or arn:aws:s3::ID:account"
-                        .to_owned(),
-            });
-        };
-        Ok(Resource {
-            arn: Self::arn(scope, account),
-            id: account.to_owned(),
-            resource_type: ACCOUNT_SPEC.resource_type,
-        })
-    }
-
-    fn cloudtrail_targets(
-        &self,
-        record: &CloudTrailRecord,
-        scope: &Scope,
-    ) -> Result<Vec<String>, IntakeError> {
-        Ok(vec![record.recipient_account(scope)])
-    }
-
     async fn list(&self, scope: &Scope) -> Result<Vec<Resource>, AwsError> {
         Ok(vec![Resource {
             arn: Self::arn(scope, &scope.account),

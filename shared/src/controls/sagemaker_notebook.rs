@@ -11,11 +11,12 @@ use aws_sdk_sagemaker::types::{DirectInternetAccess, NotebookInstanceStatus, Roo
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
 
-use crate::control::{Control, ControlSpec, Decision, Operation, StateChangeEvent};
-use crate::error::{AwsError, IntakeError, SettingsError};
-use crate::intake::CloudTrailRecord;
+use crate::aws::{AwsError, Operation};
+use crate::control::{Control, ControlSpec, Decision, StateChangeEvent};
+use crate::env::{parse_bool, Lookup};
+use crate::error::{IntakeError, SettingsError};
+use crate::event::cloudtrail::CloudTrailRecord;
 use crate::resource::{Arn, Resource, Scope};
-use crate::settings::{parse_bool, Lookup};
 
 pub const DESCRIBE: Operation = Operation {
     service: "sagemaker",
@@ -69,10 +70,13 @@ pub static SPEC: ControlSpec = ControlSpec {
         "sagemaker-notebook-instance-root-access-check",
         "sagemaker-notebook-no-direct-internet-access",
     ],
+    custom_config_rule: None,
     security_hub_controls: &["SageMaker.1", "SageMaker.3"],
     actions: &["remediate"],
     operations: &[DESCRIBE, LIST, STOP, UPDATE, TAG],
     tag_operation: Some(TAGS),
+    resource: parse_notebook,
+    cloudtrail_targets: notebook_cloudtrail_targets,
 };
 
 /// `DISABLE_ROOT_ACCESS` (default true): disable root access on stopped notebooks.
@@ -152,7 +156,7 @@ fn valid_name(name: &str) -> bool {
         && b.last().is_some_and(u8::is_ascii_alphanumeric)
 }
 
-fn notebook_resource(scope: &Scope, region: &str, account: &str, name: &str) -> Resource {
+fn notebook_named(scope: &Scope, region: &str, account: &str, name: &str) -> Resource {
     Resource {
         // SageMaker writes notebook ARNs in lower case.
         arn: format!(
@@ -165,6 +169,42 @@ fn notebook_resource(scope: &Scope, region: &str, account: &str, name: &str) -> 
     }
 }
 
+/// The resource an identifier names (a name, id or ARN from any trigger).
+fn parse_notebook(id: &str, scope: &Scope) -> Result<Resource, IntakeError> {
+    let (region, account, name) = match Arn::parse(id) {
+        Some(arn) if arn.service == "sagemaker" => {
+            match arn.resource.strip_prefix("notebook-instance/") {
+                Some(name) => (arn.region, arn.account, name),
+                None => {
+                    return Err(IntakeError::InvalidResourceId {
+                        id: id.to_owned(),
+                        reason: "not a notebook-instance ARN".to_owned(),
+                    })
+                }
+            }
+        }
+        Some(_) => ("", "", ""),
+        None => (scope.region.as_str(), scope.account.as_str(), id),
+    };
+    if !valid_name(name) {
+        return Err(IntakeError::InvalidResourceId {
+            id: id.to_owned(),
+            reason: "not a SageMaker notebook instance name or ARN".to_owned(),
+        });
+    }
+    Ok(notebook_named(scope, region, account, name))
+}
+
+/// Resource identifiers a CloudTrail record of the spec names.
+fn notebook_cloudtrail_targets(
+    record: &CloudTrailRecord,
+    _: &Scope,
+) -> Result<Vec<String>, IntakeError> {
+    Ok(vec![record
+        .request_str(&["notebookInstanceName"])?
+        .to_owned()])
+}
+
 impl Control for NotebookGuard {
     type State = Notebook;
     type Plan = NotebookPlan;
@@ -174,41 +214,6 @@ impl Control for NotebookGuard {
     }
 
     /// A notebook name, or its ARN.
-    fn resource(&self, id: &str, scope: &Scope) -> Result<Resource, IntakeError> {
-        let (region, account, name) = match Arn::parse(id) {
-            Some(arn) if arn.service == "sagemaker" => {
-                match arn.resource.strip_prefix("notebook-instance/") {
-                    Some(name) => (arn.region, arn.account, name),
-                    None => {
-                        return Err(IntakeError::InvalidResourceId {
-                            id: id.to_owned(),
-                            reason: "not a notebook-instance ARN".to_owned(),
-                        })
-                    }
-                }
-            }
-            Some(_) => ("", "", ""),
-            None => (scope.region.as_str(), scope.account.as_str(), id),
-        };
-        if !valid_name(name) {
-            return Err(IntakeError::InvalidResourceId {
-                id: id.to_owned(),
-                reason: "not a SageMaker notebook instance name or ARN".to_owned(),
-            });
-        }
-        Ok(notebook_resource(scope, region, account, name))
-    }
-
-    fn cloudtrail_targets(
-        &self,
-        record: &CloudTrailRecord,
-        _: &Scope,
-    ) -> Result<Vec<String>, IntakeError> {
-        Ok(vec![record
-            .request_str(&["notebookInstanceName"])?
-            .to_owned()])
-    }
-
     async fn list(&self, scope: &Scope) -> Result<Vec<Resource>, AwsError> {
         let mut pages = self
             .sagemaker
@@ -223,7 +228,7 @@ impl Control for NotebookGuard {
                 page.notebook_instances()
                     .iter()
                     .filter_map(|n| n.notebook_instance_name())
-                    .map(|name| notebook_resource(scope, &scope.region, &scope.account, name)),
+                    .map(|name| notebook_named(scope, &scope.region, &scope.account, name)),
             );
         }
         Ok(notebooks)

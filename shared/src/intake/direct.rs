@@ -1,0 +1,132 @@
+//! A direct or SSM Automation payload → one resource of one control. The control is the one the
+//! payload names (`control`), else the only one of the function for `resourceType`, else the only
+//! one whose identifiers the id fits; a bare account id names the account-level setting. Anything
+//! ambiguous is an error that says what to add — never a guess by list order.
+
+use serde_json::Value;
+
+use super::{Intake, Router, Work};
+use crate::control::ControlSpec;
+use crate::error::IntakeError;
+use crate::event::decode;
+use crate::event::direct::DirectPayload;
+use crate::outcome::Trigger;
+use crate::resource::is_account_id;
+
+impl Router<'_> {
+    fn spec_for(&self, p: &DirectPayload) -> Result<&'static ControlSpec, IntakeError> {
+        let ids = || {
+            self.specs
+                .iter()
+                .map(|s| s.id)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if let Some(control) = &p.control {
+            let spec = self
+                .specs
+                .iter()
+                .copied()
+                .find(|s| s.id == control)
+                .ok_or_else(|| IntakeError::UnknownControl {
+                    control: control.clone(),
+                    valid: ids(),
+                })?;
+            if let Some(t) = p
+                .resource_type
+                .as_ref()
+                .filter(|t| *t != spec.resource_type)
+            {
+                return Err(IntakeError::UnsupportedResourceType(
+                    t.clone(),
+                    format!("{} handles {}", spec.id, spec.resource_type),
+                ));
+            }
+            return Ok(spec);
+        }
+        let candidates: Vec<&'static ControlSpec> = match &p.resource_type {
+            Some(t) => {
+                let of_type: Vec<_> = self
+                    .specs
+                    .iter()
+                    .copied()
+                    .filter(|s| s.resource_type == t)
+                    .collect();
+                if of_type.is_empty() {
+                    return Err(IntakeError::UnsupportedResourceType(
+                        t.clone(),
+                        self.handled_types(),
+                    ));
+                }
+                of_type
+            }
+            None => {
+                let mut reasons = Vec::new();
+                let fits: Vec<_> = self
+                    .specs
+                    .iter()
+                    .copied()
+                    .filter(|s| match s.resource(&p.resource_id, self.scope) {
+                        Ok(_) => true,
+                        Err(e) => {
+                            reasons.push(format!("{}: {e}", s.resource_type));
+                            false
+                        }
+                    })
+                    .collect();
+                if fits.is_empty() {
+                    return Err(IntakeError::InvalidResourceId {
+                        id: p.resource_id.clone(),
+                        reason: format!("not a resource of this function ({})", reasons.join("; ")),
+                    });
+                }
+                // A bare account id names the account-level setting (a bucket whose name is 12
+                // digits needs its type or ARN).
+                let account_level: Vec<_> = fits
+                    .iter()
+                    .copied()
+                    .filter(|s| s.resource_type == "AWS::::Account")
+                    .collect();
+                if is_account_id(&p.resource_id) && account_level.len() == 1 {
+                    account_level
+                } else {
+                    fits
+                }
+            }
+        };
+        match candidates.as_slice() {
+            [one] => Ok(one),
+            many => Err(IntakeError::AmbiguousControl {
+                id: p.resource_id.clone(),
+                candidates: many.iter().map(|s| s.id).collect::<Vec<_>>().join(", "),
+            }),
+        }
+    }
+
+    pub(super) fn direct(&self, event: &Value) -> Result<Intake, IntakeError> {
+        let payload: DirectPayload = decode(event, "direct payload")?;
+        let spec = self.spec_for(&payload)?;
+        let action = match &payload.action {
+            None => spec.default_action(),
+            Some(name) => spec
+                .action(name)
+                .ok_or_else(|| IntakeError::UnknownAction {
+                    action: name.clone(),
+                    control: spec.id.to_owned(),
+                    valid: spec.actions.join(", "),
+                })?,
+        };
+        let target = self.target(spec, &payload.resource_id, action)?;
+        Ok(Intake {
+            dry_run: payload.dry_run.unwrap_or(false),
+            ..self.intake(
+                Trigger {
+                    source: "direct",
+                    name: action.to_owned(),
+                    ..Trigger::default()
+                },
+                Work::Targets(vec![target]),
+            )
+        })
+    }
+}
