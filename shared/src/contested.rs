@@ -5,6 +5,8 @@
 //! the feature is off. `KEEP_FIXING_CONTESTED=false` stops fixing a contested resource (it is then
 //! `failed`, so alarms fire) instead of fighting over it.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -59,11 +61,19 @@ impl ContestedPolicy {
     }
 }
 
-/// Counts fixes per resource in the table.
+/// Counts fixes per resource: in the DynamoDB table, or in memory (one process: tests, local runs).
 #[derive(Debug, Clone)]
 pub struct ContestedTracker {
-    dynamodb: aws_sdk_dynamodb::Client,
+    store: Store,
     pub policy: ContestedPolicy,
+}
+
+/// Where the counts live.
+#[derive(Debug, Clone)]
+enum Store {
+    DynamoDb(aws_sdk_dynamodb::Client),
+    /// key → (fixes, window start).
+    Memory(Arc<Mutex<HashMap<String, (u32, u64)>>>),
 }
 
 fn now() -> u64 {
@@ -79,15 +89,39 @@ fn key(control: &str, resource: &str) -> AttributeValue {
 
 impl ContestedTracker {
     pub fn new(dynamodb: aws_sdk_dynamodb::Client, policy: ContestedPolicy) -> Self {
-        Self { dynamodb, policy }
+        Self {
+            store: Store::DynamoDb(dynamodb),
+            policy,
+        }
+    }
+
+    /// Counts kept in this process only, with the same window rules.
+    pub fn in_memory(policy: ContestedPolicy) -> Self {
+        Self {
+            store: Store::Memory(Arc::default()),
+            policy,
+        }
     }
 
     /// Count one more fix; the number of fixes in the current window.
     pub async fn record_fix(&self, control: &str, resource: &str) -> Result<u32, AwsError> {
         let now = now();
         let cutoff = now.saturating_sub(self.policy.window_secs);
-        let added = self
-            .dynamodb
+        let dynamodb = match &self.store {
+            Store::DynamoDb(client) => client,
+            Store::Memory(counts) => {
+                let mut counts = counts.lock().unwrap_or_else(|p| p.into_inner());
+                let entry = counts
+                    .entry(format!("{control}#{resource}"))
+                    .or_insert((0, now));
+                if entry.1 <= cutoff {
+                    *entry = (0, now);
+                }
+                entry.0 += 1;
+                return Ok(entry.0);
+            }
+        };
+        let added = dynamodb
             .update_item()
             .table_name(&self.policy.table)
             .key("resource", key(control, resource))
@@ -107,7 +141,7 @@ impl ContestedTracker {
                 .unwrap_or(1)),
             // No item, or its window has passed: start a new window.
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
-                self.dynamodb
+                dynamodb
                     .put_item()
                     .table_name(&self.policy.table)
                     .item("resource", key(control, resource))
@@ -128,8 +162,18 @@ impl ContestedTracker {
 
     /// Fixes so far in the current window (before fixing again).
     pub async fn fixes(&self, control: &str, resource: &str) -> Result<u32, AwsError> {
-        let out = self
-            .dynamodb
+        let dynamodb = match &self.store {
+            Store::DynamoDb(client) => client,
+            Store::Memory(counts) => {
+                let counts = counts.lock().unwrap_or_else(|p| p.into_inner());
+                let cutoff = now().saturating_sub(self.policy.window_secs);
+                return Ok(counts
+                    .get(&format!("{control}#{resource}"))
+                    .filter(|(_, start)| *start > cutoff)
+                    .map_or(0, |(n, _)| *n));
+            }
+        };
+        let out = dynamodb
             .get_item()
             .table_name(&self.policy.table)
             .key("resource", key(control, resource))
