@@ -10,11 +10,13 @@ mod report;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::builder::PossibleValuesParser;
+use clap::{Parser, Subcommand};
 use remediation::clients::AwsClients;
-use remediation::env::{Lookup, ProcessEnv};
+use remediation::env::ProcessEnv;
+use remediation::functions::{Function, FUNCTIONS};
 use remediation::settings::Settings;
-use remediation::{functions, Engine, EngineError, OutcomeRecord};
+use remediation::{Engine, EngineError, OutcomeRecord};
 
 #[derive(Parser)]
 #[command(
@@ -31,9 +33,9 @@ struct Cli {
     /// AWS region (default: the profile's or AWS_REGION).
     #[arg(long, global = true)]
     region: Option<String>,
-    /// Only these controls (repeatable; default: all).
-    #[arg(long = "control", value_enum, global = true)]
-    controls: Vec<ControlName>,
+    /// Only these functions' controls, by short or full name (repeatable; default: all).
+    #[arg(long = "control", global = true, value_parser = function_names())]
+    controls: Vec<String>,
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
@@ -49,14 +51,13 @@ enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// List the product's functions and their controls (the registry); needs no AWS access.
+    Functions,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum ControlName {
-    S3,
-    Bedrock,
-    Sagemaker,
-    Kms,
+/// Every name `--control` accepts, from the registry.
+fn function_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(FUNCTIONS.iter().flat_map(|f| [f.short, f.name]))
 }
 
 fn main() -> ExitCode {
@@ -87,73 +88,35 @@ fn main() -> ExitCode {
     }
 }
 
-/// The engines of the selected functions, all in dry run or all live.
-fn engines(
-    cli: &Cli,
-    aws: &AwsClients,
-    dry_run: bool,
-) -> Result<Vec<(&'static str, Engine)>, String> {
-    let wanted = |c: ControlName| cli.controls.is_empty() || cli.controls.contains(&c);
-    let env = DryRunEnv(dry_run);
-    let settings = Settings::from_lookup(&env).map_err(|e| e.to_string())?;
+/// The engines of the selected functions, built once (the scan and the fix share them).
+fn engines(cli: &Cli, aws: &AwsClients) -> Result<Vec<(&'static str, Engine)>, String> {
+    let settings = Settings::from_lookup(&ProcessEnv).map_err(|e| e.to_string())?;
+    let chosen = |f: &Function| {
+        cli.controls.is_empty() || cli.controls.iter().any(|c| c == f.short || c == f.name)
+    };
     let mut engines = Vec::new();
-    if wanted(ControlName::S3) {
-        engines.push((
-            "s3-public-access-block",
-            functions::s3_public_access_block(settings.clone(), aws),
-        ));
-    }
-    if wanted(ControlName::Bedrock) {
-        match functions::bedrock_invocation_logging(settings.clone(), &env, aws) {
-            Ok(engine) => engines.push(("bedrock-invocation-logging", Ok(engine))),
-            // Without a known-good configuration there is nothing to compare with.
-            Err(e) if !cli.controls.contains(&ControlName::Bedrock) => {
-                eprintln!("remediate: skipping bedrock-invocation-logging: {e}");
+    for function in FUNCTIONS.iter().copied().filter(|f| chosen(f)) {
+        match (function.build)(settings.clone(), &ProcessEnv, aws) {
+            Ok(engine) => engines.push((function.name, engine)),
+            // A function whose own settings are missing (Bedrock's known-good configuration) has
+            // nothing to compare with: skipped with a note unless asked for by name.
+            Err(e) if cli.controls.is_empty() => {
+                eprintln!("remediate: skipping {}: {e}", function.name);
             }
-            Err(e) => engines.push(("bedrock-invocation-logging", Err(e))),
+            Err(e) => return Err(format!("{}: {e}", function.name)),
         }
     }
-    if wanted(ControlName::Sagemaker) {
-        engines.push((
-            "sagemaker-notebook-guard",
-            functions::sagemaker_notebook_guard(settings.clone(), &env, aws),
-        ));
-    }
-    if wanted(ControlName::Kms) {
-        engines.push((
-            "kms-key-rotation",
-            functions::kms_key_rotation(settings, &env, aws),
-        ));
-    }
-    engines
-        .into_iter()
-        .map(|(name, engine)| {
-            engine
-                .map(|e| (name, e))
-                .map_err(|e| format!("{name}: {e}"))
-        })
-        .collect()
-}
-
-/// The process environment, with `DRY_RUN` decided by the command.
-struct DryRunEnv(bool);
-
-impl Lookup for DryRunEnv {
-    fn get(&self, name: &str) -> Option<String> {
-        match name {
-            "DRY_RUN" => Some(self.0.to_string()),
-            _ => ProcessEnv.get(name),
-        }
-    }
+    Ok(engines)
 }
 
 async fn sweep_all(
     engines: &[(&'static str, Engine)],
     account: &str,
+    dry_run: bool,
 ) -> Result<Vec<OutcomeRecord>, String> {
     let mut records = Vec::new();
     for (_, engine) in engines {
-        let response = match engine.sweep(account, "remediate").await {
+        let response = match engine.sweep(account, "remediate", dry_run).await {
             Ok(response) => response,
             // Failed or deferred resources are results to show, not a reason to stop.
             Err(EngineError::Unresolved { response, .. }) => response,
@@ -164,8 +127,39 @@ async fn sweep_all(
     Ok(records)
 }
 
+fn list_functions(json: bool) -> Result<ExitCode, String> {
+    if json {
+        let list: Vec<serde_json::Value> = FUNCTIONS
+            .iter()
+            .map(|f| {
+                serde_json::json!({"name": f.name, "short": f.short, "summary": f.summary,
+                    "controls": f.specs.iter().map(|s| s.id).collect::<Vec<_>>()})
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).map_err(|e| e.to_string())?
+        );
+    } else {
+        for f in FUNCTIONS {
+            let controls: Vec<&str> = f.specs.iter().map(|s| s.id).collect();
+            println!(
+                "{}\t{}\t{}\t{}",
+                f.name,
+                f.short,
+                controls.join(","),
+                f.summary
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn run(cli: &Cli) -> Result<ExitCode, String> {
-    let probe = Settings::from_lookup(&DryRunEnv(true)).map_err(|e| e.to_string())?;
+    if matches!(cli.command, Command::Functions) {
+        return list_functions(cli.json);
+    }
+    let probe = Settings::from_lookup(&ProcessEnv).map_err(|e| e.to_string())?;
     let aws = AwsClients::load(&probe).await;
     let identity = aws_sdk_sts::Client::new(aws.sdk_config())
         .get_caller_identity()
@@ -183,15 +177,16 @@ async fn run(cli: &Cli) -> Result<ExitCode, String> {
         .to_owned();
     let region = aws.region().map_err(|e| e.to_string())?;
 
-    let scan = sweep_all(&engines(cli, &aws, true)?, &account).await?;
+    let engines = engines(cli, &aws)?;
+    let scan = sweep_all(&engines, &account, true).await?;
     let findings = report::findings(&scan);
     let fixed = match cli.command {
-        Command::Scan => None,
+        Command::Scan | Command::Functions => None,
         Command::Fix { yes } => {
             if findings == 0 {
                 None
             } else if yes || confirm(findings, &account, &region)? {
-                Some(sweep_all(&engines(cli, &aws, false)?, &account).await?)
+                Some(sweep_all(&engines, &account, false).await?)
             } else {
                 eprintln!("remediate: nothing changed");
                 None

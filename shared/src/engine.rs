@@ -143,11 +143,13 @@ impl Engine {
     }
 
     /// Sweep every resource of every control in `account`, as a scheduled event would: what the
-    /// `remediate` command runs. `source` names the caller in the records' trigger.
+    /// `remediate` command runs. `source` names the caller in the records' trigger; `dry_run` can
+    /// only make the sweep drier than the settings.
     pub async fn sweep(
         &self,
         account: &str,
         source: &'static str,
+        dry_run: bool,
     ) -> Result<Response, EngineError> {
         let scope = Scope::new(account, &self.region);
         let intake = Intake {
@@ -156,7 +158,7 @@ impl Engine {
                 ..Trigger::default()
             },
             work: Work::Sweep(self.specs.iter().map(|s| s.id).collect()),
-            dry_run: false,
+            dry_run,
             config_rule: None,
         };
         self.run(&intake, &scope).await

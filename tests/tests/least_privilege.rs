@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 use integration_tests::{aws, env, settings, Recorder};
-use remediation::{functions, Engine};
+use remediation::functions::FUNCTIONS;
+use remediation::Engine;
 use serde_json::Value;
 
 /// Granted to every function by the platform, not called by its code.
@@ -50,9 +51,9 @@ const NO_RESOURCE_SCOPE: &[&str] = &[
     "sagemaker:ListNotebookInstances",
 ];
 
+/// Every function of the registry, every optional feature on (the template's maximal grants).
 async fn engines() -> Vec<(&'static str, Engine)> {
-    // Every optional feature on, as the template's maximal grants assume.
-    let s = settings(&[
+    let pairs = [
         (
             "NOTIFY_TOPIC_ARN",
             "arn:aws:sns:us-east-1:123456789012:ai-guard",
@@ -60,34 +61,22 @@ async fn engines() -> Vec<(&'static str, Engine)> {
         ("CONTESTED_TABLE", "ai-guard-contested"),
         ("KEEP_FIXING_CONTESTED", "false"),
         ("EXEMPT_TAG", "ai-guard:exempt"),
-    ]);
-    let aws = aws(&s, &Recorder::new()).await;
-    let bedrock_env = env(&[
         ("BEDROCK_LOG_BUCKET", "logs"),
         ("BEDROCK_LOG_GROUP", "/logs"),
         (
             "BEDROCK_LOG_ROLE_ARN",
             "arn:aws:iam::123456789012:role/logging",
         ),
-    ]);
-    vec![
-        (
-            "s3-public-access-block",
-            functions::s3_public_access_block(s.clone(), &aws).expect("engine"),
-        ),
-        (
-            "bedrock-invocation-logging",
-            functions::bedrock_invocation_logging(s.clone(), &bedrock_env, &aws).expect("engine"),
-        ),
-        (
-            "sagemaker-notebook-guard",
-            functions::sagemaker_notebook_guard(s.clone(), &env(&[]), &aws).expect("engine"),
-        ),
-        (
-            "kms-key-rotation",
-            functions::kms_key_rotation(s, &env(&[]), &aws).expect("engine"),
-        ),
-    ]
+    ];
+    let s = settings(&pairs);
+    let aws = aws(&s, &Recorder::new()).await;
+    FUNCTIONS
+        .iter()
+        .map(|f| match (f.build)(s.clone(), &env(&pairs), &aws) {
+            Ok(engine) => (f.name, engine),
+            Err(e) => panic!("{}: {e}", f.name),
+        })
+        .collect()
 }
 
 fn template_grants() -> Value {

@@ -302,13 +302,9 @@ async fn engine_of(binary: &str, vars: &HashMap<String, String>) -> Engine {
     let env = MapEnv(vars.clone());
     let settings = Settings::from_lookup(&env).expect("settings from the template");
     let aws = aws(&settings, &Recorder::new()).await;
-    let built = match binary {
-        "s3-public-access-block" => functions::s3_public_access_block(settings, &aws),
-        "bedrock-invocation-logging" => functions::bedrock_invocation_logging(settings, &env, &aws),
-        "sagemaker-notebook-guard" => functions::sagemaker_notebook_guard(settings, &env, &aws),
-        "kms-key-rotation" => functions::kms_key_rotation(settings, &env, &aws),
-        other => panic!("unknown function binary {other}"),
-    };
+    let function = functions::function(binary)
+        .unwrap_or_else(|| panic!("{binary} is in the template but not in the registry"));
+    let built = (function.build)(settings, &env, &aws);
     built.unwrap_or_else(|e| panic!("{binary}: {e}"))
 }
 

@@ -1,10 +1,13 @@
 //! Lambda function `s3-public-access-block`: keeps S3 Block Public Access on, for every bucket of
-//! the region and for the account. Glue only: settings and clients once at init, then the shared
-//! engine for every event.
+//! the region and for the account. Glue only: settings and clients
+//! once at init (its registry entry says how to build its engine), then the shared engine for every
+//! event.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use remediation::clients::AwsClients;
-use remediation::{functions, telemetry, Settings};
+use remediation::env::ProcessEnv;
+use remediation::functions::S3_PUBLIC_ACCESS_BLOCK as FUNCTION;
+use remediation::{telemetry, Settings};
 use serde_json::Value;
 
 #[tokio::main]
@@ -12,7 +15,7 @@ async fn main() -> Result<(), Error> {
     telemetry::init();
     let settings = Settings::from_env()?;
     let aws = AwsClients::load(&settings).await;
-    let engine = functions::s3_public_access_block(settings, &aws)?;
+    let engine = (FUNCTION.build)(settings, &ProcessEnv, &aws)?;
     let engine = &engine;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         engine.handle_lambda(event).await
