@@ -21,7 +21,10 @@ import boto3
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ACCOUNT = "123456789012"
-FUNCTIONS = ["s3-public-access-block", "bedrock-invocation-logging", "sagemaker-notebook-guard", "kms-key-rotation"]
+# The registry, as the release build's `remediate functions` lists it.
+FUNCTIONS = [line.split("\t")[0] for line in subprocess.run(
+    [os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "remediate"), "functions"],
+    check=True, capture_output=True, text=True).stdout.splitlines()]
 
 
 class RuntimeApi:

@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+#[cfg(feature = "s3")]
 use aws_smithy_runtime_api::client::endpoint::EndpointFuture;
 use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
+#[cfg(feature = "s3")]
 use aws_smithy_types::endpoint::Endpoint;
 
 use crate::error::SettingsError;
@@ -61,6 +63,7 @@ impl AwsClients {
             .ok_or_else(|| SettingsError::new("AWS_REGION", "", "no region configured"))
     }
 
+    #[cfg(feature = "s3")]
     /// S3, path-style when a custom endpoint is configured.
     pub fn s3(&self) -> aws_sdk_s3::Client {
         let builder = aws_sdk_s3::config::Builder::from(&self.sdk)
@@ -68,6 +71,7 @@ impl AwsClients {
         aws_sdk_s3::Client::from_conf(self.intercepted(builder).build())
     }
 
+    #[cfg(feature = "s3")]
     /// S3 Control. With a custom endpoint, requests go to that endpoint as given: the SDK would
     /// otherwise put the account id in front of its host (`123456789012.localhost`), which only
     /// resolves on AWS.
@@ -87,6 +91,7 @@ impl AwsClients {
         )
     }
 
+    #[cfg(feature = "bedrock")]
     /// Amazon Bedrock (control plane).
     pub fn bedrock(&self) -> aws_sdk_bedrock::Client {
         aws_sdk_bedrock::Client::from_conf(
@@ -95,6 +100,7 @@ impl AwsClients {
         )
     }
 
+    #[cfg(feature = "kms")]
     /// AWS KMS.
     pub fn kms(&self) -> aws_sdk_kms::Client {
         aws_sdk_kms::Client::from_conf(
@@ -103,6 +109,7 @@ impl AwsClients {
         )
     }
 
+    #[cfg(feature = "sagemaker")]
     /// Amazon SageMaker.
     pub fn sagemaker(&self) -> aws_sdk_sagemaker::Client {
         aws_sdk_sagemaker::Client::from_conf(
@@ -151,17 +158,24 @@ macro_rules! push_interceptor {
 }
 
 push_interceptor!(
-    aws_sdk_s3::config::Builder,
-    aws_sdk_s3control::config::Builder,
     aws_sdk_config::config::Builder,
-    aws_sdk_bedrock::config::Builder,
-    aws_sdk_kms::config::Builder,
-    aws_sdk_sagemaker::config::Builder,
     aws_sdk_sns::config::Builder,
     aws_sdk_dynamodb::config::Builder
 );
+#[cfg(feature = "s3")]
+push_interceptor!(
+    aws_sdk_s3::config::Builder,
+    aws_sdk_s3control::config::Builder
+);
+#[cfg(feature = "bedrock")]
+push_interceptor!(aws_sdk_bedrock::config::Builder);
+#[cfg(feature = "kms")]
+push_interceptor!(aws_sdk_kms::config::Builder);
+#[cfg(feature = "sagemaker")]
+push_interceptor!(aws_sdk_sagemaker::config::Builder);
 
 /// The custom endpoint for a service: `AWS_ENDPOINT_URL_<SERVICE>`, else the global one.
+#[cfg(feature = "s3")]
 fn custom_endpoint(sdk: &SdkConfig, service_env: &str) -> Option<String> {
     std::env::var(format!("AWS_ENDPOINT_URL_{service_env}"))
         .ok()
@@ -169,9 +183,11 @@ fn custom_endpoint(sdk: &SdkConfig, service_env: &str) -> Option<String> {
         .or_else(|| sdk.endpoint_url().map(str::to_owned))
 }
 
+#[cfg(feature = "s3")]
 #[derive(Debug)]
 struct FixedEndpoint(String);
 
+#[cfg(feature = "s3")]
 impl aws_sdk_s3control::config::endpoint::ResolveEndpoint for FixedEndpoint {
     fn resolve_endpoint<'a>(
         &'a self,

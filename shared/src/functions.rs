@@ -6,9 +6,13 @@
 use crate::clients::AwsClients;
 use crate::contested::ContestedTracker;
 use crate::control::ControlSpec;
+#[cfg(feature = "bedrock")]
 use crate::controls::bedrock_invocation_logging::{self, InvocationLoggingControl, KnownGood};
+#[cfg(feature = "kms")]
 use crate::controls::kms_key_rotation::{self, KeyRotationControl, RotationPeriod};
+#[cfg(feature = "s3")]
 use crate::controls::s3_public_access::{self, AccountPublicAccessBlock, BucketPublicAccessBlock};
+#[cfg(feature = "sagemaker")]
 use crate::controls::sagemaker_notebook::{self, GuardSettings, NotebookGuard};
 use crate::engine::Engine;
 use crate::env::Lookup;
@@ -39,6 +43,7 @@ impl Function {
     }
 }
 
+#[cfg(feature = "s3")]
 pub static S3_PUBLIC_ACCESS_BLOCK: Function = Function {
     name: "s3-public-access-block",
     short: "s3",
@@ -50,6 +55,7 @@ pub static S3_PUBLIC_ACCESS_BLOCK: Function = Function {
     build: |settings, _, aws| s3_public_access_block(settings, aws),
 };
 
+#[cfg(feature = "bedrock")]
 pub static BEDROCK_INVOCATION_LOGGING: Function = Function {
     name: "bedrock-invocation-logging",
     short: "bedrock",
@@ -58,6 +64,7 @@ pub static BEDROCK_INVOCATION_LOGGING: Function = Function {
     build: bedrock_invocation_logging,
 };
 
+#[cfg(feature = "sagemaker")]
 pub static SAGEMAKER_NOTEBOOK_GUARD: Function = Function {
     name: "sagemaker-notebook-guard",
     short: "sagemaker",
@@ -66,6 +73,7 @@ pub static SAGEMAKER_NOTEBOOK_GUARD: Function = Function {
     build: sagemaker_notebook_guard,
 };
 
+#[cfg(feature = "kms")]
 pub static KMS_KEY_ROTATION: Function = Function {
     name: "kms-key-rotation",
     short: "kms",
@@ -74,11 +82,16 @@ pub static KMS_KEY_ROTATION: Function = Function {
     build: kms_key_rotation,
 };
 
-/// Every function of the product.
+/// Every function of the product (those whose feature this build enables: a function binary has
+/// only itself; the `remediate` command and the tests have all).
 pub static FUNCTIONS: &[&Function] = &[
+    #[cfg(feature = "s3")]
     &S3_PUBLIC_ACCESS_BLOCK,
+    #[cfg(feature = "bedrock")]
     &BEDROCK_INVOCATION_LOGGING,
+    #[cfg(feature = "sagemaker")]
     &SAGEMAKER_NOTEBOOK_GUARD,
+    #[cfg(feature = "kms")]
     &KMS_KEY_ROTATION,
 ];
 
@@ -92,6 +105,15 @@ pub fn function(name: &str) -> Option<&'static Function> {
 
 /// The engine every function shares: its controls, AWS Config answers, and the optional
 /// notifications and contested-resource tracking from `settings`.
+#[cfg_attr(
+    not(any(
+        feature = "s3",
+        feature = "bedrock",
+        feature = "sagemaker",
+        feature = "kms"
+    )),
+    allow(dead_code)
+)]
 fn engine(
     settings: Settings,
     aws: &AwsClients,
@@ -117,6 +139,7 @@ fn engine(
 }
 
 /// `s3-public-access-block`: Block Public Access on the account and on every bucket.
+#[cfg(feature = "s3")]
 pub fn s3_public_access_block(
     settings: Settings,
     aws: &AwsClients,
@@ -125,7 +148,6 @@ pub fn s3_public_access_block(
         settings,
         aws,
         vec![
-            // The account control comes first: it claims a bare 12-digit id in a direct payload.
             Box::new(AccountPublicAccessBlock::new(aws.s3control())),
             Box::new(BucketPublicAccessBlock::new(aws.s3())),
         ],
@@ -134,6 +156,7 @@ pub fn s3_public_access_block(
 
 /// `bedrock-invocation-logging`: model-invocation logging on, at the known-good destinations
 /// (read from `env`; at least one destination is required).
+#[cfg(feature = "bedrock")]
 pub fn bedrock_invocation_logging(
     settings: Settings,
     env: &dyn Lookup,
@@ -152,6 +175,7 @@ pub fn bedrock_invocation_logging(
 
 /// `kms-key-rotation`: automatic rotation of customer keys, with a period no longer than
 /// `KEY_ROTATION_PERIOD_DAYS` (from `env`), and rotation on demand.
+#[cfg(feature = "kms")]
 pub fn kms_key_rotation(
     settings: Settings,
     env: &dyn Lookup,
@@ -167,6 +191,7 @@ pub fn kms_key_rotation(
 
 /// `sagemaker-notebook-guard`: notebooks with root access or direct internet access are stopped,
 /// and root access is disabled once stopped (`DISABLE_ROOT_ACCESS`, from `env`).
+#[cfg(feature = "sagemaker")]
 pub fn sagemaker_notebook_guard(
     settings: Settings,
     env: &dyn Lookup,

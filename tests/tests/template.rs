@@ -189,7 +189,11 @@ fn bin_dir() -> PathBuf {
 
 /// Start `binary` with `vars` plus what Lambda itself sets, against a Runtime API on 127.0.0.1;
 /// `Ok` once it asks for its first event, `Err(stderr)` if it exits first.
-fn reaches_runtime_api(binary: &str, vars: &HashMap<String, String>) -> Result<(), String> {
+fn reaches_runtime_api(
+    binary: &str,
+    vars: &HashMap<String, String>,
+    log_level: &str,
+) -> Result<(), String> {
     let path = bin_dir().join(binary);
     assert!(
         path.exists(),
@@ -210,6 +214,7 @@ fn reaches_runtime_api(binary: &str, vars: &HashMap<String, String>) -> Result<(
         .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/ai-guard/{binary}"))
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/26/[$LATEST]0")
         .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("AWS_LAMBDA_LOG_LEVEL", log_level)
         .env("AWS_REGION", REGION)
         .env("AWS_DEFAULT_REGION", REGION)
         .env("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE")
@@ -258,7 +263,11 @@ fn every_function_starts_with_the_environment_the_template_gives_it() {
         let functions = of_type(&t, "AWS::Lambda::Function");
         assert!(!functions.is_empty(), "{name}: no function");
         for (logical, function) in functions {
-            if let Err(e) = reaches_runtime_api(binary_of(function), &env_of(function)) {
+            // Lambda sets AWS_LAMBDA_LOG_LEVEL from the function's ApplicationLogLevel.
+            let level = function["Properties"]["LoggingConfig"]["ApplicationLogLevel"]
+                .as_str()
+                .unwrap_or("INFO");
+            if let Err(e) = reaches_runtime_api(binary_of(function), &env_of(function), level) {
                 panic!("{name}: {logical} would not start on Lambda: {e}");
             }
         }

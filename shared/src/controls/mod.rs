@@ -1,7 +1,12 @@
 //! The controls. Each module is one control (or a family sharing a resource model) implementing
-//! [`crate::Control`]; a function binary picks the controls it hosts.
+//! [`crate::Control`]; a function binary picks the controls it hosts,
+//! and compiles only those (one Cargo feature per function).
 
+#[cfg(feature = "bedrock")]
 pub mod bedrock_invocation_logging;
+#[cfg(feature = "kms")]
 pub mod kms_key_rotation;
+#[cfg(feature = "s3")]
 pub mod s3_public_access;
+#[cfg(feature = "sagemaker")]
 pub mod sagemaker_notebook;

@@ -262,5 +262,6 @@ impl Router<'_> {
     }
 }
 
-#[cfg(test)]
+// Routing tests with the S3 function's specs.
+#[cfg(all(test, feature = "s3"))]
 mod tests;
