@@ -126,6 +126,15 @@ impl AwsClients {
         )
     }
 
+    /// AWS Security Hub, for closing findings.
+    #[cfg(feature = "securityhub")]
+    pub fn securityhub(&self) -> aws_sdk_securityhub::Client {
+        aws_sdk_securityhub::Client::from_conf(
+            self.intercepted(aws_sdk_securityhub::config::Builder::from(&self.sdk))
+                .build(),
+        )
+    }
+
     /// Amazon DynamoDB, for contested-resource counts.
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::from_conf(
@@ -169,6 +178,8 @@ push_interceptor!(
 );
 #[cfg(feature = "bedrock")]
 push_interceptor!(aws_sdk_bedrock::config::Builder);
+#[cfg(feature = "securityhub")]
+push_interceptor!(aws_sdk_securityhub::config::Builder);
 #[cfg(feature = "kms")]
 push_interceptor!(aws_sdk_kms::config::Builder);
 #[cfg(feature = "sagemaker")]

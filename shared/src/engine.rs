@@ -13,6 +13,7 @@ use crate::config_rule;
 use crate::contested::{self, ContestedTracker};
 use crate::control::ControlSpec;
 use crate::error::{EngineError, IntakeError};
+use crate::findings::{self, FindingsCloser};
 use crate::intake::{self, Intake, Target, Work};
 use crate::metrics;
 use crate::notify::{self, Notifier};
@@ -31,6 +32,7 @@ pub struct Engine {
     config: Option<aws_sdk_config::Client>,
     notifier: Option<Notifier>,
     contested: Option<ContestedTracker>,
+    findings: Option<FindingsCloser>,
 }
 
 impl Engine {
@@ -48,6 +50,7 @@ impl Engine {
             config: None,
             notifier: None,
             contested: None,
+            findings: None,
         }
     }
 
@@ -60,6 +63,12 @@ impl Engine {
     /// Track how often resources are fixed, to report contested ones.
     pub fn with_contested_tracker(mut self, tracker: ContestedTracker) -> Self {
         self.contested = Some(tracker);
+        self
+    }
+
+    /// Tell Security Hub what happened to the findings that triggered an invocation.
+    pub fn with_findings_closer(mut self, closer: FindingsCloser) -> Self {
+        self.findings = Some(closer);
         self
     }
 
@@ -94,6 +103,9 @@ impl Engine {
         }
         if self.notifier.is_some() {
             ops.push(notify::PUBLISH);
+        }
+        if self.findings.is_some() {
+            ops.push(findings::BATCH_UPDATE_FINDINGS);
         }
         if self.settings.exempt_tag.is_some() {
             ops.extend(self.controls().filter_map(|c| c.spec().tag_operation));
@@ -160,6 +172,7 @@ impl Engine {
             work: Work::Sweep(self.specs.iter().map(|s| s.id).collect()),
             dry_run,
             config_rule: None,
+            findings: Vec::new(),
         };
         self.run(&intake, &scope).await
     }
@@ -187,6 +200,15 @@ impl Engine {
             audit(record, &intake.trigger);
         }
         let response = Response { results: records };
+        if let Some(closer) = &self.findings {
+            let updates = findings::plan(&intake.findings, &response.results);
+            if !updates.is_empty() {
+                // The remediation is done and audited either way: a finding left open is logged.
+                if let Err(e) = closer.send(&updates).await {
+                    tracing::warn!(error = %e, "Security Hub findings not updated");
+                }
+            }
+        }
         if let (Some(invocation), Some(client)) = (&intake.config_rule, &self.config) {
             if let Err(e) = config_rule::report(client, invocation, &response.results).await {
                 return Err(EngineError::Unresolved {

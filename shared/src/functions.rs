@@ -135,6 +135,15 @@ fn engine(
     if let Some(t) = tracker {
         engine = engine.with_contested_tracker(t);
     }
+    #[cfg(feature = "securityhub")]
+    if engine
+        .specs()
+        .iter()
+        .any(|s| !s.security_hub_controls.is_empty())
+    {
+        engine =
+            engine.with_findings_closer(crate::findings::FindingsCloser::new(aws.securityhub()));
+    }
     Ok(engine)
 }
 

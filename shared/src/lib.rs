@@ -28,6 +28,7 @@ pub mod env;
 pub mod error;
 pub mod event;
 pub mod exemption;
+pub mod findings;
 pub mod functions;
 pub mod intake;
 pub mod metrics;

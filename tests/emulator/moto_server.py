@@ -49,6 +49,10 @@ Fault hooks (to prove the code's handling of situations AWS cannot be asked to p
   `InternalError`, chosen by a seeded generator; `throttle=0&server_error=0` turns it off.
 - `GET /_harness/deny?method=PUT&query=publicAccessBlock` (or `?target=EnableKeyRotation`): matching
   requests are answered with AccessDenied, as an IAM policy without the permission would.
+- Security Hub `BatchUpdateFindings` (PATCH `/findings/batchupdate`): not in moto. Here as AWS's API
+  reference documents it (1-100 identifiers, Note Text/UpdatedBy ≤ 512, Workflow.Status values,
+  UnprocessedFindings for unknown findings). `GET /_harness/securityhub/findings`: every finding
+  and every accepted update request.
 - `GET /_harness/bedrock/destinations?bucket=B&logGroup=G&role=ROLE_ARN` (each repeatable): create
   Bedrock log destinations as a user would (the role trusting bedrock.amazonaws.com).
 - `GET /_harness/sagemaker/notebook-status?name=NAME&status=STATUS`: put a notebook in a state
@@ -456,6 +460,65 @@ def create_bedrock_destinations(query, account="123456789012", region="us-east-1
     return made
 
 
+# --- Security Hub BatchUpdateFindings -----------------------------------------------------------
+
+from moto.securityhub import responses as securityhub_responses
+from moto.securityhub import urls as securityhub_urls
+from moto.securityhub.models import securityhub_backends
+
+securityhub_urls.url_paths["{0}/findings/batchupdate$"] = securityhub_responses.SecurityHubResponse.dispatch
+WORKFLOW_STATUSES = {"NEW", "NOTIFIED", "RESOLVED", "SUPPRESSED"}
+FINDING_UPDATES = []  # every accepted request body, in order
+
+
+class SecurityHubInvalidInput(_JsonRESTError):
+    code = 400
+
+    def __init__(self, message):
+        super().__init__("InvalidInputException", message)
+
+
+def batch_update_findings(self):
+    """PATCH /findings/batchupdate as AWS documents it: 1-100 identifiers (Id + ProductArn), a Note
+    with Text and UpdatedBy of at most 512 characters each, a valid Workflow.Status; findings it
+    cannot find are returned as UnprocessedFindings, the rest are updated."""
+    body = json.loads(self.body or "{}")
+    identifiers = body.get("FindingIdentifiers") or []
+    if not 1 <= len(identifiers) <= 100:
+        raise SecurityHubInvalidInput("FindingIdentifiers must contain between 1 and 100 items.")
+    note = body.get("Note")
+    if note is not None:
+        for field in ("Text", "UpdatedBy"):
+            if not note.get(field) or len(note[field]) > 512:
+                raise SecurityHubInvalidInput(f"Note.{field} must be 1-512 characters.")
+    status = (body.get("Workflow") or {}).get("Status")
+    if status is not None and status not in WORKFLOW_STATUSES:
+        raise SecurityHubInvalidInput(f"Workflow.Status {status} is not valid.")
+    backend = securityhub_backends[self.current_account][self.region]
+    processed, unprocessed = [], []
+    for ident in identifiers:
+        found = next(
+            (f for f in backend.findings if f.id == ident.get("Id") and f.data.get("ProductArn") == ident.get("ProductArn")),
+            None,
+        )
+        if found is None:
+            unprocessed.append({"FindingIdentifier": ident, "ErrorCode": "FindingNotFound",
+                                "ErrorMessage": "Finding not found"})
+            continue
+        if status is not None:
+            found.data["Workflow"] = {"Status": status}
+        if note is not None:
+            found.data["Note"] = {"Text": note["Text"], "UpdatedBy": note["UpdatedBy"],
+                                  "UpdatedAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}
+        processed.append(ident)
+    with _LOCK:
+        FINDING_UPDATES.append(body)
+    return json.dumps({"ProcessedFindings": processed, "UnprocessedFindings": unprocessed})
+
+
+securityhub_responses.SecurityHubResponse.batch_update_findings = batch_update_findings
+
+
 # --- Harness endpoints ------------------------------------------------------------------------
 
 def json_response(start_response, body):
@@ -475,6 +538,14 @@ def harness_app(environ, start_response):
     if path == "/_harness/s3/discard-public-access-block-writes":
         DISCARD_BPA_WRITES.update(query.get("bucket") or [])
         return json_response(start_response, sorted(DISCARD_BPA_WRITES))
+    if path == "/_harness/securityhub/findings":
+        found = []
+        for account in securityhub_backends.values():
+            for backend in account.values():
+                found.extend(f.data for f in backend.findings)
+        with _LOCK:
+            updates = list(FINDING_UPDATES)
+        return json_response(start_response, {"findings": found, "updates": updates})
     if path == "/_harness/bedrock/destinations":
         return json_response(start_response, create_bedrock_destinations(query))
     if path == "/_harness/kms/stale-reads":

@@ -391,6 +391,10 @@ async fn every_call_each_function_makes_is_allowed_on_the_real_resource() {
             for op in engine.operations() {
                 let resource = if NO_RESOURCE_SCOPE.contains(&op.permission) {
                     "*".to_owned()
+                } else if op.service == "securityhub" {
+                    // BatchUpdateFindings is authorized on the hub (Service Authorization
+                    // Reference, Security Hub: resource type `hub`).
+                    format!("arn:aws:securityhub:{REGION}:{ACCOUNT}:hub/default")
                 } else if op.service == "sns" {
                     vars["NOTIFY_TOPIC_ARN"].clone()
                 } else if op.service == "dynamodb" {

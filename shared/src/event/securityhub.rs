@@ -13,6 +13,11 @@ pub struct Findings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Finding {
+    /// The finding's id and its product's ARN: together, what `BatchUpdateFindings` names.
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub product_arn: Option<String>,
     #[serde(default)]
     pub aws_account_id: Option<String>,
     #[serde(default)]

@@ -23,6 +23,7 @@ use crate::control::ControlSpec;
 use crate::error::IntakeError;
 use crate::event::cloudtrail::lookup_str;
 use crate::event::decode;
+use crate::findings::FindingRef;
 use crate::outcome::Trigger;
 use crate::resource::{Arn, Resource, Scope};
 
@@ -36,6 +37,8 @@ pub struct Intake {
     pub dry_run: bool,
     /// Present when AWS Config invoked the function as a custom rule: answer with evaluations.
     pub config_rule: Option<ConfigRuleInvocation>,
+    /// The Security Hub findings the targets came from: told the result afterwards.
+    pub findings: Vec<FindingRef>,
 }
 
 /// The work an event asks for.
@@ -121,6 +124,7 @@ impl Router<'_> {
             work,
             dry_run: false,
             config_rule: None,
+            findings: Vec::new(),
         }
     }
 

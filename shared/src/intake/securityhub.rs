@@ -7,6 +7,7 @@ use super::{Intake, Router, Target, Work};
 use crate::error::IntakeError;
 use crate::event::decode;
 use crate::event::securityhub::Findings;
+use crate::findings::FindingRef;
 use crate::outcome::Trigger;
 
 impl Router<'_> {
@@ -15,6 +16,7 @@ impl Router<'_> {
         let mut targets: Vec<Target> = Vec::new();
         let mut names: Vec<String> = Vec::new();
         let mut relayed = 0;
+        let mut refs: Vec<FindingRef> = Vec::new();
         for finding in &findings.findings {
             if let Some(reason) =
                 self.elsewhere(finding.aws_account_id.as_deref(), finding.region.as_deref())
@@ -30,6 +32,7 @@ impl Router<'_> {
             let Some(control_id) = finding.control_id() else {
                 continue;
             };
+            let mut from_this: Vec<String> = Vec::new();
             for spec in self.specs {
                 if !spec.security_hub_controls.contains(&control_id.as_str()) {
                     continue;
@@ -48,6 +51,7 @@ impl Router<'_> {
                         relayed += 1;
                         continue;
                     };
+                    from_this.push(target.resource.arn.clone());
                     if !targets.contains(&target) {
                         targets.push(target);
                     }
@@ -55,6 +59,16 @@ impl Router<'_> {
                 if !names.contains(&control_id) {
                     names.push(control_id.clone());
                 }
+            }
+            if let (Some(id), Some(product_arn), false) =
+                (&finding.id, &finding.product_arn, from_this.is_empty())
+            {
+                refs.push(FindingRef {
+                    id: id.clone(),
+                    product_arn: product_arn.clone(),
+                    workflow: finding.workflow.as_ref().and_then(|w| w.status.clone()),
+                    resources: from_this,
+                });
             }
         }
         let trigger = Trigger {
@@ -72,6 +86,9 @@ impl Router<'_> {
         } else {
             Work::Targets(targets)
         };
-        Ok(self.intake(trigger, work))
+        Ok(Intake {
+            findings: refs,
+            ..self.intake(trigger, work)
+        })
     }
 }

@@ -1,0 +1,127 @@
+//! The Security Hub closed loop against the emulator (BatchUpdateFindings as AWS documents it):
+//! a finding whose resource was fixed and verified is `RESOLVED` with a note; one only reported
+//! (dry run) or not fixed is `NOTIFIED` with the reason — once: the event Security Hub sends back
+//! for that update does not update it again.
+
+use aws_sdk_securityhub::types::AwsSecurityFinding;
+use integration_tests::{aws, events, settings, unique, Emulator, Recorder, ACCOUNT};
+use remediation::clients::AwsClients;
+use remediation::functions;
+use remediation::Outcome;
+use serde_json::Value;
+
+const UPDATE: &str = "securityhub:BatchUpdateFindings";
+
+/// The S3.8 sample event naming `bucket`, and the same finding imported into the emulator's hub.
+async fn finding_for(bucket: &str) -> (Value, String) {
+    let event = events::load(
+        "s3-public-access-block/securityhub-s3-8-failed.json",
+        &[("ai-training-data-example", bucket)],
+    );
+    let mut finding = event["detail"]["findings"][0].clone();
+    let id = format!("{}-{}", finding["Id"].as_str().unwrap(), bucket);
+    finding["Id"] = Value::String(id.clone());
+    let mut event = event;
+    event["detail"]["findings"][0]["Id"] = Value::String(id.clone());
+    let hub = AwsClients::load(&settings(&[])).await.securityhub();
+    // The finding as Security Hub holds it, imported through the API.
+    let imported: AwsSecurityFinding = AwsSecurityFinding::builder()
+        .schema_version("2018-10-08")
+        .id(&id)
+        .product_arn(finding["ProductArn"].as_str().unwrap())
+        .generator_id(finding["GeneratorId"].as_str().unwrap())
+        .aws_account_id(ACCOUNT)
+        .types("Software and Configuration Checks")
+        .created_at("2026-11-26T10:00:00.000Z")
+        .updated_at("2026-11-26T10:00:00.000Z")
+        .title("S3.8")
+        .description("S3 general purpose buckets should block public access")
+        .resources(
+            aws_sdk_securityhub::types::Resource::builder()
+                .r#type("AwsS3Bucket")
+                .id(format!("arn:aws:s3:::{bucket}"))
+                .build(),
+        )
+        .build();
+    hub.batch_import_findings()
+        .findings(imported)
+        .send()
+        .await
+        .expect("import");
+    (event, id)
+}
+
+fn stored(id: &str) -> (Value, usize) {
+    let all = Emulator::get().harness_get("/_harness/securityhub/findings");
+    let finding = all["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["Id"] == id)
+        .cloned()
+        .unwrap_or(Value::Null);
+    let updates = all["updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["FindingIdentifiers"][0]["Id"] == id)
+        .count();
+    (finding, updates)
+}
+
+#[tokio::test]
+async fn a_verified_fix_resolves_its_finding_with_a_note() {
+    let s = settings(&[]);
+    let calls = Recorder::new();
+    let engine = functions::s3_public_access_block(s.clone(), &aws(&s, &calls).await).unwrap();
+    let s3 = AwsClients::load(&settings(&[])).await.s3();
+    let bucket = unique("sh-fixed");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let (event, id) = finding_for(&bucket).await;
+    let response = engine.handle(&event, ACCOUNT).await.expect("fixed");
+    assert_eq!(response.results[0].outcome, Outcome::Remediated);
+    assert!(calls.calls().contains(&UPDATE.to_owned()));
+    let (finding, updates) = stored(&id);
+    assert_eq!(finding["Workflow"]["Status"], "RESOLVED", "{finding}");
+    let note = finding["Note"]["Text"].as_str().unwrap();
+    assert!(note.contains("remediated"), "{note}");
+    assert_eq!(finding["Note"]["UpdatedBy"], "ai-guard");
+    assert_eq!(updates, 1);
+}
+
+#[tokio::test]
+async fn a_dry_run_notifies_once_and_the_echoed_event_is_not_updated_again() {
+    let s = settings(&[("DRY_RUN", "true")]);
+    let calls = Recorder::new();
+    let engine = functions::s3_public_access_block(s.clone(), &aws(&s, &calls).await).unwrap();
+    let s3 = AwsClients::load(&settings(&[])).await.s3();
+    let bucket = unique("sh-dry");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let (mut event, id) = finding_for(&bucket).await;
+    let response = engine.handle(&event, ACCOUNT).await.expect("reported");
+    assert_eq!(response.results[0].outcome, Outcome::WouldRemediate);
+    let (finding, updates) = stored(&id);
+    assert_eq!(finding["Workflow"]["Status"], "NOTIFIED", "{finding}");
+    assert!(finding["Note"]["Text"]
+        .as_str()
+        .unwrap()
+        .contains("would_remediate"));
+    assert_eq!(updates, 1);
+    // Security Hub sends the updated finding back as a new event (NOTIFIED): it is evaluated
+    // again, but not updated again.
+    event["detail"]["findings"][0]["Workflow"]["Status"] = Value::String("NOTIFIED".into());
+    calls.clear();
+    engine.handle(&event, ACCOUNT).await.expect("reported");
+    assert!(
+        !calls.calls().contains(&UPDATE.to_owned()),
+        "{:?}",
+        calls.calls()
+    );
+    assert_eq!(stored(&id).1, 1);
+    // A resolved echo is not acted on at all.
+    event["detail"]["findings"][0]["Workflow"]["Status"] = Value::String("RESOLVED".into());
+    calls.clear();
+    let response = engine.handle(&event, ACCOUNT).await.expect("ignored");
+    assert!(response.results.is_empty());
+    assert!(calls.calls().is_empty());
+}
