@@ -173,6 +173,7 @@ def main(out_path, repeats):
         "bedrock-invocation-logging": ({"resourceId": ACCOUNT}, BEDROCK),
         "sagemaker-notebook-guard": ({"resourceId": "bench-first"}, {}),
         "kms-key-rotation": ({"resourceId": kms_key}, {}),
+        "s3-data-protection": ({"resourceId": "bench-first", "control": "s3-bucket-tls-only"}, {}),
     }
     results = {}
     for fn in FUNCTIONS:

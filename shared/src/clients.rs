@@ -63,7 +63,7 @@ impl AwsClients {
             .ok_or_else(|| SettingsError::new("AWS_REGION", "", "no region configured"))
     }
 
-    #[cfg(feature = "s3")]
+    #[cfg(any(feature = "s3", feature = "s3-data"))]
     /// S3, path-style when a custom endpoint is configured.
     pub fn s3(&self) -> aws_sdk_s3::Client {
         let builder = aws_sdk_s3::config::Builder::from(&self.sdk)
@@ -171,11 +171,10 @@ push_interceptor!(
     aws_sdk_sns::config::Builder,
     aws_sdk_dynamodb::config::Builder
 );
+#[cfg(any(feature = "s3", feature = "s3-data"))]
+push_interceptor!(aws_sdk_s3::config::Builder);
 #[cfg(feature = "s3")]
-push_interceptor!(
-    aws_sdk_s3::config::Builder,
-    aws_sdk_s3control::config::Builder
-);
+push_interceptor!(aws_sdk_s3control::config::Builder);
 #[cfg(feature = "bedrock")]
 push_interceptor!(aws_sdk_bedrock::config::Builder);
 #[cfg(feature = "securityhub")]
@@ -186,7 +185,7 @@ push_interceptor!(aws_sdk_kms::config::Builder);
 push_interceptor!(aws_sdk_sagemaker::config::Builder);
 
 /// The custom endpoint for a service: `AWS_ENDPOINT_URL_<SERVICE>`, else the global one.
-#[cfg(feature = "s3")]
+#[cfg(any(feature = "s3", feature = "s3-data"))]
 fn custom_endpoint(sdk: &SdkConfig, service_env: &str) -> Option<String> {
     std::env::var(format!("AWS_ENDPOINT_URL_{service_env}"))
         .ok()

@@ -106,6 +106,9 @@ pub enum Decision<P> {
     NotApplicable(String),
     /// Cannot act now (the text says why); to be retried.
     Deferred(String),
+    /// Non-compliant, but changing it is not safe (a policy that cannot be parsed, a limit the
+    /// change would break): `failed`, nothing written, the text says why.
+    Unsafe(String),
     /// Change it: `plan` is what `apply` will write, `actions` the operations it calls.
     Remediate {
         plan: P,
@@ -121,6 +124,7 @@ impl<P> Decision<P> {
             Decision::Compliant(d) => format!("compliant: {d}"),
             Decision::NotApplicable(d) => format!("not applicable: {d}"),
             Decision::Deferred(d) => format!("deferred: {d}"),
+            Decision::Unsafe(d) => format!("unsafe to change: {d}"),
             Decision::Remediate { reason, .. } => format!("still non-compliant: {reason}"),
         }
     }

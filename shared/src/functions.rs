@@ -10,6 +10,10 @@ use crate::control::ControlSpec;
 use crate::controls::bedrock_invocation_logging::{self, InvocationLoggingControl, KnownGood};
 #[cfg(feature = "kms")]
 use crate::controls::kms_key_rotation::{self, KeyRotationControl, RotationPeriod};
+#[cfg(feature = "s3-data")]
+use crate::controls::s3_data_protection::{
+    self, BucketKmsEncryption, BucketTlsOnly, DataProtectionSettings,
+};
 #[cfg(feature = "s3")]
 use crate::controls::s3_public_access::{self, AccountPublicAccessBlock, BucketPublicAccessBlock};
 #[cfg(feature = "sagemaker")]
@@ -82,6 +86,15 @@ pub static KMS_KEY_ROTATION: Function = Function {
     build: kms_key_rotation,
 };
 
+#[cfg(feature = "s3-data")]
+pub static S3_DATA_PROTECTION: Function = Function {
+    name: "s3-data-protection",
+    short: "s3-data",
+    summary: "TLS-only bucket policies, customer-key encryption of AI data buckets",
+    specs: &[&s3_data_protection::TLS_SPEC, &s3_data_protection::KMS_SPEC],
+    build: s3_data_protection,
+};
+
 /// Every function of the product (those whose feature this build enables: a function binary has
 /// only itself; the `remediate` command and the tests have all).
 pub static FUNCTIONS: &[&Function] = &[
@@ -93,6 +106,8 @@ pub static FUNCTIONS: &[&Function] = &[
     &SAGEMAKER_NOTEBOOK_GUARD,
     #[cfg(feature = "kms")]
     &KMS_KEY_ROTATION,
+    #[cfg(feature = "s3-data")]
+    &S3_DATA_PROTECTION,
 ];
 
 /// The function named `name` (binary name or short name).
@@ -110,7 +125,8 @@ pub fn function(name: &str) -> Option<&'static Function> {
         feature = "s3",
         feature = "bedrock",
         feature = "sagemaker",
-        feature = "kms"
+        feature = "kms",
+        feature = "s3-data"
     )),
     allow(dead_code)
 )]
@@ -211,5 +227,24 @@ pub fn sagemaker_notebook_guard(
         settings,
         aws,
         vec![Box::new(NotebookGuard::new(aws.sagemaker(), guard))],
+    )
+}
+
+/// `s3-data-protection`: TLS-only bucket policies (`TLS_ONLY_BUCKETS`) and customer-key default
+/// encryption of AI data buckets (`AI_DATA_BUCKETS`, `AI_DATA_KMS_KEY`), from `env`.
+#[cfg(feature = "s3-data")]
+pub fn s3_data_protection(
+    settings: Settings,
+    env: &dyn Lookup,
+    aws: &AwsClients,
+) -> Result<Engine, SettingsError> {
+    let own = DataProtectionSettings::from_lookup(env)?;
+    engine(
+        settings,
+        aws,
+        vec![
+            Box::new(BucketTlsOnly::new(aws.s3(), &own)),
+            Box::new(BucketKmsEncryption::new(aws.s3(), &own)),
+        ],
     )
 }

@@ -114,6 +114,7 @@ pub async fn evaluate<C: Control>(control: &C, request: &Request<'_>) -> Evaluat
         Decision::Compliant(d) => return settled(Outcome::Compliant, d),
         Decision::NotApplicable(d) => return settled(Outcome::NotApplicable, d),
         Decision::Deferred(d) => return settled(Outcome::Deferred, d),
+        Decision::Unsafe(d) => return settled(Outcome::Failed, format!("not changed: {d}")),
     };
     // The opt-in exemption tag, read only for a resource about to change. Unreadable tags fail
     // closed: never change what might be exempt.

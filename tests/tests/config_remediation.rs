@@ -94,7 +94,9 @@ async fn answer(engine: &Engine, resource_id: &str, resource_type: &str) -> Stri
     let payload: Value = serde_json::from_str(
         &payload
             .replace("{{ ResourceId }}", resource_id)
-            .replace("{{ ResourceType }}", resource_type),
+            .replace("{{ ResourceType }}", resource_type)
+            // The document's default for `Control` (these functions have one control per type).
+            .replace("{{ Control }}", ""),
     )
     .expect("payload");
     match engine.handle(&payload, ACCOUNT).await {

@@ -56,6 +56,12 @@ const DEPLOYABLE: &[(&str, &[(&str, &str)])] = &[
             ("KeepFixingContested", "false"),
             ("ExemptResources", "arn:aws:s3:::public-*"),
             ("BedrockLogTextImageEmbeddingVideo", "true,true,true,false"),
+            ("TlsOnlyBuckets", "ai-*,ml-*"),
+            ("AiDataBuckets", "ai-training-*,tag:data-class=ai"),
+            (
+                "AiDataKmsKey",
+                "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            ),
         ],
     ),
     (
@@ -114,6 +120,7 @@ const REFUSED: &[(&[(&str, &str)], &str)] = &[
             ("EnableBedrockInvocationLogging", "false"),
             ("EnableSageMakerNotebookGuard", "false"),
             ("EnableKmsKeyRotation", "false"),
+            ("EnableS3DataProtection", "false"),
         ],
         "nothing to deploy",
     ),

@@ -6,6 +6,10 @@
 pub mod bedrock_invocation_logging;
 #[cfg(feature = "kms")]
 pub mod kms_key_rotation;
+#[cfg(any(feature = "s3", feature = "s3-data"))]
+pub mod s3_buckets;
+#[cfg(feature = "s3-data")]
+pub mod s3_data_protection;
 #[cfg(feature = "s3")]
 pub mod s3_public_access;
 #[cfg(feature = "sagemaker")]

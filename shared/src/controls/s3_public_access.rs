@@ -12,9 +12,12 @@ use serde::Serialize;
 
 use crate::aws::AwsError;
 use crate::control::{Control, ControlSpec, Decision};
+use crate::controls::s3_buckets::{
+    bucket_cloudtrail_targets, list_buckets, parse_bucket, BucketRegions,
+};
 use crate::error::IntakeError;
 use crate::event::cloudtrail::CloudTrailRecord;
-use crate::resource::{account_setting, Arn, Resource, Scope};
+use crate::resource::{account_setting, Resource, Scope};
 
 /// The error S3 and S3 Control return when no Block Public Access configuration exists.
 const NO_CONFIGURATION: &str = "NoSuchPublicAccessBlockConfiguration";
@@ -175,7 +178,7 @@ pub static BUCKET_SPEC: ControlSpec = ControlSpec {
 /// bucket's write and verification read (one extra call per such bucket).
 pub struct BucketPublicAccessBlock {
     s3: aws_sdk_s3::Client,
-    regions: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    regions: BucketRegions,
 }
 
 impl BucketPublicAccessBlock {
@@ -184,34 +187,6 @@ impl BucketPublicAccessBlock {
             s3,
             regions: Default::default(),
         }
-    }
-
-    /// The region a bucket answered from, when it is not the client's.
-    fn region_of(&self, bucket: &str) -> Option<String> {
-        self.regions.lock().ok()?.get(bucket).cloned()
-    }
-
-    /// Learn a bucket's region from a `301 PermanentRedirect`; `true` if the call should be retried.
-    fn redirected<E>(&self, bucket: &str, err: &SdkError<E, HttpResponse>) -> bool {
-        let region = err
-            .raw_response()
-            .filter(|r| r.status().as_u16() == 301)
-            .and_then(|r| r.headers().get("x-amz-bucket-region"))
-            .map(str::to_owned);
-        match (region, self.regions.lock()) {
-            (Some(region), Ok(mut regions)) if regions.get(bucket) != Some(&region) => {
-                regions.insert(bucket.to_owned(), region);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// The per-call configuration for a bucket of another region.
-    fn override_for(&self, bucket: &str) -> Option<aws_sdk_s3::config::Builder> {
-        self.region_of(bucket).map(|region| {
-            aws_sdk_s3::config::Builder::default().region(aws_types::region::Region::new(region))
-        })
     }
 
     async fn get(
@@ -231,7 +206,7 @@ impl BucketPublicAccessBlock {
             .bucket(&bucket.id)
             .expected_bucket_owner(&scope.account)
             .customize();
-        if let Some(o) = self.override_for(&bucket.id) {
+        if let Some(o) = self.regions.override_for(&bucket.id) {
             request = request.config_override(o);
         }
         request.send().await
@@ -257,57 +232,11 @@ impl BucketPublicAccessBlock {
             .expected_bucket_owner(&scope.account)
             .public_access_block_configuration(config)
             .customize();
-        if let Some(o) = self.override_for(&bucket.id) {
+        if let Some(o) = self.regions.override_for(&bucket.id) {
             request = request.config_override(o);
         }
         request.send().await
     }
-}
-
-/// Bucket names as S3 accepts them, including legacy us-east-1 names (capitals, underscores).
-fn valid_bucket_name(name: &str) -> bool {
-    (3..=255).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
-}
-
-fn bucket_named(name: &str, scope: &Scope) -> Resource {
-    Resource {
-        arn: format!("arn:{}:s3:::{name}", scope.partition),
-        id: name.to_owned(),
-        resource_type: BUCKET_SPEC.resource_type,
-    }
-}
-
-/// The resource an identifier names (a name, id or ARN from any trigger).
-fn parse_bucket(id: &str, scope: &Scope) -> Result<Resource, IntakeError> {
-    let invalid = |reason: &str| IntakeError::InvalidResourceId {
-        id: id.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let name = match Arn::parse(id) {
-        Some(arn) if arn.service == "s3" && arn.account.is_empty() && arn.region.is_empty() => {
-            if arn.resource.contains('/') {
-                return Err(invalid("an object ARN, not a bucket ARN"));
-            }
-            arn.resource
-        }
-        Some(_) => return Err(invalid("not an S3 bucket ARN (arn:aws:s3:::NAME)")),
-        None => id,
-    };
-    if !valid_bucket_name(name) {
-        return Err(invalid("not a valid S3 bucket name"));
-    }
-    Ok(bucket_named(name, scope))
-}
-
-/// Resource identifiers a CloudTrail record of the spec names.
-fn bucket_cloudtrail_targets(
-    record: &CloudTrailRecord,
-    _: &Scope,
-) -> Result<Vec<String>, IntakeError> {
-    Ok(vec![record.request_str(&["bucketName"])?.to_owned()])
 }
 
 impl Control for BucketPublicAccessBlock {
@@ -319,25 +248,7 @@ impl Control for BucketPublicAccessBlock {
     }
 
     async fn list(&self, scope: &Scope) -> Result<Vec<Resource>, AwsError> {
-        let mut pages = self
-            .s3
-            .list_buckets()
-            .bucket_region(&scope.region)
-            .max_buckets(1000)
-            .into_paginator()
-            .send();
-        let mut buckets = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| AwsError::from_sdk(LIST_BUCKETS.permission, e))?;
-            buckets.extend(
-                page.buckets()
-                    .iter()
-                    .filter(|b| b.bucket_region().is_none_or(|r| r == scope.region))
-                    .filter_map(|b| b.name())
-                    .map(|name| bucket_named(name, scope)),
-            );
-        }
-        Ok(buckets)
+        list_buckets(&self.s3, scope, LIST_BUCKETS.permission).await
     }
 
     async fn inspect(
@@ -347,7 +258,7 @@ impl Control for BucketPublicAccessBlock {
         scope: &Scope,
     ) -> Result<Option<PublicAccessBlock>, AwsError> {
         let result = match self.get(bucket, scope).await {
-            Err(e) if self.redirected(&bucket.id, &e) => self.get(bucket, scope).await,
+            Err(e) if self.regions.redirected(&bucket.id, &e) => self.get(bucket, scope).await,
             other => other,
         };
         match result {
@@ -368,7 +279,7 @@ impl Control for BucketPublicAccessBlock {
         _: &PublicAccessBlock,
     ) -> Result<Option<Vec<(String, String)>>, AwsError> {
         let mut request = self.s3.get_bucket_tagging().bucket(&bucket.id).customize();
-        if let Some(o) = self.override_for(&bucket.id) {
+        if let Some(o) = self.regions.override_for(&bucket.id) {
             request = request.config_override(o);
         }
         match request.send().await {
@@ -390,7 +301,9 @@ impl Control for BucketPublicAccessBlock {
         scope: &Scope,
     ) -> Result<(), AwsError> {
         match self.put(bucket, plan, scope).await {
-            Err(e) if self.redirected(&bucket.id, &e) => self.put(bucket, plan, scope).await,
+            Err(e) if self.regions.redirected(&bucket.id, &e) => {
+                self.put(bucket, plan, scope).await
+            }
             other => other,
         }
         .map_err(|e| AwsError::from_sdk(PUT_BUCKET.permission, e))?;
@@ -559,6 +472,7 @@ mod tests {
 
     #[test]
     fn bucket_names() {
+        use crate::controls::s3_buckets::valid_bucket_name;
         assert!(valid_bucket_name("my.training-data_01"));
         assert!(!valid_bucket_name("ab"));
         assert!(!valid_bucket_name("a/b/c"));

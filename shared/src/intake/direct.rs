@@ -22,7 +22,8 @@ impl Router<'_> {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        if let Some(control) = &p.control {
+        // An empty `control` (an SSM document's unset parameter) names none.
+        if let Some(control) = p.control.as_ref().filter(|c| !c.is_empty()) {
             let spec = self
                 .specs
                 .iter()

@@ -1,0 +1,124 @@
+//! What every S3 bucket control shares: how a bucket is named, listed and found in its region.
+//!
+//! A bucket named by an event may live in another region: S3 then answers `301 PermanentRedirect`
+//! with the bucket's region in `x-amz-bucket-region`, which the SDK does not follow.
+//! [`BucketRegions`] learns it from the redirect so a control can repeat the call signed for that
+//! region, and remembers it for the bucket's write and verification read.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+
+use crate::aws::AwsError;
+use crate::error::IntakeError;
+use crate::event::cloudtrail::CloudTrailRecord;
+use crate::resource::{Arn, Resource, Scope};
+
+pub const BUCKET_TYPE: &str = "AWS::S3::Bucket";
+
+/// Bucket names as S3 accepts them, including legacy us-east-1 names (capitals, underscores).
+pub fn valid_bucket_name(name: &str) -> bool {
+    (3..=255).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+pub fn bucket_named(name: &str, scope: &Scope) -> Resource {
+    Resource {
+        arn: format!("arn:{}:s3:::{name}", scope.partition),
+        id: name.to_owned(),
+        resource_type: BUCKET_TYPE,
+    }
+}
+
+/// The bucket an identifier names (its name or its ARN).
+pub fn parse_bucket(id: &str, scope: &Scope) -> Result<Resource, IntakeError> {
+    let invalid = |reason: &str| IntakeError::InvalidResourceId {
+        id: id.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let name = match Arn::parse(id) {
+        Some(arn) if arn.service == "s3" && arn.account.is_empty() && arn.region.is_empty() => {
+            if arn.resource.contains('/') {
+                return Err(invalid("an object ARN, not a bucket ARN"));
+            }
+            arn.resource
+        }
+        Some(_) => return Err(invalid("not an S3 bucket ARN (arn:aws:s3:::NAME)")),
+        None => id,
+    };
+    if !valid_bucket_name(name) {
+        return Err(invalid("not a valid S3 bucket name"));
+    }
+    Ok(bucket_named(name, scope))
+}
+
+/// The bucket a CloudTrail record of a bucket call names.
+pub fn bucket_cloudtrail_targets(
+    record: &CloudTrailRecord,
+    _: &Scope,
+) -> Result<Vec<String>, IntakeError> {
+    Ok(vec![record.request_str(&["bucketName"])?.to_owned()])
+}
+
+/// Every bucket of the region (`ListBuckets` filtered by region, 1,000 a page).
+pub async fn list_buckets(
+    s3: &aws_sdk_s3::Client,
+    scope: &Scope,
+    permission: &'static str,
+) -> Result<Vec<Resource>, AwsError> {
+    let mut pages = s3
+        .list_buckets()
+        .bucket_region(&scope.region)
+        .max_buckets(1000)
+        .into_paginator()
+        .send();
+    let mut buckets = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| AwsError::from_sdk(permission, e))?;
+        buckets.extend(
+            page.buckets()
+                .iter()
+                .filter(|b| b.bucket_region().is_none_or(|r| r == scope.region))
+                .filter_map(|b| b.name())
+                .map(|name| bucket_named(name, scope)),
+        );
+    }
+    Ok(buckets)
+}
+
+/// The regions of buckets that answered from another region than the client's.
+#[derive(Debug, Default)]
+pub struct BucketRegions(Mutex<HashMap<String, String>>);
+
+impl BucketRegions {
+    fn region_of(&self, bucket: &str) -> Option<String> {
+        self.0.lock().ok()?.get(bucket).cloned()
+    }
+
+    /// Learn a bucket's region from a `301 PermanentRedirect`; `true` if the call should be retried.
+    pub fn redirected<E>(&self, bucket: &str, err: &SdkError<E, HttpResponse>) -> bool {
+        let region = err
+            .raw_response()
+            .filter(|r| r.status().as_u16() == 301)
+            .and_then(|r| r.headers().get("x-amz-bucket-region"))
+            .map(str::to_owned);
+        match (region, self.0.lock()) {
+            (Some(region), Ok(mut regions)) if regions.get(bucket) != Some(&region) => {
+                regions.insert(bucket.to_owned(), region);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The per-call configuration for a bucket of another region.
+    pub fn override_for(&self, bucket: &str) -> Option<aws_sdk_s3::config::Builder> {
+        self.region_of(bucket).map(|region| {
+            aws_sdk_s3::config::Builder::default().region(aws_types::region::Region::new(region))
+        })
+    }
+}
