@@ -41,6 +41,24 @@ pub struct Function {
 }
 
 impl Function {
+    /// The Lambda entry point of this function's binary: logging, settings and clients once at
+    /// init (an invalid setting stops it there), then the engine for every event.
+    pub async fn serve(&'static self) -> Result<(), lambda_runtime::Error> {
+        crate::telemetry::init();
+        let settings = Settings::from_env()?;
+        let aws = AwsClients::load(&settings).await;
+        let engine = (self.build)(settings, &crate::env::ProcessEnv, &aws)?;
+        let engine = &engine;
+        // Boxed: the runtime's future nests the engine's, deep enough to overflow the compiler's
+        // layout query depth in a binary's `main` otherwise.
+        Box::pin(lambda_runtime::run(lambda_runtime::service_fn(
+            move |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
+                engine.handle_lambda(event).await
+            },
+        )))
+        .await
+    }
+
     /// Whether this function hosts the control `id`.
     pub fn has_control(&self, id: &str) -> bool {
         self.specs.iter().any(|s| s.id == id)

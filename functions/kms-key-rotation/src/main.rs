@@ -1,24 +1,8 @@
 //! Lambda function `kms-key-rotation`: keeps automatic rotation of customer KMS keys on,
-//! with a bounded period, and rotates a key on demand. Glue only: settings and clients
-//! once at init (its registry entry says how to build its engine), then the shared engine for every
-//! event.
-
-use lambda_runtime::{service_fn, Error, LambdaEvent};
-use remediation::clients::AwsClients;
-use remediation::env::ProcessEnv;
-use remediation::functions::KMS_KEY_ROTATION as FUNCTION;
-use remediation::{telemetry, Settings};
-use serde_json::Value;
+//! with a bounded period, and rotates a key on demand. Glue only: its registry entry builds the
+//! engine once at init and serves every event.
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    telemetry::init();
-    let settings = Settings::from_env()?;
-    let aws = AwsClients::load(&settings).await;
-    let engine = (FUNCTION.build)(settings, &ProcessEnv, &aws)?;
-    let engine = &engine;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        engine.handle_lambda(event).await
-    }))
-    .await
+async fn main() -> Result<(), lambda_runtime::Error> {
+    remediation::functions::KMS_KEY_ROTATION.serve().await
 }

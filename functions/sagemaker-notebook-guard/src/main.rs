@@ -1,24 +1,10 @@
 //! Lambda function `sagemaker-notebook-guard`: stops SageMaker notebooks that have root access or
-//! direct internet access, and disables root access once they are stopped. Glue only: settings and clients
-//! once at init (its registry entry says how to build its engine), then the shared engine for every
-//! event.
-
-use lambda_runtime::{service_fn, Error, LambdaEvent};
-use remediation::clients::AwsClients;
-use remediation::env::ProcessEnv;
-use remediation::functions::SAGEMAKER_NOTEBOOK_GUARD as FUNCTION;
-use remediation::{telemetry, Settings};
-use serde_json::Value;
+//! direct internet access, and disables root access once they are stopped. Glue only: its registry entry builds the
+//! engine once at init and serves every event.
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    telemetry::init();
-    let settings = Settings::from_env()?;
-    let aws = AwsClients::load(&settings).await;
-    let engine = (FUNCTION.build)(settings, &ProcessEnv, &aws)?;
-    let engine = &engine;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        engine.handle_lambda(event).await
-    }))
-    .await
+async fn main() -> Result<(), lambda_runtime::Error> {
+    remediation::functions::SAGEMAKER_NOTEBOOK_GUARD
+        .serve()
+        .await
 }

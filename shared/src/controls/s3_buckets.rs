@@ -8,8 +8,10 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use aws_sdk_s3::client::customize::CustomizableOperation;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::aws::AwsError;
 use crate::error::IntakeError;
@@ -90,6 +92,31 @@ pub async fn list_buckets(
     Ok(buckets)
 }
 
+/// A bucket's tags (`NoSuchTagSet`: none), read in its own region; `owner` guards against a
+/// same-named bucket of another account.
+pub async fn bucket_tags(
+    s3: &aws_sdk_s3::Client,
+    regions: &BucketRegions,
+    bucket: &str,
+    owner: Option<&str>,
+    permission: &'static str,
+) -> Result<Vec<(String, String)>, AwsError> {
+    let request = s3
+        .get_bucket_tagging()
+        .bucket(bucket)
+        .set_expected_bucket_owner(owner.map(str::to_owned))
+        .customize();
+    match regions.route(bucket, request).send().await {
+        Ok(out) => Ok(out
+            .tag_set()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect()),
+        Err(e) if e.code() == Some("NoSuchTagSet") => Ok(Vec::new()),
+        Err(e) => Err(AwsError::from_sdk(permission, e)),
+    }
+}
+
 /// The regions of buckets that answered from another region than the client's.
 #[derive(Debug, Default)]
 pub struct BucketRegions(Mutex<HashMap<String, String>>);
@@ -115,10 +142,18 @@ impl BucketRegions {
         }
     }
 
-    /// The per-call configuration for a bucket of another region.
-    pub fn override_for(&self, bucket: &str) -> Option<aws_sdk_s3::config::Builder> {
-        self.region_of(bucket).map(|region| {
-            aws_sdk_s3::config::Builder::default().region(aws_types::region::Region::new(region))
-        })
+    /// `op`, signed for the bucket's region when it answered from another one.
+    pub fn route<T, E, B>(
+        &self,
+        bucket: &str,
+        op: CustomizableOperation<T, E, B>,
+    ) -> CustomizableOperation<T, E, B> {
+        match self.region_of(bucket) {
+            Some(region) => op.config_override(
+                aws_sdk_s3::config::Builder::default()
+                    .region(aws_types::region::Region::new(region)),
+            ),
+            None => op,
+        }
     }
 }

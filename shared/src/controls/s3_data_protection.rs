@@ -24,7 +24,7 @@ use wildmatch::WildMatch;
 use crate::aws::{AwsError, Operation};
 use crate::control::{Control, ControlSpec, Decision};
 use crate::controls::s3_buckets::{
-    bucket_cloudtrail_targets, list_buckets, parse_bucket, BucketRegions, BUCKET_TYPE,
+    bucket_cloudtrail_targets, bucket_tags, list_buckets, parse_bucket, BucketRegions, BUCKET_TYPE,
 };
 use crate::env::{optional, Lookup};
 use crate::error::SettingsError;
@@ -366,13 +366,15 @@ impl BucketTlsOnly {
         }
     }
 
-    async fn get(&self, bucket: &str) -> Result<Option<Option<String>>, AwsError> {
+    async fn get(&self, bucket: &str, owner: &str) -> Result<Option<Option<String>>, AwsError> {
         for _ in 0..2 {
-            let mut request = self.s3.get_bucket_policy().bucket(bucket).customize();
-            if let Some(o) = self.regions.override_for(bucket) {
-                request = request.config_override(o);
-            }
-            match request.send().await {
+            let request = self
+                .s3
+                .get_bucket_policy()
+                .bucket(bucket)
+                .expected_bucket_owner(owner)
+                .customize();
+            match self.regions.route(bucket, request).send().await {
                 Ok(out) => return Ok(Some(out.policy().map(str::to_owned))),
                 Err(e) if e.code() == Some("NoSuchBucketPolicy") => return Ok(Some(None)),
                 Err(e) if e.code() == Some("NoSuchBucket") => return Ok(None),
@@ -404,14 +406,23 @@ impl Control for BucketTlsOnly {
         &self,
         bucket: &Resource,
         _: &str,
-        _: &Scope,
+        scope: &Scope,
     ) -> Result<Option<PolicyState>, AwsError> {
-        let out_of_scope = self.scope.as_ref().is_some_and(|p| !p.matches(&bucket.id));
-        let Some(policy) = self.get(&bucket.id).await? else {
+        // Outside TLS_ONLY_BUCKETS: not applicable, without a call.
+        if self.scope.as_ref().is_some_and(|p| !p.matches(&bucket.id)) {
+            return Ok(Some(PolicyState {
+                out_of_scope: true,
+                policy: None,
+                unsafe_reason: None,
+                tls_statement: None,
+                fixed: None,
+            }));
+        }
+        let Some(policy) = self.get(&bucket.id, &scope.account).await? else {
             return Ok(None);
         };
         let mut state = PolicyState {
-            out_of_scope,
+            out_of_scope: false,
             policy: policy.clone(),
             unsafe_reason: None,
             tls_statement: None,
@@ -467,9 +478,16 @@ impl Control for BucketTlsOnly {
         bucket: &Resource,
         _: &PolicyState,
     ) -> Result<Option<Vec<(String, String)>>, AwsError> {
-        bucket_tags(&self.s3, &self.regions, &bucket.id)
-            .await
-            .map(Some)
+        // The bucket's owner was checked by the policy read that came first.
+        bucket_tags(
+            &self.s3,
+            &self.regions,
+            &bucket.id,
+            None,
+            GET_TAGS.permission,
+        )
+        .await
+        .map(Some)
     }
 
     fn decide(&self, state: &PolicyState, _: &str) -> Decision<String> {
@@ -497,17 +515,15 @@ impl Control for BucketTlsOnly {
     }
 
     async fn apply(&self, bucket: &Resource, plan: &String, scope: &Scope) -> Result<(), AwsError> {
-        let mut request = self
+        let request = self
             .s3
             .put_bucket_policy()
             .bucket(&bucket.id)
             .expected_bucket_owner(&scope.account)
             .policy(plan)
             .customize();
-        if let Some(o) = self.regions.override_for(&bucket.id) {
-            request = request.config_override(o);
-        }
-        request
+        self.regions
+            .route(&bucket.id, request)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(PUT_POLICY.permission, e))?;
@@ -523,26 +539,6 @@ impl Control for BucketTlsOnly {
             Some(_) => Err("the policy read back is not the one written".to_owned()),
             None => Err("no policy read back".to_owned()),
         }
-    }
-}
-
-async fn bucket_tags(
-    s3: &aws_sdk_s3::Client,
-    regions: &BucketRegions,
-    bucket: &str,
-) -> Result<Vec<(String, String)>, AwsError> {
-    let mut request = s3.get_bucket_tagging().bucket(bucket).customize();
-    if let Some(o) = regions.override_for(bucket) {
-        request = request.config_override(o);
-    }
-    match request.send().await {
-        Ok(out) => Ok(out
-            .tag_set()
-            .iter()
-            .map(|t| (t.key().to_owned(), t.value().to_owned()))
-            .collect()),
-        Err(e) if e.code() == Some("NoSuchTagSet") => Ok(Vec::new()),
-        Err(e) => Err(AwsError::from_sdk(GET_TAGS.permission, e)),
     }
 }
 
@@ -580,16 +576,13 @@ impl BucketKmsEncryption {
     /// Whether `key` (as the bucket names it) is the wanted one, or any customer key.
     fn key_ok(&self, key: &str) -> bool {
         match &self.key {
-            Some(want) => {
-                key == want
-                    || want.rsplit('/').next() == Some(key)
-                    || key.rsplit('/').next() == want.rsplit('/').next()
-            }
+            // The bucket may name the key by ARN or by id.
+            Some(want) => key == want || key.rsplit('/').next() == want.rsplit('/').next(),
             None => !key.contains("alias/aws/"),
         }
     }
 
-    async fn scope_reason(&self, bucket: &str) -> Result<Option<String>, AwsError> {
+    async fn scope_reason(&self, bucket: &str, owner: &str) -> Result<Option<String>, AwsError> {
         if self.ai_data.is_off() {
             return Ok(Some(
                 "AI_DATA_BUCKETS is empty: customer-key encryption is off".to_owned(),
@@ -599,7 +592,14 @@ impl BucketKmsEncryption {
             return Ok(None);
         }
         if !self.ai_data.tags.is_empty() {
-            let tags = bucket_tags(&self.s3, &self.regions, bucket).await?;
+            let tags = bucket_tags(
+                &self.s3,
+                &self.regions,
+                bucket,
+                Some(owner),
+                GET_TAGS.permission,
+            )
+            .await?;
             if self
                 .ai_data
                 .tags
@@ -639,19 +639,26 @@ impl Control for BucketKmsEncryption {
         &self,
         bucket: &Resource,
         _: &str,
-        _: &Scope,
+        scope: &Scope,
     ) -> Result<Option<EncryptionState>, AwsError> {
+        // Not AI data: not applicable, without reading its encryption.
+        if let Some(why) = self.scope_reason(&bucket.id, &scope.account).await? {
+            return Ok(Some(EncryptionState {
+                out_of_scope: Some(why),
+                algorithm: None,
+                key: None,
+                bucket_key: false,
+            }));
+        }
         let mut found = None;
         for _ in 0..2 {
-            let mut request = self
+            let request = self
                 .s3
                 .get_bucket_encryption()
                 .bucket(&bucket.id)
+                .expected_bucket_owner(&scope.account)
                 .customize();
-            if let Some(o) = self.regions.override_for(&bucket.id) {
-                request = request.config_override(o);
-            }
-            match request.send().await {
+            match self.regions.route(&bucket.id, request).send().await {
                 Ok(out) => {
                     found = Some(out);
                     break;
@@ -670,7 +677,7 @@ impl Control for BucketKmsEncryption {
             .and_then(|c| c.rules().first());
         let default = rule.and_then(|r| r.apply_server_side_encryption_by_default());
         Ok(Some(EncryptionState {
-            out_of_scope: self.scope_reason(&bucket.id).await?,
+            out_of_scope: None,
             algorithm: default.map(|d| d.sse_algorithm().as_str().to_owned()),
             key: default
                 .and_then(|d| d.kms_master_key_id())
@@ -744,17 +751,15 @@ impl Control for BucketKmsEncryption {
             .rules(rule)
             .build()
             .map_err(invalid)?;
-        let mut request = self
+        let request = self
             .s3
             .put_bucket_encryption()
             .bucket(&bucket.id)
             .expected_bucket_owner(&scope.account)
             .server_side_encryption_configuration(config)
             .customize();
-        if let Some(o) = self.regions.override_for(&bucket.id) {
-            request = request.config_override(o);
-        }
-        request
+        self.regions
+            .route(&bucket.id, request)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(PUT_ENCRYPTION.permission, e))?;

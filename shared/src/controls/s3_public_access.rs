@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::aws::AwsError;
 use crate::control::{Control, ControlSpec, Decision};
 use crate::controls::s3_buckets::{
-    bucket_cloudtrail_targets, list_buckets, parse_bucket, BucketRegions,
+    bucket_cloudtrail_targets, bucket_tags, list_buckets, parse_bucket, BucketRegions,
 };
 use crate::error::IntakeError;
 use crate::event::cloudtrail::CloudTrailRecord;
@@ -200,16 +200,17 @@ impl BucketPublicAccessBlock {
             HttpResponse,
         >,
     > {
-        let mut request = self
-            .s3
-            .get_public_access_block()
-            .bucket(&bucket.id)
-            .expected_bucket_owner(&scope.account)
-            .customize();
-        if let Some(o) = self.regions.override_for(&bucket.id) {
-            request = request.config_override(o);
-        }
-        request.send().await
+        self.regions
+            .route(
+                &bucket.id,
+                self.s3
+                    .get_public_access_block()
+                    .bucket(&bucket.id)
+                    .expected_bucket_owner(&scope.account)
+                    .customize(),
+            )
+            .send()
+            .await
     }
 
     async fn put(
@@ -225,17 +226,18 @@ impl BucketPublicAccessBlock {
         >,
     > {
         let config = configuration!(BucketConfiguration, plan);
-        let mut request = self
-            .s3
-            .put_public_access_block()
-            .bucket(&bucket.id)
-            .expected_bucket_owner(&scope.account)
-            .public_access_block_configuration(config)
-            .customize();
-        if let Some(o) = self.regions.override_for(&bucket.id) {
-            request = request.config_override(o);
-        }
-        request.send().await
+        self.regions
+            .route(
+                &bucket.id,
+                self.s3
+                    .put_public_access_block()
+                    .bucket(&bucket.id)
+                    .expected_bucket_owner(&scope.account)
+                    .public_access_block_configuration(config)
+                    .customize(),
+            )
+            .send()
+            .await
     }
 }
 
@@ -278,20 +280,15 @@ impl Control for BucketPublicAccessBlock {
         bucket: &Resource,
         _: &PublicAccessBlock,
     ) -> Result<Option<Vec<(String, String)>>, AwsError> {
-        let mut request = self.s3.get_bucket_tagging().bucket(&bucket.id).customize();
-        if let Some(o) = self.regions.override_for(&bucket.id) {
-            request = request.config_override(o);
-        }
-        match request.send().await {
-            Ok(out) => Ok(Some(
-                out.tag_set()
-                    .iter()
-                    .map(|t| (t.key().to_owned(), t.value().to_owned()))
-                    .collect(),
-            )),
-            Err(e) if e.code() == Some("NoSuchTagSet") => Ok(Some(Vec::new())),
-            Err(e) => Err(AwsError::from_sdk(GET_TAGS.permission, e)),
-        }
+        bucket_tags(
+            &self.s3,
+            &self.regions,
+            &bucket.id,
+            None,
+            GET_TAGS.permission,
+        )
+        .await
+        .map(Some)
     }
 
     async fn apply(
