@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_types::region::Region;
+use aws_types::sdk_config::SharedCredentialsProvider;
 #[cfg(feature = "s3")]
 use aws_smithy_runtime_api::client::endpoint::EndpointFuture;
 use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
@@ -22,6 +24,10 @@ use crate::settings::Settings;
 #[derive(Clone, Debug)]
 pub struct AwsClients {
     sdk: SdkConfig,
+    /// The function's own configuration when `sdk` acts elsewhere (a hub's member account or
+    /// another region): what the function keeps for itself — notifications, contested counts,
+    /// Security Hub updates, the organization's accounts, the sweep queue — is reached with it.
+    home: Option<SdkConfig>,
     interceptors: Vec<SharedInterceptor>,
 }
 
@@ -41,8 +47,31 @@ impl AwsClients {
             .await;
         Self {
             sdk,
+            home: None,
             interceptors: Vec::new(),
         }
+    }
+
+    /// Clients acting in `region` with `credentials` (`None`: the function's own), whose home
+    /// stays this configuration's.
+    pub fn acting_in(&self, region: &str, credentials: Option<SharedCredentialsProvider>) -> Self {
+        let mut builder = self
+            .sdk
+            .clone()
+            .into_builder()
+            .region(Region::new(region.to_owned()));
+        if let Some(c) = credentials {
+            builder = builder.credentials_provider(c);
+        }
+        Self {
+            sdk: builder.build(),
+            home: Some(self.home().clone()),
+            interceptors: self.interceptors.clone(),
+        }
+    }
+
+    fn home(&self) -> &SdkConfig {
+        self.home.as_ref().unwrap_or(&self.sdk)
     }
 
     /// Add an interceptor to every client built from now on (tests record operations this way).
@@ -121,7 +150,7 @@ impl AwsClients {
     /// Amazon SNS, for notifications.
     pub fn sns(&self) -> aws_sdk_sns::Client {
         aws_sdk_sns::Client::from_conf(
-            self.intercepted(aws_sdk_sns::config::Builder::from(&self.sdk))
+            self.intercepted(aws_sdk_sns::config::Builder::from(self.home()))
                 .build(),
         )
     }
@@ -130,7 +159,23 @@ impl AwsClients {
     #[cfg(feature = "securityhub")]
     pub fn securityhub(&self) -> aws_sdk_securityhub::Client {
         aws_sdk_securityhub::Client::from_conf(
-            self.intercepted(aws_sdk_securityhub::config::Builder::from(&self.sdk))
+            self.intercepted(aws_sdk_securityhub::config::Builder::from(self.home()))
+                .build(),
+        )
+    }
+
+    /// AWS Organizations (home), for a hub's accounts.
+    pub fn organizations(&self) -> aws_sdk_organizations::Client {
+        aws_sdk_organizations::Client::from_conf(
+            self.intercepted(aws_sdk_organizations::config::Builder::from(self.home()))
+                .build(),
+        )
+    }
+
+    /// Amazon SQS (home), for a hub's sweep queue.
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::from_conf(
+            self.intercepted(aws_sdk_sqs::config::Builder::from(self.home()))
                 .build(),
         )
     }
@@ -138,7 +183,7 @@ impl AwsClients {
     /// Amazon DynamoDB, for contested-resource counts.
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::from_conf(
-            self.intercepted(aws_sdk_dynamodb::config::Builder::from(&self.sdk))
+            self.intercepted(aws_sdk_dynamodb::config::Builder::from(self.home()))
                 .build(),
         )
     }
@@ -169,7 +214,9 @@ macro_rules! push_interceptor {
 push_interceptor!(
     aws_sdk_config::config::Builder,
     aws_sdk_sns::config::Builder,
-    aws_sdk_dynamodb::config::Builder
+    aws_sdk_dynamodb::config::Builder,
+    aws_sdk_organizations::config::Builder,
+    aws_sdk_sqs::config::Builder
 );
 #[cfg(any(feature = "s3", feature = "s3-data"))]
 push_interceptor!(aws_sdk_s3::config::Builder);

@@ -83,8 +83,27 @@ fn now() -> u64 {
         .unwrap_or_default()
 }
 
-fn key(control: &str, resource: &str) -> AttributeValue {
-    AttributeValue::S(format!("{control}#{resource}"))
+/// Where a resource is and which control fixes it: a bucket's ARN names neither its account nor
+/// its region, so a hub acting in many accounts keys its counts with both.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    pub control: &'a str,
+    pub account: &'a str,
+    pub region: &'a str,
+    pub resource: &'a str,
+}
+
+impl Subject<'_> {
+    fn id(&self) -> String {
+        format!(
+            "{}#{}#{}#{}",
+            self.control, self.account, self.region, self.resource
+        )
+    }
+
+    fn key(&self) -> AttributeValue {
+        AttributeValue::S(self.id())
+    }
 }
 
 impl ContestedTracker {
@@ -104,7 +123,7 @@ impl ContestedTracker {
     }
 
     /// Count one more fix; the number of fixes in the current window.
-    pub async fn record_fix(&self, control: &str, resource: &str) -> Result<u32, AwsError> {
+    pub async fn record_fix(&self, subject: Subject<'_>) -> Result<u32, AwsError> {
         let now = now();
         let cutoff = now.saturating_sub(self.policy.window_secs);
         let dynamodb = match &self.store {
@@ -112,7 +131,7 @@ impl ContestedTracker {
             Store::Memory(counts) => {
                 let mut counts = counts.lock().unwrap_or_else(|p| p.into_inner());
                 let entry = counts
-                    .entry(format!("{control}#{resource}"))
+                    .entry(subject.id())
                     .or_insert((0, now));
                 if entry.1 <= cutoff {
                     *entry = (0, now);
@@ -124,7 +143,7 @@ impl ContestedTracker {
         let added = dynamodb
             .update_item()
             .table_name(&self.policy.table)
-            .key("resource", key(control, resource))
+            .key("resource", subject.key())
             .update_expression("ADD fixes :one")
             .condition_expression("window_start > :cutoff")
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
@@ -144,7 +163,7 @@ impl ContestedTracker {
                 dynamodb
                     .put_item()
                     .table_name(&self.policy.table)
-                    .item("resource", key(control, resource))
+                    .item("resource", subject.key())
                     .item("fixes", AttributeValue::N("1".into()))
                     .item("window_start", AttributeValue::N(now.to_string()))
                     .item(
@@ -161,14 +180,14 @@ impl ContestedTracker {
     }
 
     /// Fixes so far in the current window (before fixing again).
-    pub async fn fixes(&self, control: &str, resource: &str) -> Result<u32, AwsError> {
+    pub async fn fixes(&self, subject: Subject<'_>) -> Result<u32, AwsError> {
         let dynamodb = match &self.store {
             Store::DynamoDb(client) => client,
             Store::Memory(counts) => {
                 let counts = counts.lock().unwrap_or_else(|p| p.into_inner());
                 let cutoff = now().saturating_sub(self.policy.window_secs);
                 return Ok(counts
-                    .get(&format!("{control}#{resource}"))
+                    .get(&subject.id())
                     .filter(|(_, start)| *start > cutoff)
                     .map_or(0, |(n, _)| *n));
             }
@@ -176,7 +195,7 @@ impl ContestedTracker {
         let out = dynamodb
             .get_item()
             .table_name(&self.policy.table)
-            .key("resource", key(control, resource))
+            .key("resource", subject.key())
             .consistent_read(true)
             .send()
             .await

@@ -123,16 +123,11 @@ impl Engine {
     /// The Lambda entry point: the account is the one in the invoked function's ARN (or, on a local
     /// runtime whose ARN has none, `ACCOUNT_ID`).
     pub async fn handle_lambda(&self, event: LambdaEvent<Value>) -> Result<Response, EngineError> {
-        let arn = &event.context.invoked_function_arn;
-        let account = Arn::parse(arn)
-            .map(|a| a.account)
-            .filter(|a| is_account_id(a))
-            .or(self.settings.account_id.as_deref())
-            .ok_or_else(|| {
-                IntakeError::Malformed(format!(
-                    "invoked function ARN `{arn}` has no account id (a local runtime needs ACCOUNT_ID)"
-                ))
-            })?;
+        let account = invoked_account(
+            &event.context.invoked_function_arn,
+            self.settings.account_id.as_deref(),
+        )?;
+        let account = account.as_str();
         let result = self.handle(&event.payload, account).await;
         // Metrics are a Lambda concern: CloudWatch Logs turns these stdout lines into metrics.
         match &result {
@@ -163,13 +158,26 @@ impl Engine {
         source: &'static str,
         dry_run: bool,
     ) -> Result<Response, EngineError> {
-        let scope = Scope::new(account, &self.region);
+        let ids = self.specs.iter().map(|s| s.id).collect();
+        self.sweep_controls(account, source, ids, dry_run).await
+    }
+
+    /// Sweep every resource of the controls `ids` in `account` (a hub's sweep job is one control).
+    pub async fn sweep_controls(
+        &self,
+        account: &str,
+        source: &'static str,
+        ids: Vec<&'static str>,
+        dry_run: bool,
+    ) -> Result<Response, EngineError> {
+        let scope =
+            Scope::new(account, &self.region).with_own_role(self.settings.own_role_arn.clone());
         let intake = Intake {
             trigger: Trigger {
                 source,
                 ..Trigger::default()
             },
-            work: Work::Sweep(self.specs.iter().map(|s| s.id).collect()),
+            work: Work::Sweep(ids),
             dry_run,
             config_rule: None,
             findings: Vec::new(),
@@ -227,7 +235,13 @@ impl Engine {
                 .iter_mut()
                 .filter(|r| r.outcome == Outcome::Remediated)
             {
-                match tracker.record_fix(record.control, &record.resource).await {
+                let subject = contested::Subject {
+                    control: record.control,
+                    account: &record.account,
+                    region: &record.region,
+                    resource: &record.resource,
+                };
+                match tracker.record_fix(subject).await {
                     Ok(fixes) if tracker.is_contested(fixes) => {
                         record.contested = true;
                         record.detail = format!(
@@ -294,6 +308,8 @@ impl Engine {
                         "{} in {}/{}",
                         spec.resource_type, scope.account, scope.region
                     ),
+                    account: scope.account.clone(),
+                    region: scope.region.clone(),
                     outcome: Outcome::Failed,
                     actions: Vec::new(),
                     trigger: trigger.to_owned(),
@@ -346,6 +362,7 @@ impl Engine {
             return record(
                 target.control,
                 &target.resource,
+                scope,
                 trigger,
                 dry_run,
                 Evaluation::new(Outcome::Failed, "no such control in this function"),
@@ -378,6 +395,7 @@ impl Engine {
         record(
             control.spec().id,
             &target.resource,
+            scope,
             trigger,
             dry_run,
             evaluation,
@@ -425,9 +443,25 @@ impl Engine {
     }
 }
 
+/// The account a function runs in: the one in its invoked ARN, or (a local runtime's ARN has
+/// none) `fallback`, the `ACCOUNT_ID` setting.
+pub fn invoked_account(arn: &str, fallback: Option<&str>) -> Result<String, IntakeError> {
+    Arn::parse(arn)
+        .map(|a| a.account)
+        .filter(|a| is_account_id(a))
+        .or(fallback)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            IntakeError::Malformed(format!(
+                "invoked function ARN `{arn}` has no account id (a local runtime needs ACCOUNT_ID)"
+            ))
+        })
+}
+
 fn record(
     control: &'static str,
     resource: &Resource,
+    scope: &Scope,
     trigger: &str,
     dry_run: bool,
     e: Evaluation,
@@ -436,6 +470,8 @@ fn record(
     OutcomeRecord {
         control,
         resource: resource.arn.clone(),
+        account: scope.account.clone(),
+        region: scope.region.clone(),
         outcome: e.outcome,
         actions: e.actions,
         trigger: trigger.to_owned(),
@@ -459,6 +495,8 @@ fn audit(r: &OutcomeRecord, trigger: &Trigger) {
                 $level,
                 control = r.control,
                 resource = %r.resource,
+                account = %r.account,
+                region = %r.region,
                 outcome = %r.outcome,
                 actions = %r.actions.join(","),
                 trigger = %r.trigger,

@@ -206,6 +206,8 @@ mod tests {
         OutcomeRecord {
             control: "c",
             resource: resource.into(),
+            account: "111111111111".into(),
+            region: "us-east-1".into(),
             outcome,
             actions: vec![],
             trigger: "security-hub:S3.8".into(),

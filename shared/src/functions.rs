@@ -19,6 +19,8 @@ use crate::controls::s3_public_access::{self, AccountPublicAccessBlock, BucketPu
 #[cfg(feature = "sagemaker")]
 use crate::controls::sagemaker_notebook::{self, GuardSettings, NotebookGuard};
 use crate::engine::Engine;
+use crate::hub::{Build, Hub, HubSettings};
+use std::sync::Arc;
 use crate::env::Lookup;
 use crate::error::SettingsError;
 use crate::notify::Notifier;
@@ -42,11 +44,22 @@ pub struct Function {
 
 impl Function {
     /// The Lambda entry point of this function's binary: logging, settings and clients once at
-    /// init (an invalid setting stops it there), then the engine for every event.
+    /// init (an invalid setting stops it there), then the engine — or, with `MEMBER_ROLE_NAME` or
+    /// `REGIONS`, the hub of engines across the organization — for every event.
     pub async fn serve(&'static self) -> Result<(), lambda_runtime::Error> {
         crate::telemetry::init();
         let settings = Settings::from_env()?;
         let aws = AwsClients::load(&settings).await;
+        if let Some(hub) = HubSettings::from_lookup(&crate::env::ProcessEnv)? {
+            let hub = Hub::new(self.name, settings, hub, aws, self.builder(crate::env::ProcessEnv))?;
+            let hub = &hub;
+            return Box::pin(lambda_runtime::run(lambda_runtime::service_fn(
+                move |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
+                    hub.handle_lambda(event).await
+                },
+            )))
+            .await;
+        }
         let engine = (self.build)(settings, &crate::env::ProcessEnv, &aws)?;
         let engine = &engine;
         // Boxed: the runtime's future nests the engine's, deep enough to overflow the compiler's
@@ -57,6 +70,11 @@ impl Function {
             },
         )))
         .await
+    }
+
+    /// This function's engine builder for a hub, reading the function's own settings from `env`.
+    pub fn builder(&'static self, env: impl Lookup + Send + Sync + 'static) -> Build {
+        Arc::new(move |settings, aws| (self.build)(settings, &env, aws))
     }
 
     /// Whether this function hosts the control `id`.

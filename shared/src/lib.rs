@@ -30,6 +30,7 @@ pub mod event;
 pub mod exemption;
 pub mod findings;
 pub mod functions;
+pub mod hub;
 pub mod intake;
 pub mod metrics;
 pub mod notify;

@@ -1,6 +1,7 @@
-//! Metrics: CloudWatch Embedded Metric Format (EMF) lines, one per control per invocation, counting
-//! outcomes. CloudWatch Logs turns them into metrics (namespace `ai-guard`, dimension `Control`,
-//! one metric per outcome) with no API call from the function.
+//! Metrics: CloudWatch Embedded Metric Format (EMF) lines, one per control, account and region per
+//! invocation, counting outcomes. CloudWatch Logs turns them into metrics (namespace `ai-guard`,
+//! dimensions `Control` and `Control`+`Account`+`Region`, one metric per outcome) with no API call
+//! from the function.
 
 use serde_json::{json, Map, Value};
 
@@ -26,15 +27,21 @@ const OUTCOMES: [Outcome; 8] = [
     Outcome::Failed,
 ];
 
-/// The EMF documents for `records`: one per control present, every outcome counted (zeros too, so
-/// alarms on a metric see data).
+/// The EMF documents for `records`: one per (control, account, region) present, every outcome
+/// counted (zeros too, so alarms on a metric see data).
 pub fn emf(records: &[OutcomeRecord], timestamp_ms: u128) -> Vec<Value> {
-    let mut controls: Vec<&'static str> = records.iter().map(|r| r.control).collect();
-    controls.sort_unstable();
-    controls.dedup();
-    controls
+    let mut groups: Vec<(&'static str, &str, &str)> = records
+        .iter()
+        .map(|r| (r.control, r.account.as_str(), r.region.as_str()))
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    groups
         .into_iter()
-        .map(|control| {
+        .map(|(control, account, region)| {
+            let of_group = |r: &&OutcomeRecord| {
+                r.control == control && r.account == account && r.region == region
+            };
             let metrics: Vec<Value> = OUTCOMES
                 .iter()
                 .map(|o| o.as_str())
@@ -46,22 +53,30 @@ pub fn emf(records: &[OutcomeRecord], timestamp_ms: u128) -> Vec<Value> {
                 "_aws".to_owned(),
                 json!({
                     "Timestamp": timestamp_ms,
-                    "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [["Control"]], "Metrics": metrics}]
+                    "CloudWatchMetrics": [{
+                        "Namespace": NAMESPACE,
+                        "Dimensions": [["Control"], ["Control", "Account", "Region"]],
+                        "Metrics": metrics
+                    }]
                 }),
             );
             doc.insert("Control".to_owned(), json!(control));
+            doc.insert("Account".to_owned(), json!(account));
+            doc.insert("Region".to_owned(), json!(region));
             for outcome in OUTCOMES {
                 let n = records
                     .iter()
-                    .filter(|r| r.control == control && r.outcome == outcome)
+                    .filter(of_group)
+                    .filter(|r| r.outcome == outcome)
                     .count();
                 doc.insert(outcome.as_str().to_owned(), json!(n));
             }
-            let contested = records.iter().filter(|r| r.control == control && r.contested).count();
+            let contested = records.iter().filter(of_group).filter(|r| r.contested).count();
             doc.insert(CONTESTED.to_owned(), json!(contested));
             let failed = records
                 .iter()
-                .filter(|r| r.control == control && r.notification_failed)
+                .filter(of_group)
+                .filter(|r| r.notification_failed)
                 .count();
             doc.insert(NOTIFICATION_FAILED.to_owned(), json!(failed));
             Value::Object(doc)
@@ -89,6 +104,8 @@ mod tests {
         OutcomeRecord {
             control,
             resource: "arn".into(),
+            account: "111111111111".into(),
+            region: "us-east-1".into(),
             outcome,
             actions: vec![],
             trigger: "t".into(),
@@ -121,11 +138,42 @@ mod tests {
         assert_eq!(b["failed"], 0);
         let cw = &b["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(cw["Namespace"], "ai-guard");
-        assert_eq!(cw["Dimensions"], json!([["Control"]]));
+        assert_eq!(
+            cw["Dimensions"],
+            json!([["Control"], ["Control", "Account", "Region"]])
+        );
+        assert_eq!(b["Account"], "111111111111");
         assert_eq!(cw["Metrics"].as_array().map(Vec::len), Some(10));
         assert_eq!(b["notification_failed"], 0);
         assert_eq!(b["contested"], 0);
         assert_eq!(b["_aws"]["Timestamp"], 1_764_150_000_000u64);
         assert_eq!(docs[0]["failed"], 1);
+    }
+
+    #[test]
+    fn accounts_and_regions_are_counted_apart() {
+        let mut other = record("a", Outcome::Remediated);
+        other.account = "222222222222".into();
+        let mut elsewhere = record("a", Outcome::Remediated);
+        elsewhere.region = "eu-west-1".into();
+        let docs = emf(&[record("a", Outcome::Remediated), other, elsewhere], 0);
+        let keys: Vec<(String, String, u64)> = docs
+            .iter()
+            .map(|d| {
+                (
+                    d["Account"].as_str().unwrap_or_default().to_owned(),
+                    d["Region"].as_str().unwrap_or_default().to_owned(),
+                    d["remediated"].as_u64().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("111111111111".into(), "eu-west-1".into(), 1),
+                ("111111111111".into(), "us-east-1".into(), 1),
+                ("222222222222".into(), "us-east-1".into(), 1),
+            ]
+        );
     }
 }

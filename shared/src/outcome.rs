@@ -76,6 +76,10 @@ impl fmt::Display for Trigger {
 pub struct OutcomeRecord {
     pub control: &'static str,
     pub resource: String,
+    /// The account the resource is in (a bucket's ARN does not say).
+    pub account: String,
+    /// The region the function acted in for it.
+    pub region: String,
     pub outcome: Outcome,
     /// The API operations written (or, in a dry run, that would be).
     pub actions: Vec<&'static str>,
@@ -141,6 +145,8 @@ mod tests {
         OutcomeRecord {
             control: "c",
             resource: "arn:aws:s3:::b".into(),
+            account: "111111111111".into(),
+            region: "us-east-1".into(),
             outcome,
             actions: vec!["PutPublicAccessBlock"],
             trigger: "direct".into(),
@@ -162,7 +168,8 @@ mod tests {
         .unwrap();
         assert_eq!(
             v,
-            serde_json::json!({"results":[{"control":"c","resource":"arn:aws:s3:::b","outcome":"would_remediate",
+            serde_json::json!({"results":[{"control":"c","resource":"arn:aws:s3:::b",
+                "account":"111111111111","region":"us-east-1","outcome":"would_remediate",
                 "actions":["PutPublicAccessBlock"],"trigger":"direct","dryRun":false,"detail":""}]})
         );
     }

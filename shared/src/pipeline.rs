@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 
 use crate::aws::{AwsError, AwsErrorKind};
-use crate::contested::ContestedTracker;
+use crate::contested::{ContestedTracker, Subject};
 use crate::control::{Control, ControlSpec, Decision};
 use crate::exemption::{ExemptTag, Exemptions};
 use crate::outcome::Outcome;
@@ -149,7 +149,13 @@ pub async fn evaluate<C: Control>(control: &C, request: &Request<'_>) -> Evaluat
     // A resource others keep undoing: left for a human when so configured.
     if let Some(tracker) = contested.filter(|t| !t.policy.keep_fixing) {
         let arn = canonical.as_ref().unwrap_or(resource).arn.clone();
-        match tracker.fixes(control.spec().id, &arn).await {
+        let subject = Subject {
+            control: control.spec().id,
+            account: &scope.account,
+            region: &scope.region,
+            resource: &arn,
+        };
+        match tracker.fixes(subject).await {
             Ok(fixes) if tracker.is_contested(fixes) => {
                 return Evaluation {
                     resource: canonical,

@@ -1,5 +1,7 @@
 //! A direct invocation, or AWS Config's remediation through SSM Automation
-//! (`aws:invokeLambdaFunction`): `{"resourceId", "resourceType"?, "control"?, "action"?, "dryRun"?}`.
+//! (`aws:invokeLambdaFunction`): `{"resourceId", "resourceType"?, "control"?, "action"?, "dryRun"?,
+//! "accountId"?, "region"?}` (the last two say where the resource is, for a hub acting in many
+//! accounts and regions; a bare bucket name names neither).
 //! Unknown keys are refused, so a typo such as `dryrun` cannot turn into a live write.
 
 use serde::Deserialize;
@@ -18,6 +20,12 @@ pub struct DirectPayload {
     pub action: Option<String>,
     #[serde(default)]
     pub dry_run: Option<bool>,
+    /// The account the resource is in (default: the function's own, or the one in an ARN).
+    #[serde(default)]
+    pub account_id: Option<String>,
+    /// The region the resource is in (default: the function's own, or the one in an ARN).
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 #[cfg(test)]

@@ -106,6 +106,30 @@ impl Router<'_> {
 
     pub(super) fn direct(&self, event: &Value) -> Result<Intake, IntakeError> {
         let payload: DirectPayload = decode(event, "direct payload")?;
+        // Where the payload says the resource is must be where this engine acts (a hub routes
+        // each payload to the engine of its account and region first).
+        if let Some(account) = payload.account_id.as_ref().filter(|a| !a.is_empty()) {
+            if !is_account_id(account) {
+                return Err(IntakeError::Malformed(format!(
+                    "accountId `{account}` is not a 12-digit account id"
+                )));
+            }
+            if *account != self.scope.account {
+                return Err(IntakeError::ForeignAccount {
+                    event_account: account.clone(),
+                    own_account: self.scope.account.clone(),
+                });
+            }
+        }
+        if let Some(region) = payload.region.as_ref().filter(|r| !r.is_empty()) {
+            if *region != self.scope.region {
+                return Err(IntakeError::ForeignRegion {
+                    arn: payload.resource_id.clone(),
+                    region: region.clone(),
+                    own_region: self.scope.region.clone(),
+                });
+            }
+        }
         let spec = self.spec_for(&payload)?;
         let action = match &payload.action {
             None => spec.default_action(),

@@ -246,3 +246,22 @@ fn a_direct_payload_may_name_the_control_and_ambiguity_is_an_error() {
     .unwrap();
     assert_eq!(targets(&t)[0].0, "s3-bucket-tls-only");
 }
+
+#[test]
+fn direct_payloads_may_say_where_the_resource_is_and_must_be_here() {
+    let here = json!({"resourceId": "ai-b", "resourceType": "AWS::S3::Bucket",
+        "accountId": "123456789012", "region": "us-east-1"});
+    let i = parse(&here, &controls(), &scope()).unwrap();
+    assert_eq!(
+        targets(&i),
+        vec![(BUCKET, "arn:aws:s3:::ai-b".to_owned(), "remediate", false)]
+    );
+    for (elsewhere, says) in [
+        (json!({"resourceId": "ai-b", "accountId": "210987654321"}), "210987654321"),
+        (json!({"resourceId": "ai-b", "region": "eu-west-1"}), "eu-west-1"),
+        (json!({"resourceId": "ai-b", "accountId": "12345"}), "12345"),
+    ] {
+        let err = parse(&elsewhere, &controls(), &scope()).unwrap_err();
+        assert!(err.to_string().contains(says), "{err}");
+    }
+}
