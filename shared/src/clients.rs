@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_types::region::Region;
-use aws_types::sdk_config::SharedCredentialsProvider;
 #[cfg(feature = "s3")]
 use aws_smithy_runtime_api::client::endpoint::EndpointFuture;
 use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 #[cfg(feature = "s3")]
 use aws_smithy_types::endpoint::Endpoint;
+use aws_types::region::Region;
+use aws_types::sdk_config::SharedCredentialsProvider;
 
 use crate::error::SettingsError;
 use crate::settings::Settings;

@@ -130,9 +130,7 @@ impl ContestedTracker {
             Store::DynamoDb(client) => client,
             Store::Memory(counts) => {
                 let mut counts = counts.lock().unwrap_or_else(|p| p.into_inner());
-                let entry = counts
-                    .entry(subject.id())
-                    .or_insert((0, now));
+                let entry = counts.entry(subject.id()).or_insert((0, now));
                 if entry.1 <= cutoff {
                     *entry = (0, now);
                 }

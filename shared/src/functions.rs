@@ -19,13 +19,13 @@ use crate::controls::s3_public_access::{self, AccountPublicAccessBlock, BucketPu
 #[cfg(feature = "sagemaker")]
 use crate::controls::sagemaker_notebook::{self, GuardSettings, NotebookGuard};
 use crate::engine::Engine;
-use crate::hub::{Build, Hub, HubSettings};
-use std::sync::Arc;
 use crate::env::Lookup;
 use crate::error::SettingsError;
+use crate::hub::{Build, Hub, HubSettings};
 use crate::notify::Notifier;
 use crate::pipeline::DynControl;
 use crate::settings::Settings;
+use std::sync::Arc;
 
 /// One Lambda function of the product.
 #[derive(Debug)]
@@ -51,7 +51,13 @@ impl Function {
         let settings = Settings::from_env()?;
         let aws = AwsClients::load(&settings).await;
         if let Some(hub) = HubSettings::from_lookup(&crate::env::ProcessEnv)? {
-            let hub = Hub::new(self.name, settings, hub, aws, self.builder(crate::env::ProcessEnv))?;
+            let hub = Hub::new(
+                self.name,
+                settings,
+                hub,
+                aws,
+                self.builder(crate::env::ProcessEnv),
+            )?;
             let hub = &hub;
             return Box::pin(lambda_runtime::run(lambda_runtime::service_fn(
                 move |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {

@@ -71,7 +71,11 @@ pub fn emf(records: &[OutcomeRecord], timestamp_ms: u128) -> Vec<Value> {
                     .count();
                 doc.insert(outcome.as_str().to_owned(), json!(n));
             }
-            let contested = records.iter().filter(of_group).filter(|r| r.contested).count();
+            let contested = records
+                .iter()
+                .filter(of_group)
+                .filter(|r| r.contested)
+                .count();
             doc.insert(CONTESTED.to_owned(), json!(contested));
             let failed = records
                 .iter()

@@ -47,6 +47,11 @@ Fault hooks (to prove the code's handling of situations AWS cannot be asked to p
   requests is answered with the service's real throttling error (S3/S3 Control: 503 `SlowDown`;
   JSON protocols: 400 `ThrottlingException`; Bedrock: 429 `ThrottlingException`) or a 500
   `InternalError`, chosen by a seeded generator; `throttle=0&server_error=0` turns it off.
+- `GET /_harness/faults?throttle=1&account=ACCOUNT`: the same, for requests signed with that
+  account's credentials only (a hub's member account that AWS throttles; rate limits are per
+  account and region); `throttle=0&account=ACCOUNT` turns it off.
+- `GET /_harness/sts/assumed-roles`: every `AssumeRole` moto answered (role ARN, session name), to
+  prove which accounts a hub assumed into.
 - `GET /_harness/deny?method=PUT&query=publicAccessBlock` (or `?target=EnableKeyRotation`): matching
   requests are answered with AccessDenied, as an IAM policy without the permission would.
 - Security Hub `BatchUpdateFindings` (PATCH `/findings/batchupdate`): not in moto. Here as AWS's API
@@ -570,6 +575,21 @@ def harness_app(environ, start_response):
                         {"subject": n[2], "message": n[1]} for n in backend.topics[topic].sent_notifications
                     ]
         return json_response(start_response, found)
+    if path == "/_harness/faults" and query.get("account"):
+        with _LOCK:
+            FAULTS["accounts"][query["account"][0]] = float((query.get("throttle") or ["0"])[0])
+        return json_response(start_response, FAULTS["accounts"])
+    if path == "/_harness/sts/assumed-roles":
+        from moto.sts.models import sts_backends
+
+        found = []
+        for account_id, partitions in list(sts_backends.items()):
+            for backend in list(partitions.values()):
+                found.extend(
+                    {"account": account_id, "roleArn": r.role_arn, "sessionName": r.session_name}
+                    for r in backend.assumed_roles
+                )
+        return json_response(start_response, found)
     if path == "/_harness/faults":
         with _LOCK:
             FAULTS["throttle"] = float((query.get("throttle") or ["0"])[0])
@@ -596,7 +616,17 @@ def harness_app(environ, start_response):
 
 import random
 
-FAULTS = {"throttle": 0.0, "server_error": 0.0, "random": random.Random(0), "denied": []}
+FAULTS = {"throttle": 0.0, "server_error": 0.0, "random": random.Random(0), "denied": [], "accounts": {}}
+
+
+def _signing_account(environ):
+    """The account whose credentials signed the request (moto's own mapping of access keys)."""
+    from moto.iam.models import get_account_id_from
+
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if "Credential=" not in auth:
+        return None
+    return get_account_id_from(auth.split("Credential=", 1)[1].split("/", 1)[0])
 
 
 def _protocol(environ):
@@ -629,14 +659,18 @@ def _fault(environ, start_response):
             return _error(start_response, environ, "403 Forbidden", "AccessDenied", "Access Denied")
     with _LOCK:
         roll = FAULTS["random"].random()
-    if roll < FAULTS["throttle"]:
+        per_account = dict(FAULTS["accounts"])
+    throttle = FAULTS["throttle"]
+    if per_account:
+        throttle = max(throttle, per_account.get(_signing_account(environ), 0.0))
+    if roll < throttle:
         protocol = _protocol(environ)
         if protocol == "xml":
             return _error(start_response, environ, "503 Slow Down", "SlowDown", "Please reduce your request rate.")
         if protocol == "rest-json":
             return _error(start_response, environ, "429 Too Many Requests", "ThrottlingException", "Too many requests")
         return _error(start_response, environ, "400 Bad Request", "ThrottlingException", "Rate exceeded")
-    if roll < FAULTS["throttle"] + FAULTS["server_error"]:
+    if roll < throttle + FAULTS["server_error"]:
         return _error(start_response, environ, "500 Internal Server Error", "InternalError", "We encountered an internal error.")
     return None
 

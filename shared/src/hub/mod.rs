@@ -44,6 +44,9 @@ pub use scope::{AccountScope, HubSettings, ASSUME_ROLE, SEND_SWEEPS};
 /// Builds a function's engine from its settings and the clients of one account and region.
 pub type Build = Arc<dyn Fn(Settings, &AwsClients) -> Result<Engine, SettingsError> + Send + Sync>;
 
+/// Where an engine acts: (account — `None` for the hub's own —, region).
+type Place = (Option<String>, String);
+
 /// At most this many accounts and regions are swept at once when a sweep runs in the invocation.
 const IN_PROCESS_SWEEPS: usize = 4;
 
@@ -64,7 +67,7 @@ pub struct Hub {
     session_name: String,
     credentials: tokio::sync::Mutex<HashMap<String, SharedCredentialsProvider>>,
     /// (account — `None` for the hub's own —, region) → engine.
-    engines: tokio::sync::Mutex<HashMap<(Option<String>, String), Arc<Engine>>>,
+    engines: tokio::sync::Mutex<HashMap<Place, Arc<Engine>>>,
     sqs: Option<aws_sdk_sqs::Client>,
 }
 
@@ -190,7 +193,12 @@ impl Hub {
     }
 
     /// Why (`account`, `region`) is outside the hub's scope (`None`: it is inside).
-    async fn outside(&self, account: &str, region: &str, own: &str) -> Result<Option<String>, AwsError> {
+    async fn outside(
+        &self,
+        account: &str,
+        region: &str,
+        own: &str,
+    ) -> Result<Option<String>, AwsError> {
         if !self.regions().iter().any(|r| r == region) {
             return Ok(Some(format!("region {region} is not in REGIONS")));
         }
@@ -253,17 +261,22 @@ impl Hub {
     /// Sweep every account and region in scope in this invocation (a few at a time): what the
     /// `remediate` command and a hub without a sweep queue run.
     pub async fn sweep(&self, own: &str, dry_run: bool) -> Result<Response, EngineError> {
-        let places = self.places(own).await.map_err(|e| EngineError::Unresolved {
-            message: format!("could not list the accounts in scope: {e}"),
-            response: Response::default(),
-        })?;
+        let places = self
+            .places(own)
+            .await
+            .map_err(|e| EngineError::Unresolved {
+                message: format!("could not list the accounts in scope: {e}"),
+                response: Response::default(),
+            })?;
         let ids: Vec<&'static str> = self.specs.iter().map(|s| s.id).collect();
         let runs: Vec<Result<Response, EngineError>> = stream::iter(places)
             .map(|(account, region)| {
                 let ids = ids.clone();
                 async move {
                     let engine = self.engine(&account, &region, own).await?;
-                    engine.sweep_controls(&account, "schedule", ids, dry_run).await
+                    engine
+                        .sweep_controls(&account, "schedule", ids, dry_run)
+                        .await
                 }
             })
             .buffered(IN_PROCESS_SWEEPS)
@@ -274,7 +287,12 @@ impl Hub {
 
     /// Queue one sweep job per account, region and control; the same function runs them from
     /// the queue. The deduplication id makes a retried invocation queue nothing twice.
-    async fn fan_out(&self, sqs: &aws_sdk_sqs::Client, own: &str, event_id: &str) -> Result<Answer, EngineError> {
+    async fn fan_out(
+        &self,
+        sqs: &aws_sdk_sqs::Client,
+        own: &str,
+        event_id: &str,
+    ) -> Result<Answer, EngineError> {
         let unresolved = |message: String| EngineError::Unresolved {
             message,
             response: Response::default(),
@@ -298,10 +316,13 @@ impl Hub {
             let mut entries = Vec::with_capacity(batch.len());
             for (i, job) in batch.iter().enumerate() {
                 let body = serde_json::to_string(job).unwrap_or_default();
-                let dedup: String = format!("{}-{}-{}-{event_id}", job.account_id, job.region, job.control)
-                    .chars()
-                    .take(128)
-                    .collect();
+                let dedup: String = format!(
+                    "{}-{}-{}-{event_id}",
+                    job.account_id, job.region, job.control
+                )
+                .chars()
+                .take(128)
+                .collect();
                 let entry = aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
                     .message_body(body)
@@ -317,7 +338,12 @@ impl Hub {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| unresolved(format!("sweep jobs not queued: {}", AwsError::from_sdk(SEND_SWEEPS.permission, e))))?;
+                .map_err(|e| {
+                    unresolved(format!(
+                        "sweep jobs not queued: {}",
+                        AwsError::from_sdk(SEND_SWEEPS.permission, e)
+                    ))
+                })?;
             if let Some(failed) = out.failed().first() {
                 return Err(unresolved(format!(
                     "{} sweep job(s) not queued: {}",
@@ -379,11 +405,23 @@ impl Hub {
     }
 
     /// One sweep job; `Err` returns the message to the queue.
-    async fn job(&self, body: &str, own: &str) -> Result<Vec<OutcomeRecord>, (String, Vec<OutcomeRecord>)> {
+    async fn job(
+        &self,
+        body: &str,
+        own: &str,
+    ) -> Result<Vec<OutcomeRecord>, (String, Vec<OutcomeRecord>)> {
         let job: SweepJob = serde_json::from_str(body)
             .map_err(|e| (format!("not a sweep job: {e}"), Vec::new()))?;
-        let Some(control) = self.specs.iter().map(|s| s.id).find(|id| *id == job.control) else {
-            return Err((format!("no control `{}` in this function", job.control), Vec::new()));
+        let Some(control) = self
+            .specs
+            .iter()
+            .map(|s| s.id)
+            .find(|id| *id == job.control)
+        else {
+            return Err((
+                format!("no control `{}` in this function", job.control),
+                Vec::new(),
+            ));
         };
         match self.outside(&job.account_id, &job.region, own).await {
             Ok(Some(reason)) => {
@@ -391,13 +429,21 @@ impl Hub {
                 return Ok(Vec::new());
             }
             Ok(None) => {}
-            Err(e) => return Err((format!("could not list the accounts in scope: {e}"), Vec::new())),
+            Err(e) => {
+                return Err((
+                    format!("could not list the accounts in scope: {e}"),
+                    Vec::new(),
+                ))
+            }
         }
         let engine = self
             .engine(&job.account_id, &job.region, own)
             .await
             .map_err(|e| (e.to_string(), Vec::new()))?;
-        match engine.sweep_controls(&job.account_id, "sweep-queue", vec![control], false).await {
+        match engine
+            .sweep_controls(&job.account_id, "sweep-queue", vec![control], false)
+            .await
+        {
             Ok(r) => Ok(r.results),
             Err(EngineError::Unresolved { message, response }) => Err((message, response.results)),
             Err(e) => Err((e.to_string(), Vec::new())),
@@ -405,8 +451,16 @@ impl Hub {
     }
 
     /// The engine acting in `account` and `region`, built on first use.
-    async fn engine(&self, account: &str, region: &str, own: &str) -> Result<Arc<Engine>, EngineError> {
-        let key = ((account != own).then(|| account.to_owned()), region.to_owned());
+    async fn engine(
+        &self,
+        account: &str,
+        region: &str,
+        own: &str,
+    ) -> Result<Arc<Engine>, EngineError> {
+        let key = (
+            (account != own).then(|| account.to_owned()),
+            region.to_owned(),
+        );
         let mut engines = self.engines.lock().await;
         if let Some(engine) = engines.get(&key) {
             return Ok(engine.clone());
@@ -436,11 +490,7 @@ impl Hub {
     /// The member role's credentials in `account`: one provider per account, shared by every
     /// region's clients, so the SDK's identity cache keeps one session per account and renews
     /// it shortly before it expires.
-    async fn credentials(
-        &self,
-        account: &str,
-        role: &str,
-    ) -> SharedCredentialsProvider {
+    async fn credentials(&self, account: &str, role: &str) -> SharedCredentialsProvider {
         let mut all = self.credentials.lock().await;
         if let Some(c) = all.get(account) {
             return c.clone();

@@ -50,7 +50,7 @@ pub struct SweepJob {
     pub control: String,
 }
 
-fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<String> {
+fn str_at(v: &Value, pointer: &str) -> Option<String> {
     v.pointer(pointer)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
@@ -178,15 +178,14 @@ mod tests {
         let e = json!({"detail-type": "AWS API Call via CloudTrail", "account": "222222222222",
             "region": "eu-west-1", "detail": {}});
         assert_eq!(parts(e), [at("222222222222", "eu-west-1")]);
-        let s = json!({"detail-type": "Scheduled Event", "account": "1", "region": "r", "detail": {}});
+        let s =
+            json!({"detail-type": "Scheduled Event", "account": "1", "region": "r", "detail": {}});
         assert_eq!(route(&s).unwrap(), Routed::Sweep);
     }
 
     #[test]
     fn findings_are_split_per_account_and_region() {
-        let f = |id: &str, a: &str, r: &str| {
-            json!({"Id": id, "AwsAccountId": a, "Region": r, "Resources": [{"Type": "T", "Id": "x"}]})
-        };
+        let f = |id: &str, a: &str, r: &str| json!({"Id": id, "AwsAccountId": a, "Region": r, "Resources": [{"Type": "T", "Id": "x"}]});
         let e = json!({"detail-type": "Security Hub Findings - Imported",
             "account": "111111111111", "region": "us-east-1",
             "detail": {"findings": [f("1", "222222222222", "eu-west-1"),
@@ -195,10 +194,18 @@ mod tests {
             panic!()
         };
         assert_eq!(p.len(), 2);
-        assert_eq!((p[0].account.as_deref(), p[0].region.as_deref()), (Some("222222222222"), Some("eu-west-1")));
+        assert_eq!(
+            (p[0].account.as_deref(), p[0].region.as_deref()),
+            (Some("222222222222"), Some("eu-west-1"))
+        );
         assert_eq!(p[0].event["account"], "222222222222");
         assert_eq!(p[0].event["region"], "eu-west-1");
-        let ids: Vec<&Value> = p[0].event["detail"]["findings"].as_array().unwrap().iter().map(|f| &f["Id"]).collect();
+        let ids: Vec<&Value> = p[0].event["detail"]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| &f["Id"])
+            .collect();
         assert_eq!(ids, [&json!("1"), &json!("3")]);
         assert_eq!(p[1].event["detail"]["findings"][0]["Id"], "2");
     }

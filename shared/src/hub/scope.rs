@@ -189,12 +189,9 @@ impl HubSettings {
 
     /// The member role's ARN in `account`.
     pub fn member_role_arn(&self, account: &str, region: &str) -> Option<String> {
-        self.member_role.as_ref().map(|name| {
-            format!(
-                "arn:{}:iam::{account}:role/{name}",
-                partition_of(region)
-            )
-        })
+        self.member_role
+            .as_ref()
+            .map(|name| format!("arn:{}:iam::{account}:role/{name}", partition_of(region)))
     }
 }
 
@@ -368,7 +365,10 @@ mod tests {
             ("REGIONS", "us-east-1, eu-west-1"),
             ("ORGANIZATIONAL_UNITS", "ou-ab12-cdefgh34,r-ab12"),
             ("EXCLUDED_ACCOUNTS", "111111111111"),
-            ("SWEEP_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/1/q.fifo"),
+            (
+                "SWEEP_QUEUE_URL",
+                "https://sqs.us-east-1.amazonaws.com/1/q.fifo",
+            ),
         ])
         .unwrap()
         .unwrap();
@@ -387,7 +387,10 @@ mod tests {
     #[test]
     fn invalid_values_refuse_to_start() {
         for (pairs, name) in [
-            (vec![("MEMBER_ROLE_NAME", "arn:aws:iam::1:role/x")], "MEMBER_ROLE_NAME"),
+            (
+                vec![("MEMBER_ROLE_NAME", "arn:aws:iam::1:role/x")],
+                "MEMBER_ROLE_NAME",
+            ),
             (vec![("MEMBER_ROLE_NAME", "/x")], "MEMBER_ROLE_NAME"),
             (vec![("MEMBER_ROLE_NAME", "a b")], "MEMBER_ROLE_NAME"),
             (vec![("REGIONS", "us-east-1,Europe")], "REGIONS"),
@@ -400,8 +403,14 @@ mod tests {
                 vec![("MEMBER_ROLE_NAME", "r"), ("EXCLUDED_ACCOUNTS", "12345")],
                 "EXCLUDED_ACCOUNTS",
             ),
-            (vec![("ORGANIZATIONAL_UNITS", "r-ab12")], "ORGANIZATIONAL_UNITS"),
-            (vec![("EXCLUDED_ACCOUNTS", "111111111111")], "EXCLUDED_ACCOUNTS"),
+            (
+                vec![("ORGANIZATIONAL_UNITS", "r-ab12")],
+                "ORGANIZATIONAL_UNITS",
+            ),
+            (
+                vec![("EXCLUDED_ACCOUNTS", "111111111111")],
+                "EXCLUDED_ACCOUNTS",
+            ),
             (
                 vec![("REGIONS", "us-east-1"), ("SWEEP_QUEUE_URL", "q.fifo")],
                 "SWEEP_QUEUE_URL",

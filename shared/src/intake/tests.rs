@@ -257,8 +257,14 @@ fn direct_payloads_may_say_where_the_resource_is_and_must_be_here() {
         vec![(BUCKET, "arn:aws:s3:::ai-b".to_owned(), "remediate", false)]
     );
     for (elsewhere, says) in [
-        (json!({"resourceId": "ai-b", "accountId": "210987654321"}), "210987654321"),
-        (json!({"resourceId": "ai-b", "region": "eu-west-1"}), "eu-west-1"),
+        (
+            json!({"resourceId": "ai-b", "accountId": "210987654321"}),
+            "210987654321",
+        ),
+        (
+            json!({"resourceId": "ai-b", "region": "eu-west-1"}),
+            "eu-west-1",
+        ),
         (json!({"resourceId": "ai-b", "accountId": "12345"}), "12345"),
     ] {
         let err = parse(&elsewhere, &controls(), &scope()).unwrap_err();
