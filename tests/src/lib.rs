@@ -109,3 +109,14 @@ pub fn bedrock_destinations(buckets: &[&str], log_groups: &[&str], roles: &[&str
         query.join("&")
     ));
 }
+
+/// An identifier of each resource type in `account`, for the concrete ARN the control computes.
+pub fn sample_id(resource_type: &str, account: &str) -> String {
+    match resource_type {
+        "AWS::S3::Bucket" => "corp-training-data".to_owned(),
+        "AWS::::Account" => account.to_owned(),
+        "AWS::KMS::Key" => "1234abcd-12ab-34cd-56ef-1234567890ab".to_owned(),
+        "AWS::SageMaker::NotebookInstance" => "research-notebook".to_owned(),
+        other => panic!("no sample identifier for {other}"),
+    }
+}

@@ -17,10 +17,11 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use integration_tests::iam::{evaluate, Decision, Principal, Request};
+use integration_tests::iam::{evaluate, Decision, Principal, Request, NO_RESOURCE_SCOPE};
 use integration_tests::template::resolve;
-use integration_tests::{aws, Recorder, ACCOUNT, REGION};
+use integration_tests::{aws, sample_id, Recorder, ACCOUNT, REGION};
 use remediation::env::Lookup;
+use remediation::hub::{Hub, HubSettings, ASSUME_ROLE, SEND_SWEEPS};
 use remediation::resource::Scope;
 use remediation::{functions, Engine, Settings};
 use serde_json::Value;
@@ -69,6 +70,17 @@ const DEPLOYABLE: &[(&str, &[(&str, &str)])] = &[
         &[
             ("CreateManagedConfigRules", "false"),
             ("EnableContestedTracking", "false"),
+        ],
+    ),
+    (
+        "organization hub",
+        &[
+            ("MemberRoleName", "security/ai-guard-member"),
+            ("OrganizationId", "o-a1b2c3d4e5"),
+            ("Regions", "us-east-1,eu-west-1"),
+            ("OrganizationalUnits", "ou-ab12-cdefgh34"),
+            ("ExcludedAccounts", "111111111111"),
+            ("NotificationEmail", "secops@example.com"),
         ],
     ),
     (
@@ -123,6 +135,14 @@ const REFUSED: &[(&[(&str, &str)], &str)] = &[
             ("EnableS3DataProtection", "false"),
         ],
         "nothing to deploy",
+    ),
+    (
+        &[("MemberRoleName", "ai-guard-member")],
+        "needs OrganizationId",
+    ),
+    (
+        &[("OrganizationalUnits", "ou-ab12-cdefgh34")],
+        "need MemberRoleName",
     ),
 ];
 
@@ -281,30 +301,6 @@ fn every_function_starts_with_the_environment_the_template_gives_it() {
     }
 }
 
-/// AWS actions with no resource-level permissions: `*` is the resource IAM evaluates (Service
-/// Authorization Reference, each service's "Actions" table).
-const NO_RESOURCE_SCOPE: &[&str] = &[
-    "s3:ListAllMyBuckets",
-    "s3:GetAccountPublicAccessBlock",
-    "s3:PutAccountPublicAccessBlock",
-    "config:PutEvaluations",
-    "bedrock:GetModelInvocationLoggingConfiguration",
-    "bedrock:PutModelInvocationLoggingConfiguration",
-    "kms:ListKeys",
-    "sagemaker:ListNotebookInstances",
-];
-
-/// An identifier of each resource type, for the concrete ARN the control computes from it.
-fn sample_id(resource_type: &str) -> &'static str {
-    match resource_type {
-        "AWS::S3::Bucket" => "corp-training-data",
-        "AWS::::Account" => ACCOUNT,
-        "AWS::KMS::Key" => "1234abcd-12ab-34cd-56ef-1234567890ab",
-        "AWS::SageMaker::NotebookInstance" => "research-notebook",
-        other => panic!("no sample identifier for {other}"),
-    }
-}
-
 struct MapEnv(HashMap<String, String>);
 
 impl Lookup for MapEnv {
@@ -417,7 +413,7 @@ async fn every_call_each_function_makes_is_allowed_on_the_real_resource() {
                         })
                         .unwrap_or_else(|| panic!("{binary}: no control declares {op:?}"));
                     let spec = control.spec();
-                    spec.resource(sample_id(spec.resource_type), &scope)
+                    spec.resource(&sample_id(spec.resource_type, ACCOUNT), &scope)
                         .expect("sample resource")
                         .arn
                 };
@@ -460,9 +456,48 @@ async fn every_call_each_function_makes_is_allowed_on_the_real_resource() {
                 .as_str()
                 .expect("dead-letter queue");
             check("sqs:SendMessage", dlq, vec![]);
+            // A hub: assuming the member role, listing the organization, its sweep queue (sending
+            // jobs, and Lambda polling it with the function's role).
+            let env = MapEnv(vars.clone());
+            if let Some(hub) = HubSettings::from_lookup(&env).expect("hub settings") {
+                let settings = Settings::from_lookup(&env).expect("settings");
+                let function = functions::function(binary).expect("registered");
+                let aws = aws(&settings, &Recorder::new()).await;
+                let queue_url = vars["SWEEP_QUEUE_URL"].clone();
+                let queue = by_value(&t, &queue_url)["Attributes"]["Arn"]
+                    .as_str()
+                    .expect("queue arn")
+                    .to_owned();
+                let member_role = hub.member_role_arn(MEMBER, REGION).expect("member role");
+                let hub = Hub::new(binary, settings, hub, aws, function.builder(env))
+                    .unwrap_or_else(|e| panic!("{name}: {binary}: {e}"));
+                let ops = hub.operations();
+                assert!(
+                    ops.contains(&ASSUME_ROLE) && ops.contains(&SEND_SWEEPS),
+                    "{ops:?}"
+                );
+                for op in ops {
+                    let resource = match op.service {
+                        "sts" => member_role.clone(),
+                        "sqs" => queue.clone(),
+                        _ => "*".to_owned(),
+                    };
+                    check(op.permission, &resource, vec![]);
+                }
+                for action in [
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                ] {
+                    check(action, &queue, vec![]);
+                }
+            }
         }
     }
 }
+
+/// A member account of the organization variant.
+const MEMBER: &str = "210987654321";
 
 #[test]
 fn bedrock_can_deliver_to_the_destinations_the_template_creates() {
@@ -644,16 +679,20 @@ fn what_holds_data_survives_the_stack_and_config_rules_need_their_switch() {
     );
 }
 
+/// The event pattern of a rule (CloudFormation takes it as JSON text or an object).
+fn pattern_of(rule: &Value) -> Option<Value> {
+    match rule["Properties"].get("EventPattern")? {
+        Value::String(s) => Some(serde_json::from_str(s).expect("pattern json")),
+        v => Some(v.clone()),
+    }
+}
+
 #[test]
 fn relayed_events_of_other_accounts_and_regions_are_filtered_by_the_rules() {
     let t = deployable("defaults", &[]);
     for (logical, rule) in of_type(&t, "AWS::Events::Rule") {
-        let Some(pattern) = rule["Properties"].get("EventPattern") else {
+        let Some(pattern) = pattern_of(rule) else {
             continue; // schedules
-        };
-        let pattern = match pattern {
-            Value::String(s) => serde_json::from_str(s).expect("pattern json"),
-            v => v.clone(),
         };
         let source = pattern["source"][0].as_str().unwrap_or_default();
         if source == "aws.securityhub" {
@@ -675,4 +714,74 @@ fn relayed_events_of_other_accounts_and_regions_are_filtered_by_the_rules() {
             assert_eq!(pattern["detail"]["awsRegion"], serde_json::json!([REGION]));
         }
     }
+}
+
+/// A hub takes the organization's events on its own bus, which only the organization may put
+/// events on; Security Hub findings come from its own (administrator's) feed on the default bus;
+/// its rules let every account and region through (the function narrows them to its scope).
+#[test]
+fn a_hubs_rules_are_on_its_organization_only_bus() {
+    let (name, params) = DEPLOYABLE
+        .iter()
+        .find(|(n, _)| *n == "organization hub")
+        .expect("variant");
+    let t = deployable(name, params);
+    let (_, bus) = of_type(&t, "AWS::Events::EventBus")[0];
+    let bus_name = bus["Ref"].as_str().expect("bus name");
+    let (_, policy) = of_type(&t, "AWS::Events::EventBusPolicy")[0];
+    assert_eq!(policy["Properties"]["EventBusName"], bus_name);
+    let statement = &policy["Properties"]["Statement"];
+    assert_eq!(statement["Action"], "events:PutEvents");
+    assert_eq!(
+        statement["Condition"]["StringEquals"]["aws:PrincipalOrgID"],
+        "o-a1b2c3d4e5"
+    );
+    let exists = serde_json::json!([{"exists": true}]);
+    let mut on_bus = 0;
+    for (logical, rule) in of_type(&t, "AWS::Events::Rule") {
+        let Some(pattern) = pattern_of(rule) else {
+            assert!(
+                rule["Properties"].get("EventBusName").is_none(),
+                "{logical}"
+            );
+            continue; // schedules: the hub's own
+        };
+        let bus = rule["Properties"]["EventBusName"].as_str();
+        if pattern["source"][0] == "aws.securityhub" {
+            assert_eq!(bus, None, "{logical}: findings arrive on the default bus");
+            assert_eq!(
+                pattern["detail"]["findings"]["AwsAccountId"], exists,
+                "{logical}"
+            );
+            assert_eq!(pattern["detail"]["findings"]["Region"], exists, "{logical}");
+        } else {
+            assert_eq!(bus, Some(bus_name), "{logical}");
+            assert_eq!(pattern["account"], exists, "{logical}");
+            on_bus += 1;
+        }
+    }
+    assert!(on_bus >= 5, "{on_bus} rules on the hub's bus");
+    // Each function's sweep queue is FIFO, drained by the function, with partial batch failures.
+    for (logical, mapping) in of_type(&t, "AWS::Lambda::EventSourceMapping") {
+        let queue = by_value(
+            &t,
+            mapping["Properties"]["EventSourceArn"]
+                .as_str()
+                .expect("arn"),
+        );
+        assert_eq!(queue["Properties"]["FifoQueue"], true, "{logical}");
+        assert!(
+            queue["Ref"].as_str().is_some_and(|u| u.ends_with(".fifo")),
+            "{logical}"
+        );
+        assert_eq!(
+            mapping["Properties"]["FunctionResponseTypes"],
+            serde_json::json!(["ReportBatchItemFailures"]),
+            "{logical}"
+        );
+    }
+    assert_eq!(
+        of_type(&t, "AWS::Lambda::EventSourceMapping").len(),
+        of_type(&t, "AWS::Lambda::Function").len()
+    );
 }

@@ -55,6 +55,15 @@ def key_id(stack, logical):
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
+def fifo_name(ctx):
+    """A FIFO queue's generated name: CloudFormation appends `.fifo` but does not shorten the name
+    to SQS's limit of 80 characters (cloudformation-coverage-roadmap#280): refused when longer."""
+    name = f"{ctx['stack']}-{ctx['logical']}-" + hashlib.sha1(f"{ctx['stack']}/{ctx['logical']}".encode()).hexdigest()[:12].upper() + ".fifo"
+    if len(name) > 80:
+        raise Refused(f"{ctx['logical']}: FIFO queue name {name} is longer than 80 characters (a shorter stack name)")
+    return name
+
+
 # Return values, from each type's page of the CloudFormation resource reference.
 # name(props, ctx) -> physical name; ref/attributes from the name.
 def _named(prop, limit=64):
@@ -77,7 +86,7 @@ RETURN_VALUES = {
     ),
     # Ref: queue URL; Arn; QueueName; QueueUrl.
     "AWS::SQS::Queue": (
-        _named("QueueName", 80),
+        lambda props, ctx: props.get("QueueName") or fifo_name(ctx) if props.get("FifoQueue") else _named("QueueName", 80)(props, ctx),
         lambda n, props, c: f"https://sqs.{c['region']}.amazonaws.com/{c['account']}/{n}",
         {"Arn": lambda n, props, c: f"arn:{c['partition']}:sqs:{c['region']}:{c['account']}:{n}",
          "QueueName": lambda n, props, c: n,
@@ -130,6 +139,21 @@ RETURN_VALUES = {
         _named("Name"),
         lambda n, props, c: n,
         {"Arn": lambda n, props, c: f"arn:{c['partition']}:events:{c['region']}:{c['account']}:rule/{n}"},
+    ),
+    # Ref: bus name; Arn: ...:event-bus/<name>; Name.
+    "AWS::Events::EventBus": (
+        _named("Name", 256),
+        lambda n, props, c: n,
+        {"Arn": lambda n, props, c: f"arn:{c['partition']}:events:{c['region']}:{c['account']}:event-bus/{n}",
+         "Name": lambda n, props, c: n},
+    ),
+    # Ref: the statement id.
+    "AWS::Events::EventBusPolicy": (_named("StatementId"), lambda n, props, c: n, {}),
+    # Ref: the mapping's id.
+    "AWS::Lambda::EventSourceMapping": (
+        lambda props, ctx: key_id(ctx["stack"], ctx["logical"]),
+        lambda n, props, c: n,
+        {"EventSourceMappingArn": lambda n, props, c: f"arn:{c['partition']}:lambda:{c['region']}:{c['account']}:event-source-mapping:{n}"},
     ),
     "AWS::CloudWatch::Alarm": (
         _named("AlarmName", 255),
