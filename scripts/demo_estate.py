@@ -62,6 +62,56 @@ def seed():
     print(key)
 
 
+def org_seed():
+    """An organization whose `workloads` OU holds three member accounts with the same AI estate
+    (a bucket without Block Public Access, a key without rotation, a root-enabled notebook), and a
+    `sandbox` OU the hub must not touch. Prints the workloads OU id."""
+    org = boto3.client("organizations")
+    org.create_organization(FeatureSet="ALL")
+    root = org.list_roots()["Roots"][0]["Id"]
+    units = {
+        name: org.create_organizational_unit(ParentId=root, Name=name)["OrganizationalUnit"]["Id"]
+        for name in ["workloads", "sandbox"]
+    }
+    for name, unit in [("team-a", "workloads"), ("team-b", "workloads"), ("team-c", "workloads"), ("sandbox", "sandbox")]:
+        account = org.create_account(Email=f"{name}@example.com", AccountName=name)["CreateAccountStatus"]["AccountId"]
+        org.move_account(AccountId=account, SourceParentId=root, DestinationParentId=units[unit])
+        creds = boto3.client("sts").assume_role(
+            RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="demo-seed"
+        )["Credentials"]
+        session = boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+        session.client("s3").create_bucket(Bucket=f"ai-training-{name}-{account}")
+        session.client("kms").create_key(Description=f"{name} fine-tuning data")
+        session.client("sagemaker").create_notebook_instance(
+            NotebookInstanceName=f"{name}-notebook",
+            InstanceType="ml.t3.medium",
+            RoleArn=f"arn:aws:iam::{account}:role/SageMakerExecution",
+        )
+        print(f"  {name:8} {account} ({unit})", file=sys.stderr)
+    print(units["workloads"])
+
+
+def org_table(fix_path):
+    """The hub's fix, per account: resources, fixed, still open (exit 1 if any is open)."""
+    rows = json.load(open(fix_path))
+    accounts = sorted({r["account"] for r in rows})
+    print(f"{'ACCOUNT':14}{'REGION':12}{'RESOURCES':>10}{'NON-COMPLIANT BEFORE':>22}{'FIXED':>7}{'OPEN AFTER':>12}")
+    for account in accounts:
+        mine = [r for r in rows if r["account"] == account]
+        before = sum(1 for r in mine if r["before"].startswith("non-compliant"))
+        fixed = sum(1 for r in mine if r.get("outcome") == "remediated")
+        left = sum(1 for r in mine if r["open"])
+        print(f"{account:14}{mine[0]['region']:12}{len(mine):>10}{before:>22}{fixed:>7}{left:>12}")
+    for r in rows:
+        if r["open"]:
+            print(f"  still non-compliant: {r['account']} {r['resource']} ({r['control']}): {r['detail']}")
+    return 1 if any(r["open"] for r in rows) else 0
+
+
 def table(before_path, after_path, responses_path):
     before = {(r["control"], r["resource"]): r for r in json.load(open(before_path))}
     after = {(r["control"], r["resource"]): r for r in json.load(open(after_path))}
@@ -98,5 +148,9 @@ if __name__ == "__main__":
         seed()
     elif sys.argv[1:2] == ["table"]:
         sys.exit(table(*sys.argv[2:5]))
+    elif sys.argv[1:2] == ["org-seed"]:
+        org_seed()
+    elif sys.argv[1:2] == ["org-table"]:
+        sys.exit(org_table(sys.argv[2]))
     else:
-        sys.exit("usage: demo_estate.py seed | table BEFORE.json AFTER.json RESPONSES.jsonl")
+        sys.exit("usage: demo_estate.py seed | table BEFORE.json AFTER.json RESPONSES.jsonl | org-seed | org-table FIX.json")

@@ -15,8 +15,9 @@ use clap::{Parser, Subcommand};
 use remediation::clients::AwsClients;
 use remediation::env::ProcessEnv;
 use remediation::functions::{Function, FUNCTIONS};
+use remediation::hub::{Hub, HubSettings};
 use remediation::settings::Settings;
-use remediation::{Engine, EngineError, OutcomeRecord};
+use remediation::{Engine, EngineError, OutcomeRecord, Response};
 
 #[derive(Parser)]
 #[command(
@@ -39,6 +40,19 @@ struct Cli {
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
+    /// Organization: the role (name or path/name) to assume in member accounts; every ACTIVE
+    /// account of the organization is in scope (the caller must be allowed to list them).
+    #[arg(long, global = true)]
+    member_role: Option<String>,
+    /// Regions to act in, comma-separated (default: --region's).
+    #[arg(long, global = true)]
+    regions: Option<String>,
+    /// Organization: only the accounts under these OU or root ids, comma-separated.
+    #[arg(long, global = true)]
+    organizational_units: Option<String>,
+    /// Organization: never these accounts, comma-separated.
+    #[arg(long, global = true)]
+    excluded_accounts: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -88,16 +102,60 @@ fn main() -> ExitCode {
     }
 }
 
-/// The engines of the selected functions, built once (the scan and the fix share them).
-fn engines(cli: &Cli, aws: &AwsClients) -> Result<Vec<(&'static str, Engine)>, String> {
+/// What sweeps for one function: its engine, or (organization, regions) its hub of engines.
+enum Runner {
+    Engine(Engine),
+    Hub(Box<Hub>),
+}
+
+impl Runner {
+    async fn sweep(&self, account: &str, dry_run: bool) -> Result<Response, EngineError> {
+        match self {
+            Runner::Engine(e) => e.sweep(account, "remediate", dry_run).await,
+            Runner::Hub(h) => h.sweep(account, dry_run).await,
+        }
+    }
+}
+
+/// The hub settings from the organization options (the same as the functions' variables).
+fn hub_settings(cli: &Cli) -> Result<Option<HubSettings>, String> {
+    let options = [
+        ("MEMBER_ROLE_NAME", &cli.member_role),
+        ("REGIONS", &cli.regions),
+        ("ORGANIZATIONAL_UNITS", &cli.organizational_units),
+        ("EXCLUDED_ACCOUNTS", &cli.excluded_accounts),
+    ];
+    let lookup = |name: &str| {
+        options
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, v)| (*v).clone())
+    };
+    HubSettings::from_lookup(&lookup).map_err(|e| e.to_string())
+}
+
+/// The runners of the selected functions, built once (the scan and the fix share them).
+fn engines(cli: &Cli, aws: &AwsClients) -> Result<Vec<(&'static str, Runner)>, String> {
     let settings = Settings::from_lookup(&ProcessEnv).map_err(|e| e.to_string())?;
+    let hub = hub_settings(cli)?;
     let chosen = |f: &Function| {
         cli.controls.is_empty() || cli.controls.iter().any(|c| c == f.short || c == f.name)
     };
     let mut engines = Vec::new();
     for function in FUNCTIONS.iter().copied().filter(|f| chosen(f)) {
-        match (function.build)(settings.clone(), &ProcessEnv, aws) {
-            Ok(engine) => engines.push((function.name, engine)),
+        let built = match &hub {
+            None => (function.build)(settings.clone(), &ProcessEnv, aws).map(Runner::Engine),
+            Some(h) => Hub::new(
+                "remediate",
+                settings.clone(),
+                h.clone(),
+                aws.clone(),
+                function.builder(ProcessEnv),
+            )
+            .map(|hub| Runner::Hub(Box::new(hub))),
+        };
+        match built {
+            Ok(runner) => engines.push((function.name, runner)),
             // A function whose own settings are missing (Bedrock's known-good configuration) has
             // nothing to compare with: skipped with a note unless asked for by name.
             Err(e) if cli.controls.is_empty() => {
@@ -110,13 +168,13 @@ fn engines(cli: &Cli, aws: &AwsClients) -> Result<Vec<(&'static str, Engine)>, S
 }
 
 async fn sweep_all(
-    engines: &[(&'static str, Engine)],
+    engines: &[(&'static str, Runner)],
     account: &str,
     dry_run: bool,
 ) -> Result<Vec<OutcomeRecord>, String> {
     let mut records = Vec::new();
     for (_, engine) in engines {
-        let response = match engine.sweep(account, "remediate", dry_run).await {
+        let response = match engine.sweep(account, dry_run).await {
             Ok(response) => response,
             // Failed or deferred resources are results to show, not a reason to stop.
             Err(EngineError::Unresolved { response, .. }) => response,
@@ -201,7 +259,7 @@ async fn run(cli: &Cli) -> Result<ExitCode, String> {
         );
     } else {
         print!("{}", report::table(&rows));
-        eprintln!("{}", report::summary(&rows, &account, &region));
+        eprint!("{}", report::summary(&rows));
     }
     Ok(if rows.iter().any(|r| r.open) {
         ExitCode::from(1)

@@ -10,6 +10,8 @@ use remediation::{Outcome, OutcomeRecord};
 pub struct Row {
     pub control: &'static str,
     pub resource: String,
+    pub account: String,
+    pub region: String,
     /// What the scan found: `compliant`, `non-compliant`, `exempt`, `not applicable`, ...
     pub before: &'static str,
     /// The fix's outcome (`fix` only).
@@ -50,13 +52,19 @@ pub fn rows(scan: &[OutcomeRecord], fixed: Option<&[OutcomeRecord]>) -> Vec<Row>
     scan.iter()
         .map(|s| {
             let fix = fixed.and_then(|f| {
-                f.iter()
-                    .find(|r| r.control == s.control && r.resource == s.resource)
+                f.iter().find(|r| {
+                    r.control == s.control
+                        && r.resource == s.resource
+                        && r.account == s.account
+                        && r.region == s.region
+                })
             });
             match fix {
                 Some(f) => Row {
                     control: s.control,
                     resource: s.resource.clone(),
+                    account: s.account.clone(),
+                    region: s.region.clone(),
                     before: state(s.outcome),
                     outcome: Some(f.outcome),
                     after: state(f.outcome),
@@ -66,6 +74,8 @@ pub fn rows(scan: &[OutcomeRecord], fixed: Option<&[OutcomeRecord]>) -> Vec<Row>
                 None => Row {
                     control: s.control,
                     resource: s.resource.clone(),
+                    account: s.account.clone(),
+                    region: s.region.clone(),
                     before: state(s.outcome),
                     outcome: None,
                     after: state(s.outcome),
@@ -123,12 +133,27 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
-/// One closing line: how many resources, how many still open.
-pub fn summary(rows: &[Row], account: &str, region: &str) -> String {
-    let open = rows.iter().filter(|r| r.open).count();
-    format!(
-        "{} resources in {account}/{region}: {open} with findings, {} without",
-        rows.len(),
-        rows.len() - open
-    )
+/// One closing line per account and region: how many resources, how many still open.
+pub fn summary(rows: &[Row]) -> String {
+    let mut places: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.account.as_str(), r.region.as_str()))
+        .collect();
+    places.sort_unstable();
+    places.dedup();
+    places
+        .into_iter()
+        .map(|(account, region)| {
+            let here: Vec<&Row> = rows
+                .iter()
+                .filter(|r| r.account == account && r.region == region)
+                .collect();
+            let open = here.iter().filter(|r| r.open).count();
+            format!(
+                "{} resources in {account}/{region}: {open} with findings, {} without\n",
+                here.len(),
+                here.len() - open
+            )
+        })
+        .collect()
 }

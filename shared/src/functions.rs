@@ -59,9 +59,13 @@ impl Function {
                 self.builder(crate::env::ProcessEnv),
             )?;
             let hub = &hub;
+            // The hub's future, boxed behind a trait object: nested in the runtime's, its type
+            // is too deep for the compiler's layout query otherwise.
             return Box::pin(lambda_runtime::run(lambda_runtime::service_fn(
-                move |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
-                    hub.handle_lambda(event).await
+                move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+                    let answer: futures::future::BoxFuture<'_, _> =
+                        Box::pin(hub.handle_lambda(event));
+                    answer
                 },
             )))
             .await;
