@@ -104,7 +104,7 @@ fn main() -> ExitCode {
 
 /// What sweeps for one function: its engine, or (organization, regions) its hub of engines.
 enum Runner {
-    Engine(Engine),
+    Engine(Box<Engine>),
     Hub(Box<Hub>),
 }
 
@@ -144,7 +144,8 @@ fn engines(cli: &Cli, aws: &AwsClients) -> Result<Vec<(&'static str, Runner)>, S
     let mut engines = Vec::new();
     for function in FUNCTIONS.iter().copied().filter(|f| chosen(f)) {
         let built = match &hub {
-            None => (function.build)(settings.clone(), &ProcessEnv, aws).map(Runner::Engine),
+            None => (function.build)(settings.clone(), &ProcessEnv, aws)
+                .map(|e| Runner::Engine(Box::new(e))),
             Some(h) => Hub::new(
                 "remediate",
                 settings.clone(),
