@@ -261,6 +261,46 @@ pub fn evaluate(
     }
 }
 
+/// A request across accounts (IAM user guide, "Cross-account policy evaluation logic"): the
+/// principal's identity policies, in its own account, and the resource's policy, naming the
+/// principal, must both allow it; an explicit deny in either wins.
+pub fn evaluate_cross_account(
+    identity: &[&Value],
+    resource_policy: &Value,
+    req: &Request,
+    principal_account: &str,
+    resource_account: &str,
+) -> Decision {
+    let own = evaluate(identity, None, req, principal_account, false);
+    let resource = policy_effect(resource_policy, req, resource_account, true);
+    if resource == Effect::Deny {
+        return Decision::ExplicitDeny(sid_of_deny(
+            &[resource_policy],
+            req,
+            resource_account,
+            true,
+        ));
+    }
+    match (own, resource) {
+        (Decision::Allow, Effect::Allow) => Decision::Allow,
+        (Decision::Allow, _) => Decision::ImplicitDeny,
+        (other, _) => other,
+    }
+}
+
+/// AWS actions with no resource-level permissions: `*` is the resource IAM evaluates (Service
+/// Authorization Reference, each service's "Actions" table).
+pub const NO_RESOURCE_SCOPE: &[&str] = &[
+    "s3:ListAllMyBuckets",
+    "s3:GetAccountPublicAccessBlock",
+    "s3:PutAccountPublicAccessBlock",
+    "config:PutEvaluations",
+    "bedrock:GetModelInvocationLoggingConfiguration",
+    "bedrock:PutModelInvocationLoggingConfiguration",
+    "kms:ListKeys",
+    "sagemaker:ListNotebookInstances",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,43 +400,3 @@ mod tests {
         );
     }
 }
-
-/// A request across accounts (IAM user guide, "Cross-account policy evaluation logic"): the
-/// principal's identity policies, in its own account, and the resource's policy, naming the
-/// principal, must both allow it; an explicit deny in either wins.
-pub fn evaluate_cross_account(
-    identity: &[&Value],
-    resource_policy: &Value,
-    req: &Request,
-    principal_account: &str,
-    resource_account: &str,
-) -> Decision {
-    let own = evaluate(identity, None, req, principal_account, false);
-    let resource = policy_effect(resource_policy, req, resource_account, true);
-    if resource == Effect::Deny {
-        return Decision::ExplicitDeny(sid_of_deny(
-            &[resource_policy],
-            req,
-            resource_account,
-            true,
-        ));
-    }
-    match (own, resource) {
-        (Decision::Allow, Effect::Allow) => Decision::Allow,
-        (Decision::Allow, _) => Decision::ImplicitDeny,
-        (other, _) => other,
-    }
-}
-
-/// AWS actions with no resource-level permissions: `*` is the resource IAM evaluates (Service
-/// Authorization Reference, each service's "Actions" table).
-pub const NO_RESOURCE_SCOPE: &[&str] = &[
-    "s3:ListAllMyBuckets",
-    "s3:GetAccountPublicAccessBlock",
-    "s3:PutAccountPublicAccessBlock",
-    "config:PutEvaluations",
-    "bedrock:GetModelInvocationLoggingConfiguration",
-    "bedrock:PutModelInvocationLoggingConfiguration",
-    "kms:ListKeys",
-    "sagemaker:ListNotebookInstances",
-];
