@@ -9,14 +9,28 @@ use std::process::Command;
 
 use integration_tests::{aws, env, settings, Recorder};
 use remediation::functions::FUNCTIONS;
+use remediation::hub::{Hub, HubSettings};
 use remediation::Engine;
 use serde_json::Value;
 
-/// Granted to every function by the platform, not called by its code.
+/// Granted to every function by the platform, not called by its code (its dead-letter queue,
+/// its logs, and — a hub — Lambda polling its sweep queue with the function's role: the
+/// `AWSLambdaSQSQueueExecutionRole` actions).
 const PLATFORM: &[&str] = &[
     "sqs:SendMessage",
     "logs:CreateLogStream",
     "logs:PutLogEvents",
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+];
+
+/// The organization's structure, read by a hub on `*`: the OU and root ARNs that could scope
+/// them name the management account, which the hub's stack does not know. Read-only.
+const ORGANIZATION_READS: &[&str] = &[
+    "organizations:ListAccounts",
+    "organizations:ListAccountsForParent",
+    "organizations:ListOrganizationalUnitsForParent",
 ];
 
 /// Permissions an operation needs besides its own action (AWS's documented requirements): when
@@ -79,6 +93,33 @@ async fn engines() -> Vec<(&'static str, Engine)> {
         .collect()
 }
 
+/// What a function calls as an organization hub, besides its engines' operations: its own
+/// `Hub::operations` with and without OUs (they list the organization differently).
+async fn hub_operations(binary: &'static str) -> BTreeSet<String> {
+    let function = remediation::functions::function(binary).expect("registered");
+    let mut ops = BTreeSet::new();
+    for units in ["", "ou-ab12-cdefgh34"] {
+        let pairs = [
+            ("MEMBER_ROLE_NAME", "ai-guard-member"),
+            ("ORGANIZATIONAL_UNITS", units),
+            (
+                "SWEEP_QUEUE_URL",
+                "https://sqs.us-east-1.amazonaws.com/123456789012/sweeps.fifo",
+            ),
+            ("BEDROCK_LOG_BUCKET", "logs"),
+        ];
+        let s = settings(&pairs);
+        let hub_settings = HubSettings::from_lookup(&env(&pairs))
+            .expect("hub settings")
+            .expect("a hub");
+        let aws = aws(&s, &Recorder::new()).await;
+        let hub = Hub::new(binary, s, hub_settings, aws, function.builder(env(&pairs)))
+            .unwrap_or_else(|e| panic!("{binary}: {e}"));
+        ops.extend(hub.operations().iter().map(|o| o.permission.to_owned()));
+    }
+    ops
+}
+
 fn template_grants() -> Value {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let python = root.join(".venv/bin/python");
@@ -131,7 +172,7 @@ async fn every_role_grants_exactly_what_its_code_declares() {
                 assert!(!action.contains('*'), "{binary}: wildcard action {action}");
                 if resources.contains(&"*") {
                     assert!(
-                        NO_RESOURCE_SCOPE.contains(&action),
+                        NO_RESOURCE_SCOPE.contains(&action) || ORGANIZATION_READS.contains(&action),
                         "{binary}: {action} granted on * but it can be scoped"
                     );
                 }
@@ -144,6 +185,8 @@ async fn every_role_grants_exactly_what_its_code_declares() {
             .map(|o| o.permission.to_owned())
             .collect();
         needed.extend(PLATFORM.iter().map(|p| p.to_string()));
+        // As a hub (every option: member role, OUs, sweep queue), the hub's own calls too.
+        needed.extend(hub_operations(binary).await);
         let implied: Vec<String> = IMPLIED
             .iter()
             .filter(|(by, _, _)| needed.contains(*by))
