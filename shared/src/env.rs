@@ -23,6 +23,24 @@ impl<F: Fn(&str) -> Option<String>> Lookup for F {
     }
 }
 
+/// A function's own settings as one account and region of a hub sees them: `{account}` and
+/// `{region}` in a value become that account's id and that region (so, for example, a Bedrock log
+/// bucket can be named per account: `ai-guard-bedrock-logs-{account}-{region}`).
+pub struct Placed<'a> {
+    pub env: &'a dyn Lookup,
+    pub account: &'a str,
+    pub region: &'a str,
+}
+
+impl Lookup for Placed<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        self.env.get(name).map(|v| {
+            v.replace("{account}", self.account)
+                .replace("{region}", self.region)
+        })
+    }
+}
+
 /// `true`/`false` (any case); absent means `default`; anything else is an error.
 pub fn parse_bool(env: &dyn Lookup, name: &str, default: bool) -> Result<bool, SettingsError> {
     match env.get(name) {
@@ -69,4 +87,24 @@ pub fn optional(env: &dyn Lookup, name: &str) -> Option<String> {
     env.get(name)
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placed_settings_name_their_account_and_region() {
+        let env = |name: &str| (name == "B").then(|| "logs-{account}-{region}".to_owned());
+        let placed = Placed {
+            env: &env,
+            account: "210987654321",
+            region: "eu-west-1",
+        };
+        assert_eq!(
+            placed.get("B").as_deref(),
+            Some("logs-210987654321-eu-west-1")
+        );
+        assert_eq!(placed.get("C"), None);
+    }
 }

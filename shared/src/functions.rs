@@ -19,7 +19,7 @@ use crate::controls::s3_public_access::{self, AccountPublicAccessBlock, BucketPu
 #[cfg(feature = "sagemaker")]
 use crate::controls::sagemaker_notebook::{self, GuardSettings, NotebookGuard};
 use crate::engine::Engine;
-use crate::env::Lookup;
+use crate::env::{Lookup, Placed};
 use crate::error::SettingsError;
 use crate::hub::{Build, Hub, HubSettings};
 use crate::notify::Notifier;
@@ -82,9 +82,17 @@ impl Function {
         .await
     }
 
-    /// This function's engine builder for a hub, reading the function's own settings from `env`.
+    /// This function's engine builder for a hub, reading the function's own settings from `env`
+    /// with `{account}` and `{region}` replaced by the account and region the engine acts in.
     pub fn builder(&'static self, env: impl Lookup + Send + Sync + 'static) -> Build {
-        Arc::new(move |settings, aws| (self.build)(settings, &env, aws))
+        Arc::new(move |settings, aws, account, region| {
+            let placed = Placed {
+                env: &env,
+                account,
+                region,
+            };
+            (self.build)(settings, &placed, aws)
+        })
     }
 
     /// Whether this function hosts the control `id`.

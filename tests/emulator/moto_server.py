@@ -58,8 +58,9 @@ Fault hooks (to prove the code's handling of situations AWS cannot be asked to p
   reference documents it (1-100 identifiers, Note Text/UpdatedBy ≤ 512, Workflow.Status values,
   UnprocessedFindings for unknown findings). `GET /_harness/securityhub/findings`: every finding
   and every accepted update request.
-- `GET /_harness/bedrock/destinations?bucket=B&logGroup=G&role=ROLE_ARN` (each repeatable): create
-  Bedrock log destinations as a user would (the role trusting bedrock.amazonaws.com).
+- `GET /_harness/bedrock/destinations?bucket=B&logGroup=G&role=ROLE_ARN` (each repeatable; and
+  `account=`/`region=` for another account's or region's): create Bedrock log destinations as a
+  user would (the role trusting bedrock.amazonaws.com).
 - `GET /_harness/sagemaker/notebook-status?name=NAME&status=STATUS`: put a notebook in a state
   AWS passes through on its own (`Pending`, `Stopping`, `Updating`, `Failed`, ...), which moto skips.
 """
@@ -552,7 +553,8 @@ def harness_app(environ, start_response):
             updates = list(FINDING_UPDATES)
         return json_response(start_response, {"findings": found, "updates": updates})
     if path == "/_harness/bedrock/destinations":
-        return json_response(start_response, create_bedrock_destinations(query))
+        where = {k: query[k][0] for k in ("account", "region") if query.get(k)}
+        return json_response(start_response, create_bedrock_destinations(query, **where))
     if path == "/_harness/kms/stale-reads":
         with _LOCK:
             STALE_KEYS.update(query.get("key") or [])

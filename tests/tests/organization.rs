@@ -19,7 +19,7 @@ use aws_types::region::Region;
 use aws_types::sdk_config::SharedCredentialsProvider;
 use integration_tests::{env, events, settings, unique, Emulator, ACCOUNT, REGION};
 use remediation::clients::AwsClients;
-use remediation::functions::S3_PUBLIC_ACCESS_BLOCK;
+use remediation::functions::{BEDROCK_INVOCATION_LOGGING, S3_PUBLIC_ACCESS_BLOCK};
 use remediation::hub::{Answer, Hub, HubSettings};
 use remediation::{Outcome, OutcomeRecord};
 use serde_json::{json, Value};
@@ -372,7 +372,11 @@ async fn one_hub_fixes_every_member_account_and_region_and_nothing_else() {
         .await
         .expect("jobs");
     emulator.harness_get(&format!("/_harness/faults?throttle=0&account={m1}"));
-    let Answer::Jobs { failures, records } = answer else {
+    let Answer::Jobs {
+        failures,
+        records: swept,
+    } = answer
+    else {
         panic!("expected sweep jobs' answer");
     };
     let retried: BTreeSet<String> = failures
@@ -386,7 +390,7 @@ async fn one_hub_fixes_every_member_account_and_region_and_nothing_else() {
         assert_eq!(is_fixed, account != m1, "{account}/{region} {bucket}");
         if account != m1 {
             assert!(
-                records
+                swept
                     .iter()
                     .any(|r| r.resource.ends_with(bucket.as_str())
                         && r.outcome == Outcome::Remediated)
@@ -415,8 +419,67 @@ async fn one_hub_fixes_every_member_account_and_region_and_nothing_else() {
         );
     }
 
+    // Settings may name each account's own resources: Bedrock's known-good destinations in a member
+    // account are that account's ({account}, {region}), created there as a user would.
+    let bucket = format!("ai-guard-logs-{m2}-{OTHER_REGION}");
+    let role = format!("arn:aws:iam::{m2}:role/bedrock-logging");
+    emulator.harness_get(&format!(
+        "/_harness/bedrock/destinations?account={m2}&region={OTHER_REGION}&bucket={bucket}&logGroup=/ai-guard/bedrock&role={role}"
+    ));
+    let bedrock_env = [
+        ("BEDROCK_LOG_BUCKET", "ai-guard-logs-{account}-{region}"),
+        ("BEDROCK_LOG_GROUP", "/ai-guard/bedrock"),
+        (
+            "BEDROCK_LOG_ROLE_ARN",
+            "arn:aws:iam::{account}:role/bedrock-logging",
+        ),
+    ];
+    let hub_settings = HubSettings::from_lookup(&env(&scope))
+        .expect("hub settings")
+        .expect("a hub");
+    let hub_b = Hub::new(
+        "bedrock-invocation-logging",
+        settings(&[]),
+        hub_settings,
+        aws.clone(),
+        BEDROCK_INVOCATION_LOGGING.builder(env(&bedrock_env)),
+    )
+    .expect("bedrock hub");
+    let direct = json!({"resourceId": m2, "accountId": m2, "region": OTHER_REGION});
+    let restored = records(
+        hub_b
+            .handle(&direct, ACCOUNT)
+            .await
+            .expect("bedrock in a member"),
+    );
+    assert_eq!(restored.len(), 1, "{restored:?}");
+    assert_eq!(restored[0].outcome, Outcome::Remediated, "{restored:?}");
+    let config = admin(&aws, m2, OTHER_REGION)
+        .await
+        .bedrock()
+        .get_model_invocation_logging_configuration()
+        .send()
+        .await
+        .expect("read back");
+    let logging = config.logging_config().expect("logging on");
+    assert_eq!(
+        logging.s3_config().map(|c| c.bucket_name()),
+        Some(bucket.as_str())
+    );
+    assert_eq!(
+        logging.cloud_watch_config().map(|c| c.role_arn()),
+        Some(role.as_str())
+    );
+
     // Across it all the hubs assumed into the three members only.
-    let sessions: BTreeSet<String> = hub_sessions(emulator).into_iter().collect();
+    let sessions: BTreeSet<String> = emulator
+        .harness_get("/_harness/sts/assumed-roles")
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|r| r["sessionName"] == SESSION || r["sessionName"] == "bedrock-invocation-logging")
+        .map(|r| r["roleArn"].as_str().unwrap_or_default().to_owned())
+        .collect();
     let members: BTreeSet<String> = [m0, m1, m2]
         .iter()
         .map(|m| format!("arn:aws:iam::{m}:role/{MEMBER_ROLE}"))

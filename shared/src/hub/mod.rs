@@ -41,8 +41,13 @@ use crate::settings::Settings;
 pub use route::{route, Part, Routed, SweepJob};
 pub use scope::{AccountScope, HubSettings, ASSUME_ROLE, SEND_SWEEPS};
 
-/// Builds a function's engine from its settings and the clients of one account and region.
-pub type Build = Arc<dyn Fn(Settings, &AwsClients) -> Result<Engine, SettingsError> + Send + Sync>;
+/// Builds a function's engine from its settings and the clients of one account and region (the
+/// account and region, for settings that name them with `{account}` and `{region}`).
+pub type Build =
+    Arc<dyn Fn(Settings, &AwsClients, &str, &str) -> Result<Engine, SettingsError> + Send + Sync>;
+
+/// The account the settings are checked with at init, before any event names the hub's own.
+const ANY_ACCOUNT: &str = "000000000000";
 
 /// Where an engine acts: (account — `None` for the hub's own —, region).
 type Place = (Option<String>, String);
@@ -115,11 +120,18 @@ impl Hub {
         build: Build,
     ) -> Result<Self, SettingsError> {
         let own_region = aws.region()?;
-        let own = build(settings.clone(), &aws.acting_in(&own_region, None))?;
-        let specs = own.specs().to_vec();
+        // Checked now, so an invalid setting stops the function at init; built for real per
+        // account and region on first use.
+        let probe = build(
+            settings.clone(),
+            &aws.acting_in(&own_region, None),
+            settings.account_id.as_deref().unwrap_or(ANY_ACCOUNT),
+            &own_region,
+        )?;
+        let specs = probe.specs().to_vec();
         let scope = AccountScope::new(&hub, aws.organizations());
         let sqs = hub.sweep_queue_url.as_ref().map(|_| aws.sqs());
-        let engines = HashMap::from([((None, own_region.clone()), Arc::new(own))]);
+        let engines = HashMap::new();
         Ok(Self {
             settings,
             hub,
@@ -478,10 +490,11 @@ impl Hub {
                 self.aws.acting_in(region, Some(credentials))
             }
         };
-        let engine = (self.build)(settings, &aws).map_err(|e| EngineError::Unresolved {
-            message: format!("engine for {account}/{region} not built: {e}"),
-            response: Response::default(),
-        })?;
+        let engine =
+            (self.build)(settings, &aws, account, region).map_err(|e| EngineError::Unresolved {
+                message: format!("engine for {account}/{region} not built: {e}"),
+                response: Response::default(),
+            })?;
         let engine = Arc::new(engine);
         engines.insert(key, engine.clone());
         Ok(engine)
