@@ -106,6 +106,7 @@ impl Engine {
         }
         if self.findings.is_some() {
             ops.push(findings::BATCH_UPDATE_FINDINGS);
+            ops.push(findings::BATCH_UPDATE_FINDINGS_V2);
         }
         if self.settings.exempt_tag.is_some() {
             ops.extend(self.controls().filter_map(|c| c.spec().tag_operation));

@@ -1,12 +1,13 @@
-//! The Security Hub closed loop: after an invocation triggered by findings, each finding's workflow
-//! says what happened — `RESOLVED` with a note after a verified fix (or when the resource was found
-//! compliant), `NOTIFIED` with the reason when the fix was only reported (dry run), failed or had
-//! to wait. `BatchUpdateFindings`, up to 100 findings a request and at most 10 requests a second
-//! (Security Hub's documented limits).
+//! The Security Hub closed loop: after an invocation triggered by findings, each finding says what
+//! happened — resolved with a note after a verified fix (or when the resource was found
+//! compliant), told the reason when the fix was only reported (dry run), failed or had to wait.
+//! ASFF findings (Security Hub CSPM): `BatchUpdateFindings`, workflow `RESOLVED` / `NOTIFIED` and a
+//! `Note`. OCSF findings (the new Security Hub): `BatchUpdateFindingsV2`, `StatusId` 4 (Resolved)
+//! / 2 (In Progress) and a `Comment`. Both: up to 100 findings a request, at most 10 requests a
+//! second (Security Hub's documented limits), one IAM action (`securityhub:BatchUpdateFindings`).
 //!
-//! Security Hub answers every `BatchUpdateFindings` with a new "Security Hub Findings - Imported"
-//! event for the finding (Security Hub user guide, "BatchUpdateFindings for customers"): a resolved
-//! finding comes back `RESOLVED` and intake leaves it alone; a finding already `NOTIFIED` is not
+//! Security Hub answers every update with a new findings event: a resolved finding comes back
+//! resolved and intake leaves it alone; a finding already told (`NOTIFIED`, `In Progress`) is not
 //! updated again, so a fix that keeps failing cannot loop through Security Hub.
 
 use crate::aws::{AwsError, Operation};
@@ -18,30 +19,80 @@ pub const BATCH_UPDATE_FINDINGS: Operation = Operation {
     permission: "securityhub:BatchUpdateFindings",
 };
 
-/// Security Hub's limits for `BatchUpdateFindings`.
+pub const BATCH_UPDATE_FINDINGS_V2: Operation = Operation {
+    service: "securityhub",
+    api: "BatchUpdateFindingsV2",
+    permission: "securityhub:BatchUpdateFindings",
+};
+
+/// Security Hub's limits for `BatchUpdateFindings` and `BatchUpdateFindingsV2`.
 pub const MAX_PER_REQUEST: usize = 100;
 pub const NOTE_MAX: usize = 512;
 /// Who the notes say updated the finding.
 pub const UPDATED_BY: &str = "ai-guard";
 
+/// How Security Hub names a finding in an update.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FindingKey {
+    /// ASFF: `Id` and `ProductArn`.
+    Asff { id: String, product_arn: String },
+    /// OCSF: `cloud.account.uid`, `finding_info.uid`, `metadata.product.uid`.
+    Ocsf {
+        account: String,
+        uid: String,
+        product_uid: String,
+    },
+}
+
+impl FindingKey {
+    fn is_ocsf(&self) -> bool {
+        matches!(self, FindingKey::Ocsf { .. })
+    }
+}
+
 /// A finding an event carried, and the resources intake took from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FindingRef {
-    pub id: String,
-    pub product_arn: String,
-    /// Its workflow status when the event was sent.
+    pub key: FindingKey,
+    /// Its status when the event was sent: ASFF `Workflow.Status`, OCSF `status`.
     pub workflow: Option<String>,
     /// The ARNs of the targets made from it.
     pub resources: Vec<String>,
 }
 
-/// One `BatchUpdateFindings` request's worth: a status and note for these findings.
+/// What an update says of its findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Fixed and verified, or found compliant.
+    Resolved,
+    /// Not fixed: told why.
+    Notified,
+}
+
+impl Verdict {
+    /// ASFF `Workflow.Status`.
+    pub fn workflow(self) -> &'static str {
+        match self {
+            Verdict::Resolved => "RESOLVED",
+            Verdict::Notified => "NOTIFIED",
+        }
+    }
+
+    /// OCSF `status_id`: 4 Resolved, 2 In Progress.
+    pub fn status_id(self) -> i32 {
+        match self {
+            Verdict::Resolved => 4,
+            Verdict::Notified => 2,
+        }
+    }
+}
+
+/// One update request's worth: a verdict and note for findings of one format.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Update {
-    pub status: &'static str,
+    pub verdict: Verdict,
     pub note: String,
-    /// (Id, ProductArn)
-    pub findings: Vec<(String, String)>,
+    pub findings: Vec<FindingKey>,
 }
 
 fn note(text: String) -> String {
@@ -84,34 +135,39 @@ pub fn plan(findings: &[FindingRef], records: &[OutcomeRecord]) -> Vec<Update> {
                 .collect::<Vec<_>>()
                 .join("; ")
         };
-        let (status, text) = if !unsettled.is_empty() {
-            if finding.workflow.as_deref() == Some("NOTIFIED") {
+        let (verdict, text) = if !unsettled.is_empty() {
+            if matches!(
+                finding.workflow.as_deref(),
+                Some("NOTIFIED" | "In Progress")
+            ) {
                 continue; // told already: updating again would only echo another event
             }
             let rs: Vec<&OutcomeRecord> = unsettled.iter().map(|r| **r).collect();
             (
-                "NOTIFIED",
+                Verdict::Notified,
                 format!("ai-guard did not fix it: {}", describe(&rs)),
             )
         } else if settled {
             (
-                "RESOLVED",
+                Verdict::Resolved,
                 format!("ai-guard verified: {}", describe(&mine)),
             )
         } else {
             continue; // exempt, not applicable or gone: a human's or AWS's to close
         };
         let text = note(text);
-        let id = (finding.id.clone(), finding.product_arn.clone());
-        match updates
-            .iter_mut()
-            .find(|u| u.status == status && u.note == text && u.findings.len() < MAX_PER_REQUEST)
-        {
-            Some(u) => u.findings.push(id),
+        let key = finding.key.clone();
+        match updates.iter_mut().find(|u| {
+            u.verdict == verdict
+                && u.note == text
+                && u.findings.len() < MAX_PER_REQUEST
+                && u.findings.first().map(FindingKey::is_ocsf) == Some(key.is_ocsf())
+        }) {
+            Some(u) => u.findings.push(key),
             None => updates.push(Update {
-                status,
+                verdict,
                 note: text,
-                findings: vec![id],
+                findings: vec![key],
             }),
         }
     }
@@ -137,49 +193,16 @@ impl FindingsCloser {
     /// process are reported in the error.
     #[cfg(feature = "securityhub")]
     pub async fn send(&self, updates: &[Update]) -> Result<(), AwsError> {
-        use aws_sdk_securityhub::types::{
-            AwsSecurityFindingIdentifier, NoteUpdate, WorkflowStatus, WorkflowUpdate,
-        };
         let mut unprocessed = Vec::new();
         for (i, update) in updates.iter().enumerate() {
             if i > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
-            let mut request = self
-                .client
-                .batch_update_findings()
-                .workflow(
-                    WorkflowUpdate::builder()
-                        .status(WorkflowStatus::from(update.status))
-                        .build(),
-                )
-                .note(
-                    NoteUpdate::builder()
-                        .text(&update.note)
-                        .updated_by(UPDATED_BY)
-                        .build(),
-                );
-            for (id, product) in &update.findings {
-                request = request.finding_identifiers(
-                    AwsSecurityFindingIdentifier::builder()
-                        .id(id)
-                        .product_arn(product)
-                        .build(),
-                );
+            if update.findings.first().is_some_and(FindingKey::is_ocsf) {
+                unprocessed.extend(self.send_ocsf(update).await?);
+            } else {
+                unprocessed.extend(self.send_asff(update).await?);
             }
-            let out = request
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(BATCH_UPDATE_FINDINGS.permission, e))?;
-            unprocessed.extend(out.unprocessed_findings().iter().map(|u| {
-                format!(
-                    "{} ({})",
-                    u.finding_identifier()
-                        .and_then(|f| f.id())
-                        .unwrap_or_default(),
-                    u.error_message().unwrap_or_default()
-                )
-            }));
         }
         if unprocessed.is_empty() {
             Ok(())
@@ -190,6 +213,97 @@ impl FindingsCloser {
                 format!("findings not updated: {}", unprocessed.join(", ")),
             ))
         }
+    }
+
+    #[cfg(feature = "securityhub")]
+    async fn send_asff(&self, update: &Update) -> Result<Vec<String>, AwsError> {
+        use aws_sdk_securityhub::types::{
+            AwsSecurityFindingIdentifier, NoteUpdate, WorkflowStatus, WorkflowUpdate,
+        };
+        let mut request = self
+            .client
+            .batch_update_findings()
+            .workflow(
+                WorkflowUpdate::builder()
+                    .status(WorkflowStatus::from(update.verdict.workflow()))
+                    .build(),
+            )
+            .note(
+                NoteUpdate::builder()
+                    .text(&update.note)
+                    .updated_by(UPDATED_BY)
+                    .build(),
+            );
+        for key in &update.findings {
+            if let FindingKey::Asff { id, product_arn } = key {
+                request = request.finding_identifiers(
+                    AwsSecurityFindingIdentifier::builder()
+                        .id(id)
+                        .product_arn(product_arn)
+                        .build(),
+                );
+            }
+        }
+        let out = request
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(BATCH_UPDATE_FINDINGS.permission, e))?;
+        Ok(out
+            .unprocessed_findings()
+            .iter()
+            .map(|u| {
+                format!(
+                    "{} ({})",
+                    u.finding_identifier()
+                        .and_then(|f| f.id())
+                        .unwrap_or_default(),
+                    u.error_message().unwrap_or_default()
+                )
+            })
+            .collect())
+    }
+
+    #[cfg(feature = "securityhub")]
+    async fn send_ocsf(&self, update: &Update) -> Result<Vec<String>, AwsError> {
+        use aws_sdk_securityhub::types::OcsfFindingIdentifier;
+        let mut request = self
+            .client
+            .batch_update_findings_v2()
+            .status_id(update.verdict.status_id())
+            .comment(&update.note);
+        for key in &update.findings {
+            if let FindingKey::Ocsf {
+                account,
+                uid,
+                product_uid,
+            } = key
+            {
+                request = request.finding_identifiers(
+                    OcsfFindingIdentifier::builder()
+                        .cloud_account_uid(account)
+                        .finding_info_uid(uid)
+                        .metadata_product_uid(product_uid)
+                        .build(),
+                );
+            }
+        }
+        let out = request
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(BATCH_UPDATE_FINDINGS_V2.permission, e))?;
+        Ok(out
+            .unprocessed_findings()
+            .iter()
+            .map(|u| {
+                format!(
+                    "{} ({})",
+                    u.finding_identifier()
+                        .and_then(|f| f.finding_info_uid())
+                        .unwrap_or_default(),
+                    u.error_message().unwrap_or_default()
+                )
+            })
+            .collect())
     }
 
     #[cfg(not(feature = "securityhub"))]
@@ -221,11 +335,29 @@ mod tests {
         }
     }
 
-    fn finding(id: &str, resource: &str, workflow: Option<&str>) -> FindingRef {
-        FindingRef {
+    fn asff(id: &str) -> FindingKey {
+        FindingKey::Asff {
             id: id.into(),
             product_arn: "p".into(),
+        }
+    }
+
+    fn finding(id: &str, resource: &str, workflow: Option<&str>) -> FindingRef {
+        FindingRef {
+            key: asff(id),
             workflow: workflow.map(str::to_owned),
+            resources: vec![resource.into()],
+        }
+    }
+
+    fn ocsf(uid: &str, resource: &str, status: &str) -> FindingRef {
+        FindingRef {
+            key: FindingKey::Ocsf {
+                account: "111111111111".into(),
+                uid: uid.into(),
+                product_uid: "p2".into(),
+            },
+            workflow: Some(status.into()),
             resources: vec![resource.into()],
         }
     }
@@ -247,11 +379,40 @@ mod tests {
         ];
         let updates = plan(&findings, &records);
         assert_eq!(updates.len(), 2, "{updates:?}");
-        assert_eq!(updates[0].status, "RESOLVED");
-        assert_eq!(updates[0].findings, vec![("1".into(), "p".into())]);
+        assert_eq!(updates[0].verdict, Verdict::Resolved);
+        assert_eq!(updates[0].findings, vec![asff("1")]);
         assert!(updates[0].note.contains("a remediated: why"));
-        assert_eq!(updates[1].status, "NOTIFIED");
+        assert_eq!(updates[1].verdict, Verdict::Notified);
         assert!(updates[1].note.contains("b failed: why"));
+    }
+
+    #[test]
+    fn ocsf_findings_are_told_apart_and_never_twice() {
+        let records = [
+            record("a", Outcome::Remediated),
+            record("b", Outcome::WouldRemediate),
+            record("c", Outcome::Failed),
+        ];
+        let findings = [
+            finding("1", "a", Some("NEW")),
+            ocsf("2", "a", "New"),
+            ocsf("3", "b", "New"),
+            ocsf("4", "c", "In Progress"),
+        ];
+        let updates = plan(&findings, &records);
+        // One request per format and verdict: ASFF resolved, OCSF resolved, OCSF notified.
+        assert_eq!(updates.len(), 3, "{updates:?}");
+        assert_eq!(updates[0].findings, vec![asff("1")]);
+        assert!(updates[1].findings[0].is_ocsf());
+        assert_eq!(
+            (updates[1].verdict, updates[1].verdict.status_id()),
+            (Verdict::Resolved, 4)
+        );
+        assert_eq!(
+            (updates[2].verdict, updates[2].verdict.status_id()),
+            (Verdict::Notified, 2)
+        );
+        assert!(updates[2].note.contains("b would_remediate"));
     }
 
     #[test]

@@ -80,7 +80,8 @@ pub fn route(event: &Value) -> Result<Routed, IntakeError> {
     if let Some(detail_type) = event.get("detail-type").and_then(Value::as_str) {
         return Ok(match detail_type {
             "Scheduled Event" => Routed::Sweep,
-            "Security Hub Findings - Imported" => Routed::Parts(findings(event)),
+            "Security Hub Findings - Imported" => Routed::Parts(findings(event, ASFF)),
+            "Findings Imported V2" => Routed::Parts(findings(event, OCSF)),
             _ => Routed::Parts(vec![part(
                 str_at(event, "/account"),
                 str_at(event, "/region"),
@@ -111,9 +112,28 @@ pub fn route(event: &Value) -> Result<Routed, IntakeError> {
     )]))
 }
 
+/// Where a finding format keeps a finding's account and region (the resource's region second).
+struct Fields {
+    account: &'static str,
+    region: &'static str,
+    resource_region: &'static str,
+}
+
+const ASFF: Fields = Fields {
+    account: "/AwsAccountId",
+    region: "/Region",
+    resource_region: "/Resources/0/Region",
+};
+
+const OCSF: Fields = Fields {
+    account: "/cloud/account/uid",
+    region: "/cloud/region",
+    resource_region: "/resources/0/region",
+};
+
 /// A Security Hub event split per account and region: each part is the event with only that
 /// account's and region's findings, and its envelope naming them.
-fn findings(event: &Value) -> Vec<Part> {
+fn findings(event: &Value, fields: Fields) -> Vec<Part> {
     let Some(all) = event.pointer("/detail/findings").and_then(Value::as_array) else {
         // Malformed: the envelope's engine refuses it with intake's message.
         return vec![Part {
@@ -124,9 +144,9 @@ fn findings(event: &Value) -> Vec<Part> {
     };
     let mut groups: BTreeMap<(Option<String>, Option<String>), Vec<Value>> = BTreeMap::new();
     for finding in all {
-        let account = str_at(finding, "/AwsAccountId").or_else(|| str_at(event, "/account"));
-        let region = str_at(finding, "/Region")
-            .or_else(|| str_at(finding, "/Resources/0/Region"))
+        let account = str_at(finding, fields.account).or_else(|| str_at(event, "/account"));
+        let region = str_at(finding, fields.region)
+            .or_else(|| str_at(finding, fields.resource_region))
             .or_else(|| str_at(event, "/region"));
         groups
             .entry((account, region))
@@ -208,6 +228,14 @@ mod tests {
             .collect();
         assert_eq!(ids, [&json!("1"), &json!("3")]);
         assert_eq!(p[1].event["detail"]["findings"][0]["Id"], "2");
+    }
+
+    #[test]
+    fn ocsf_findings_are_where_their_cloud_says() {
+        let f = |a: &str, r: &str| json!({"cloud": {"account": {"uid": a}, "region": r}});
+        let e = json!({"detail-type": "Findings Imported V2", "account": "111111111111",
+            "region": "us-east-1", "detail": {"findings": [f("222222222222", "eu-west-1")]}});
+        assert_eq!(parts(e), [at("222222222222", "eu-west-1")]);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Intake: every supported inbound event shape → what to look at, from the controls' static
 //! [`ControlSpec`]s alone (no SDK client, no list order). One module per shape:
 //! [`cloudtrail`] ("AWS API Call via CloudTrail"), [`config`] ("Config Rules Compliance Change" and
-//! custom-rule invocations), [`securityhub`] ("Security Hub Findings - Imported"), [`direct`] (a
+//! custom-rule invocations), [`securityhub`] ("Security Hub Findings - Imported" and "Findings
+//! Imported V2"), [`direct`] (a
 //! direct or SSM Automation payload); "Scheduled Event" and services' state-change events here.
 //!
 //! Intake makes no AWS call. A well-formed event that concerns something else yields
@@ -216,6 +217,7 @@ impl Router<'_> {
             "AWS API Call via CloudTrail" => self.cloudtrail(&envelope.detail),
             "Config Rules Compliance Change" => self.compliance_change(&envelope.detail),
             "Security Hub Findings - Imported" => self.security_hub(&envelope.detail),
+            "Findings Imported V2" => self.security_hub_v2(&envelope.detail),
             "Scheduled Event" => {
                 let name = envelope
                     .resources

@@ -1,35 +1,102 @@
-//! "Security Hub Findings - Imported" (ASFF) → the resources of active, failed findings of the
-//! function's Security Hub controls, this account's and region's only.
+//! Security Hub findings → the resources of active, failed findings of the function's Security
+//! Hub controls, this account's and region's only. Both shapes: ASFF ("Security Hub Findings -
+//! Imported", Security Hub CSPM) and OCSF ("Findings Imported V2", the new Security Hub), read
+//! into one view so they route alike.
 
 use serde_json::Value;
 
 use super::{Intake, Router, Target, Work};
 use crate::error::IntakeError;
 use crate::event::decode;
-use crate::event::securityhub::Findings;
-use crate::findings::FindingRef;
+use crate::event::securityhub::{Findings, OcsfFindings};
+use crate::findings::{FindingKey, FindingRef};
 use crate::outcome::Trigger;
+
+/// What routing reads of a finding, whichever its format.
+struct Seen {
+    account: Option<String>,
+    region: Option<String>,
+    open_failure: bool,
+    control: Option<String>,
+    /// (type, id, region)
+    resources: Vec<(String, String, Option<String>)>,
+    key: Option<FindingKey>,
+    status: Option<String>,
+}
 
 impl Router<'_> {
     pub(super) fn security_hub(&self, detail: &Value) -> Result<Intake, IntakeError> {
         let findings: Findings = decode(detail, "Security Hub findings in `detail`")?;
+        let seen = findings
+            .findings
+            .into_iter()
+            .map(|f| Seen {
+                open_failure: f.is_open_failure(),
+                control: f.control_id(),
+                key: f
+                    .id
+                    .clone()
+                    .zip(f.product_arn.clone())
+                    .map(|(id, product_arn)| FindingKey::Asff { id, product_arn }),
+                status: f.workflow.as_ref().and_then(|w| w.status.clone()),
+                resources: f
+                    .resources
+                    .into_iter()
+                    .map(|r| (r.resource_type, r.id, r.region))
+                    .collect(),
+                account: f.aws_account_id,
+                region: f.region,
+            })
+            .collect();
+        self.findings(seen)
+    }
+
+    pub(super) fn security_hub_v2(&self, detail: &Value) -> Result<Intake, IntakeError> {
+        let findings: OcsfFindings = decode(detail, "Security Hub OCSF findings in `detail`")?;
+        let seen = findings
+            .findings
+            .into_iter()
+            .map(|f| Seen {
+                account: f.account().map(str::to_owned),
+                region: f.region().map(str::to_owned),
+                open_failure: f.is_open_failure(),
+                control: f.control_id().map(str::to_owned),
+                key: f
+                    .identifier()
+                    .map(|(account, uid, product_uid)| FindingKey::Ocsf {
+                        account,
+                        uid,
+                        product_uid,
+                    }),
+                status: f.status(),
+                resources: f
+                    .resources
+                    .into_iter()
+                    .filter_map(|r| Some((r.resource_type?, r.uid?, r.region)))
+                    .collect(),
+            })
+            .collect();
+        self.findings(seen)
+    }
+
+    fn findings(&self, findings: Vec<Seen>) -> Result<Intake, IntakeError> {
         let mut targets: Vec<Target> = Vec::new();
         let mut names: Vec<String> = Vec::new();
         let mut relayed = 0;
         let mut refs: Vec<FindingRef> = Vec::new();
-        for finding in &findings.findings {
+        for finding in findings {
             if let Some(reason) =
-                self.elsewhere(finding.aws_account_id.as_deref(), finding.region.as_deref())
+                self.elsewhere(finding.account.as_deref(), finding.region.as_deref())
             {
                 tracing::info!(reason = %reason, "relayed finding: not acted on here");
                 relayed += 1;
                 continue;
             }
             // A suppressed or resolved finding is a human's decision: respect it.
-            if !finding.is_open_failure() {
+            if !finding.open_failure {
                 continue;
             }
-            let Some(control_id) = finding.control_id() else {
+            let Some(control_id) = finding.control else {
                 continue;
             };
             let mut from_this: Vec<String> = Vec::new();
@@ -37,17 +104,18 @@ impl Router<'_> {
                 if !spec.security_hub_controls.contains(&control_id.as_str()) {
                     continue;
                 }
-                for res in finding
+                // ASFF names types `AwsS3Bucket`; OCSF findings name them as CloudFormation does.
+                for (_, id, region) in finding
                     .resources
                     .iter()
-                    .filter(|r| r.resource_type == spec.asff_type)
+                    .filter(|(t, _, _)| t == spec.asff_type || t == spec.resource_type)
                 {
                     // A bucket's ARN names no region: the finding's resource does.
-                    if self.elsewhere(None, res.region.as_deref()).is_some() {
+                    if self.elsewhere(None, region.as_deref()).is_some() {
                         relayed += 1;
                         continue;
                     }
-                    let Some(target) = self.event_target(spec, &res.id)? else {
+                    let Some(target) = self.event_target(spec, id)? else {
                         relayed += 1;
                         continue;
                     };
@@ -60,13 +128,10 @@ impl Router<'_> {
                     names.push(control_id.clone());
                 }
             }
-            if let (Some(id), Some(product_arn), false) =
-                (&finding.id, &finding.product_arn, from_this.is_empty())
-            {
+            if let (Some(key), false) = (finding.key, from_this.is_empty()) {
                 refs.push(FindingRef {
-                    id: id.clone(),
-                    product_arn: product_arn.clone(),
-                    workflow: finding.workflow.as_ref().and_then(|w| w.status.clone()),
+                    key,
+                    workflow: finding.status,
                     resources: from_this,
                 });
             }
@@ -82,7 +147,7 @@ impl Router<'_> {
                  administrator account or aggregation region): not acted on here"
             ))
         } else if targets.is_empty() {
-            Work::Ignore("no active FAILED finding for a control of this function".to_owned())
+            Work::Ignore("no active failed finding for a control of this function".to_owned())
         } else {
             Work::Targets(targets)
         };

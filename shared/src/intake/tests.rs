@@ -271,3 +271,62 @@ fn direct_payloads_may_say_where_the_resource_is_and_must_be_here() {
         assert!(err.to_string().contains(says), "{err}");
     }
 }
+
+#[test]
+fn ocsf_findings_route_like_asff_ones_side_by_side() {
+    for (asff, ocsf, control, arn) in [
+        (
+            "securityhub-s3-8-failed.json",
+            "securityhub-v2-s3-8-failed.json",
+            BUCKET,
+            BUCKET_ARN,
+        ),
+        (
+            "securityhub-s3-1-account.json",
+            "securityhub-v2-s3-1-account.json",
+            ACCOUNT,
+            ACCOUNT_ARN,
+        ),
+    ] {
+        let (a, o) = (parse_file(asff), parse_file(ocsf));
+        assert_eq!(targets(&a), targets(&o), "{ocsf}");
+        assert_eq!(
+            targets(&o),
+            vec![(control, arn.to_owned(), "remediate", false)]
+        );
+        assert_eq!(a.trigger.to_string(), o.trigger.to_string());
+        assert_eq!(o.findings.len(), 1);
+        assert!(matches!(
+            &o.findings[0].key,
+            crate::findings::FindingKey::Ocsf { account, .. } if account == "123456789012"
+        ));
+        assert_eq!(o.findings[0].workflow.as_deref(), Some("New"));
+    }
+    // Another account's or region's finding (an administrator's feed): ignored, not an error.
+    for (pointer, value) in [
+        ("/cloud/account/uid", "210987654321"),
+        ("/cloud/region", "eu-west-1"),
+    ] {
+        let mut e = event("securityhub-v2-s3-8-failed.json");
+        if let Some(v) = e["detail"]["findings"][0].pointer_mut(pointer) {
+            *v = json!(value);
+        }
+        assert!(matches!(
+            parse(&e, &controls(), &scope()).unwrap().work,
+            Work::Ignore(_)
+        ));
+    }
+    // Passed, or resolved by a human: left alone.
+    let mut passed = event("securityhub-v2-s3-8-failed.json");
+    passed["detail"]["findings"][0]["compliance"]["status"] = json!("Pass");
+    passed["detail"]["findings"][0]["compliance"]["status_id"] = json!(1);
+    let mut resolved = event("securityhub-v2-s3-8-failed.json");
+    resolved["detail"]["findings"][0]["status"] = json!("Resolved");
+    resolved["detail"]["findings"][0]["status_id"] = json!(4);
+    for e in [passed, resolved] {
+        assert!(matches!(
+            parse(&e, &controls(), &scope()).unwrap().work,
+            Work::Ignore(_)
+        ));
+    }
+}
