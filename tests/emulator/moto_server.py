@@ -58,6 +58,12 @@ Fault hooks (to prove the code's handling of situations AWS cannot be asked to p
   reference documents it (1-100 identifiers, Note Text/UpdatedBy ≤ 512, Workflow.Status values,
   UnprocessedFindings for unknown findings). `GET /_harness/securityhub/findings`: every finding
   and every accepted update request.
+- Security Hub `BatchUpdateFindingsV2` (PATCH `/findingsv2/batchupdatev2`): not in moto. Here as
+  AWS's API reference documents it (FindingIdentifiers or MetadataUids, not both, 1-100; Comment
+  1-512; StatusId/SeverityId among OCSF's values; ValidationException otherwise;
+  UnprocessedFindings for findings it does not hold). The new Security Hub's OCSF findings are
+  made by AWS services, not imported: `GET /_harness/securityhub/v2-findings?account=A&uid=U&product=P`
+  registers one (status New); without a query it lists the findings and accepted update requests.
 - `GET /_harness/bedrock/destinations?bucket=B&logGroup=G&role=ROLE_ARN` (each repeatable; and
   `account=`/`region=` for another account's or region's): create Bedrock log destinations as a
   user would (the role trusting bedrock.amazonaws.com).
@@ -525,6 +531,69 @@ def batch_update_findings(self):
 securityhub_responses.SecurityHubResponse.batch_update_findings = batch_update_findings
 
 
+# --- Security Hub BatchUpdateFindingsV2 (the new Security Hub's OCSF findings) ------------------
+
+securityhub_urls.url_paths["{0}/findingsv2/batchupdatev2$"] = securityhub_responses.SecurityHubResponse.dispatch
+OCSF_FINDINGS = {}  # (CloudAccountUid, FindingInfoUid, MetadataProductUid) -> {"status_id", "comment"}
+OCSF_UPDATES = []  # every accepted request body, in order
+OCSF_STATUS_IDS = {0, 1, 2, 3, 4, 5, 6, 99}
+OCSF_SEVERITY_IDS = {0, 1, 2, 3, 4, 5, 6, 99}
+
+
+class SecurityHubValidation(_JsonRESTError):
+    code = 400
+
+    def __init__(self, message):
+        super().__init__("ValidationException", message)
+
+
+def batch_update_findings_v2(self):
+    """PATCH /findingsv2/batchupdatev2 as AWS documents it: FindingIdentifiers
+    {CloudAccountUid, FindingInfoUid, MetadataProductUid} or MetadataUids, not both, 1-100 of
+    them; Comment 1-512 characters; StatusId and SeverityId among OCSF's values. Findings it does
+    not hold come back in UnprocessedFindings; the others are updated and ProcessedFindings."""
+    body = json.loads(self.body or "{}")
+    identifiers = body.get("FindingIdentifiers") or []
+    uids = body.get("MetadataUids") or []
+    if identifiers and uids:
+        raise SecurityHubValidation("MetadataUids cannot be used together with FindingIdentifiers.")
+    if not 1 <= len(identifiers or uids) <= 100:
+        raise SecurityHubValidation("FindingIdentifiers or MetadataUids must have between 1 and 100 items.")
+    comment = body.get("Comment")
+    if comment is not None and not 1 <= len(comment) <= 512:
+        raise SecurityHubValidation("Comment must be 1-512 characters.")
+    if body.get("StatusId") is not None and body["StatusId"] not in OCSF_STATUS_IDS:
+        raise SecurityHubValidation(f"StatusId {body['StatusId']} is not valid.")
+    if body.get("SeverityId") is not None and body["SeverityId"] not in OCSF_SEVERITY_IDS:
+        raise SecurityHubValidation(f"SeverityId {body['SeverityId']} is not valid.")
+    for ident in identifiers:
+        for field in ("CloudAccountUid", "FindingInfoUid", "MetadataProductUid"):
+            if not (ident.get(field) or "").strip():
+                raise SecurityHubValidation(f"{field} is required.")
+    processed, unprocessed = [], []
+    with _LOCK:
+        for ident in identifiers:
+            key = (ident["CloudAccountUid"], ident["FindingInfoUid"], ident["MetadataProductUid"])
+            found = OCSF_FINDINGS.get(key)
+            if found is None:
+                unprocessed.append({"FindingIdentifier": ident, "ErrorCode": "ResourceNotFoundException",
+                                    "ErrorMessage": "Finding not found"})
+                continue
+            if body.get("StatusId") is not None:
+                found["status_id"] = body["StatusId"]
+            if comment is not None:
+                found["comment"] = comment
+            processed.append({"FindingIdentifier": ident})
+        for uid in uids:
+            unprocessed.append({"MetadataUid": uid, "ErrorCode": "ResourceNotFoundException",
+                                "ErrorMessage": "Finding not found"})
+        OCSF_UPDATES.append(body)
+    return json.dumps({"ProcessedFindings": processed, "UnprocessedFindings": unprocessed})
+
+
+securityhub_responses.SecurityHubResponse.batch_update_findings_v2 = batch_update_findings_v2
+
+
 # --- Harness endpoints ------------------------------------------------------------------------
 
 def json_response(start_response, body):
@@ -552,6 +621,19 @@ def harness_app(environ, start_response):
         with _LOCK:
             updates = list(FINDING_UPDATES)
         return json_response(start_response, {"findings": found, "updates": updates})
+    if path == "/_harness/securityhub/v2-findings":
+        with _LOCK:
+            if query.get("uid"):
+                key = (query["account"][0], query["uid"][0], query["product"][0])
+                OCSF_FINDINGS.setdefault(key, {"status_id": 1, "comment": None})
+            body = {
+                "findings": [
+                    {"CloudAccountUid": k[0], "FindingInfoUid": k[1], "MetadataProductUid": k[2], **v}
+                    for k, v in OCSF_FINDINGS.items()
+                ],
+                "updates": list(OCSF_UPDATES),
+            }
+        return json_response(start_response, body)
     if path == "/_harness/bedrock/destinations":
         where = {k: query[k][0] for k in ("account", "region") if query.get(k)}
         return json_response(start_response, create_bedrock_destinations(query, **where))

@@ -260,6 +260,12 @@ fn the_template_deploys_the_registry_with_the_patterns_its_specs_declare() {
                 .flat_map(|s| s.security_hub_controls.iter().copied())),
             "{name}: SecurityControlId"
         );
+        // The new Security Hub's OCSF findings: the same controls.
+        let v2: BTreeSet<String> = of("Findings Imported V2")
+            .iter()
+            .flat_map(|p| strings(&p["detail"]["findings"]["compliance"]["control"]))
+            .collect();
+        assert_eq!(v2, sh, "{name}: compliance.control (Findings Imported V2)");
         // State-change events.
         let declared = set(specs
             .iter()

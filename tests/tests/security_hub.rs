@@ -1,7 +1,8 @@
 //! The Security Hub closed loop against the emulator (BatchUpdateFindings as AWS documents it):
 //! a finding whose resource was fixed and verified is `RESOLVED` with a note; one only reported
 //! (dry run) or not fixed is `NOTIFIED` with the reason — once: the event Security Hub sends back
-//! for that update does not update it again.
+//! for that update does not update it again. The same for the new Security Hub's OCSF findings
+//! (`BatchUpdateFindingsV2`: Resolved, In Progress), side by side with the ASFF ones.
 
 use aws_sdk_securityhub::types::AwsSecurityFinding;
 use integration_tests::{aws, events, settings, unique, Emulator, Recorder, ACCOUNT};
@@ -124,4 +125,118 @@ async fn a_dry_run_notifies_once_and_the_echoed_event_is_not_updated_again() {
     let response = engine.handle(&event, ACCOUNT).await.expect("ignored");
     assert!(response.results.is_empty());
     assert!(calls.calls().is_empty());
+}
+
+// --- The new Security Hub: OCSF findings ("Findings Imported V2"), BatchUpdateFindingsV2 -------
+
+const UPDATE_V2: &str = "securityhub:BatchUpdateFindingsV2";
+
+/// The S3.8 OCSF sample event naming `bucket`, its finding registered with the emulator's new
+/// Security Hub; the finding's `finding_info.uid`.
+fn ocsf_finding_for(bucket: &str) -> (Value, String) {
+    let mut event = events::load(
+        "s3-public-access-block/securityhub-v2-s3-8-failed.json",
+        &[("ai-training-data-example", bucket)],
+    );
+    let finding = &mut event["detail"]["findings"][0];
+    let uid = format!(
+        "{}-{bucket}",
+        finding["finding_info"]["uid"].as_str().unwrap()
+    );
+    finding["finding_info"]["uid"] = Value::String(uid.clone());
+    let product = finding["metadata"]["product"]["uid"].as_str().unwrap();
+    Emulator::get().harness_get(&format!(
+        "/_harness/securityhub/v2-findings?account={ACCOUNT}&uid={uid}&product={product}"
+    ));
+    (event, uid)
+}
+
+fn stored_v2(uid: &str) -> (Value, usize) {
+    let all = Emulator::get().harness_get("/_harness/securityhub/v2-findings");
+    let finding = all["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["FindingInfoUid"] == uid)
+        .cloned()
+        .unwrap_or(Value::Null);
+    let updates = all["updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["FindingIdentifiers"][0]["FindingInfoUid"] == uid)
+        .count();
+    (finding, updates)
+}
+
+#[tokio::test]
+async fn both_security_hubs_side_by_side_each_finding_resolved_with_its_own_api() {
+    let s = settings(&[]);
+    let calls = Recorder::new();
+    let engine = functions::s3_public_access_block(s.clone(), &aws(&s, &calls).await).unwrap();
+    let s3 = AwsClients::load(&settings(&[])).await.s3();
+    let (old, new) = (unique("sh-asff"), unique("sh-ocsf"));
+    for bucket in [&old, &new] {
+        s3.create_bucket().bucket(bucket).send().await.unwrap();
+    }
+    let (asff_event, id) = finding_for(&old).await;
+    let (ocsf_event, uid) = ocsf_finding_for(&new);
+
+    let response = engine.handle(&ocsf_event, ACCOUNT).await.expect("fixed");
+    assert_eq!(response.results[0].outcome, Outcome::Remediated);
+    assert_eq!(response.results[0].trigger, "security-hub:S3.8");
+    assert!(
+        calls.calls().contains(&UPDATE_V2.to_owned()),
+        "{:?}",
+        calls.calls()
+    );
+    assert!(!calls.calls().contains(&UPDATE.to_owned()));
+    let (finding, updates) = stored_v2(&uid);
+    assert_eq!(finding["status_id"], 4, "Resolved: {finding}");
+    let comment = finding["comment"].as_str().unwrap();
+    assert!(
+        comment.starts_with("ai-guard verified") && comment.contains(&new),
+        "{comment}"
+    );
+    assert_eq!(updates, 1);
+
+    calls.clear();
+    let response = engine.handle(&asff_event, ACCOUNT).await.expect("fixed");
+    assert_eq!(response.results[0].outcome, Outcome::Remediated);
+    assert!(calls.calls().contains(&UPDATE.to_owned()));
+    assert!(!calls.calls().contains(&UPDATE_V2.to_owned()));
+    assert_eq!(stored(&id).0["Workflow"]["Status"], "RESOLVED");
+}
+
+#[tokio::test]
+async fn an_ocsf_finding_not_fixed_is_told_why_once() {
+    let s = settings(&[("DRY_RUN", "true")]);
+    let calls = Recorder::new();
+    let engine = functions::s3_public_access_block(s.clone(), &aws(&s, &calls).await).unwrap();
+    let s3 = AwsClients::load(&settings(&[])).await.s3();
+    let bucket = unique("sh-ocsf-dry");
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let (mut event, uid) = ocsf_finding_for(&bucket);
+    let response = engine.handle(&event, ACCOUNT).await.expect("reported");
+    assert_eq!(response.results[0].outcome, Outcome::WouldRemediate);
+    let (finding, updates) = stored_v2(&uid);
+    assert_eq!(finding["status_id"], 2, "In Progress: {finding}");
+    assert!(finding["comment"]
+        .as_str()
+        .unwrap()
+        .contains("would_remediate"));
+    assert_eq!(updates, 1);
+    // The echo (status In Progress) is evaluated again, not updated again; a resolved one is
+    // not acted on at all.
+    event["detail"]["findings"][0]["status"] = Value::String("In Progress".into());
+    event["detail"]["findings"][0]["status_id"] = 2.into();
+    calls.clear();
+    engine.handle(&event, ACCOUNT).await.expect("reported");
+    assert!(!calls.calls().contains(&UPDATE_V2.to_owned()));
+    assert_eq!(stored_v2(&uid).1, 1);
+    event["detail"]["findings"][0]["status"] = Value::String("Resolved".into());
+    event["detail"]["findings"][0]["status_id"] = 4.into();
+    calls.clear();
+    let response = engine.handle(&event, ACCOUNT).await.expect("ignored");
+    assert!(response.results.is_empty() && calls.calls().is_empty());
 }

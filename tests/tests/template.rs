@@ -679,6 +679,20 @@ fn what_holds_data_survives_the_stack_and_config_rules_need_their_switch() {
     );
 }
 
+/// Where a findings rule's pattern filters the finding's account and region: ASFF's
+/// `AwsAccountId`/`Region`, OCSF's `cloud.account.uid`/`cloud.region`.
+fn finding_place(pattern: &Value) -> (&Value, &Value) {
+    let findings = &pattern["detail"]["findings"];
+    if pattern["detail-type"][0] == "Findings Imported V2" {
+        (
+            &findings["cloud"]["account"]["uid"],
+            &findings["cloud"]["region"],
+        )
+    } else {
+        (&findings["AwsAccountId"], &findings["Region"])
+    }
+}
+
 /// The event pattern of a rule (CloudFormation takes it as JSON text or an object).
 fn pattern_of(rule: &Value) -> Option<Value> {
     match rule["Properties"].get("EventPattern")? {
@@ -696,13 +710,9 @@ fn relayed_events_of_other_accounts_and_regions_are_filtered_by_the_rules() {
         };
         let source = pattern["source"][0].as_str().unwrap_or_default();
         if source == "aws.securityhub" {
-            let findings = &pattern["detail"]["findings"];
-            assert_eq!(
-                findings["AwsAccountId"],
-                serde_json::json!([ACCOUNT]),
-                "{logical}"
-            );
-            assert_eq!(findings["Region"], serde_json::json!([REGION]), "{logical}");
+            let (account, region) = finding_place(&pattern);
+            assert_eq!(account, &serde_json::json!([ACCOUNT]), "{logical}");
+            assert_eq!(region, &serde_json::json!([REGION]), "{logical}");
         } else {
             assert_eq!(
                 pattern["account"],
@@ -749,11 +759,9 @@ fn a_hubs_rules_are_on_its_organization_only_bus() {
         let bus = rule["Properties"]["EventBusName"].as_str();
         if pattern["source"][0] == "aws.securityhub" {
             assert_eq!(bus, None, "{logical}: findings arrive on the default bus");
-            assert_eq!(
-                pattern["detail"]["findings"]["AwsAccountId"], exists,
-                "{logical}"
-            );
-            assert_eq!(pattern["detail"]["findings"]["Region"], exists, "{logical}");
+            let (account, region) = finding_place(&pattern);
+            assert_eq!(account, &exists, "{logical}");
+            assert_eq!(region, &exists, "{logical}");
         } else {
             assert_eq!(bus, Some(bus_name), "{logical}");
             assert_eq!(pattern["account"], exists, "{logical}");
