@@ -9,6 +9,8 @@ use crate::control::ControlSpec;
 #[cfg(feature = "bedrock")]
 use crate::controls::bedrock_invocation_logging::{self, InvocationLoggingControl, KnownGood};
 #[cfg(feature = "kms")]
+use crate::controls::kms_key_deletion::{self, KeyDeletionGuard, ProtectedKeys};
+#[cfg(feature = "kms")]
 use crate::controls::kms_key_rotation::{self, KeyRotationControl, RotationPeriod};
 #[cfg(feature = "s3-data")]
 use crate::controls::s3_data_protection::{
@@ -135,8 +137,8 @@ pub static SAGEMAKER_NOTEBOOK_GUARD: Function = Function {
 pub static KMS_KEY_ROTATION: Function = Function {
     name: "kms-key-rotation",
     short: "kms",
-    summary: "KMS key rotation period, rotation on demand",
-    specs: &[&kms_key_rotation::SPEC],
+    summary: "KMS key rotation period, rotation on demand; protected keys not deleted or disabled",
+    specs: &[&kms_key_rotation::SPEC, &kms_key_deletion::SPEC],
     build: kms_key_rotation,
 };
 
@@ -253,7 +255,8 @@ pub fn bedrock_invocation_logging(
 }
 
 /// `kms-key-rotation`: automatic rotation of customer keys, with a period no longer than
-/// `KEY_ROTATION_PERIOD_DAYS` (from `env`), and rotation on demand.
+/// `KEY_ROTATION_PERIOD_DAYS` (from `env`), and rotation on demand; and the deletion guard of the
+/// keys `PROTECTED_KEYS` names.
 #[cfg(feature = "kms")]
 pub fn kms_key_rotation(
     settings: Settings,
@@ -261,10 +264,14 @@ pub fn kms_key_rotation(
     aws: &AwsClients,
 ) -> Result<Engine, SettingsError> {
     let period = RotationPeriod::from_lookup(env)?;
+    let protected = ProtectedKeys::from_lookup(env)?;
     engine(
         settings,
         aws,
-        vec![Box::new(KeyRotationControl::new(aws.kms(), period))],
+        vec![
+            Box::new(KeyRotationControl::new(aws.kms(), period)),
+            Box::new(KeyDeletionGuard::new(aws.kms(), protected)),
+        ],
     )
 }
 

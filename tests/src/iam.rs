@@ -298,6 +298,7 @@ pub const NO_RESOURCE_SCOPE: &[&str] = &[
     "bedrock:GetModelInvocationLoggingConfiguration",
     "bedrock:PutModelInvocationLoggingConfiguration",
     "kms:ListKeys",
+    "kms:ListAliases",
     "sagemaker:ListNotebookInstances",
 ];
 

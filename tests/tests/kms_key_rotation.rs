@@ -227,7 +227,7 @@ async fn keys_aws_does_not_rotate_are_not_applicable_after_one_read() {
         (primary_id, "multi-Region replica"),
     ] {
         for event in [
-            json!({"resourceId": key}),
+            json!({"resourceId": key, "control": "kms-key-rotation"}),
             json!({"resourceId": key, "action": "rotate-now"}),
         ] {
             let response = f.ok(&event).await;
@@ -252,7 +252,9 @@ async fn aliases_resolve_to_the_key_and_exemptions_follow_the_key() {
         .send()
         .await
         .expect("alias");
-    let response = f.ok(&json!({"resourceId": alias})).await;
+    let response = f
+        .ok(&json!({"resourceId": alias, "control": "kms-key-rotation"}))
+        .await;
     let r = only(&response);
     assert_eq!(r.outcome, Outcome::Remediated, "{r:?}");
     assert_eq!(r.resource, arn(&key), "records name the key, not the alias");
@@ -268,7 +270,9 @@ async fn aliases_resolve_to_the_key_and_exemptions_follow_the_key() {
         .await
         .expect("alias");
     let guarded = fixture(&[("EXEMPT_RESOURCES", &arn(&exempt_key))]).await;
-    let response = guarded.ok(&json!({"resourceId": exempt_alias})).await;
+    let response = guarded
+        .ok(&json!({"resourceId": exempt_alias, "control": "kms-key-rotation"}))
+        .await;
     let r = only(&response);
     assert_eq!(
         r.outcome,
@@ -341,7 +345,9 @@ async fn unknown_key_is_gone() {
         .await;
     assert_eq!(only(&response).outcome, Outcome::Gone);
     assert_eq!(f.calls.calls(), vec![DESCRIBE]);
-    let response = f.ok(&json!({"resourceId": "alias/no-such-alias"})).await;
+    let response = f
+        .ok(&json!({"resourceId": "alias/no-such-alias", "control": "kms-key-rotation"}))
+        .await;
     assert_eq!(only(&response).outcome, Outcome::Gone);
 }
 
@@ -468,15 +474,15 @@ async fn bad_input_and_bad_settings_are_refused() {
             "invalid resource id",
         ),
         (
-            json!({"resourceId": "arn:aws:kms:eu-west-1:123456789012:key/0b5c7e9a-1f2d-4c3b-8a6e-5d4f3c2b1a09"}),
+            json!({"resourceId": "arn:aws:kms:eu-west-1:123456789012:key/0b5c7e9a-1f2d-4c3b-8a6e-5d4f3c2b1a09", "control": "kms-key-rotation"}),
             "region eu-west-1",
         ),
         (
-            json!({"resourceId": "arn:aws:kms:us-east-1:444455556666:key/0b5c7e9a-1f2d-4c3b-8a6e-5d4f3c2b1a09"}),
+            json!({"resourceId": "arn:aws:kms:us-east-1:444455556666:key/0b5c7e9a-1f2d-4c3b-8a6e-5d4f3c2b1a09", "control": "kms-key-rotation"}),
             "account 444455556666",
         ),
         (
-            json!({"resourceId": SAMPLE_KEY, "action": "delete"}),
+            json!({"resourceId": SAMPLE_KEY, "control": "kms-key-rotation", "action": "delete"}),
             "unknown action `delete`",
         ),
     ] {

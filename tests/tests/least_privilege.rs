@@ -62,6 +62,7 @@ const NO_RESOURCE_SCOPE: &[&str] = &[
     "bedrock:GetModelInvocationLoggingConfiguration",
     "bedrock:PutModelInvocationLoggingConfiguration",
     "kms:ListKeys",
+    "kms:ListAliases",
     "sagemaker:ListNotebookInstances",
 ];
 

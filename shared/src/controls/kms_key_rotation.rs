@@ -15,7 +15,9 @@ use crate::control::{Control, ControlSpec, Decision};
 use crate::env::{parse_number, Lookup};
 use crate::error::{IntakeError, SettingsError};
 use crate::event::cloudtrail::CloudTrailRecord;
-use crate::resource::{Arn, Resource, Scope};
+use crate::resource::{Resource, Scope};
+
+use super::kms_keys::{key_named, list_keys, parse_key};
 
 pub const DESCRIBE: Operation = Operation {
     service: "kms",
@@ -209,71 +211,6 @@ impl KeyRotationControl {
     }
 }
 
-fn key_named(arn: String, key_id: &str) -> Resource {
-    Resource {
-        arn,
-        id: key_id.to_owned(),
-        resource_type: SPEC.resource_type,
-    }
-}
-
-/// A key id: a UUID or a multi-Region `mrk-` id.
-fn valid_key_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-}
-
-/// An alias name (`alias/…`).
-fn valid_alias(name: &str) -> bool {
-    name.strip_prefix("alias/").is_some_and(|rest| {
-        (1..=250).contains(&rest.len())
-            && !rest.starts_with("aws/")
-            && rest
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-'))
-    })
-}
-
-/// The resource an identifier names (a name, id or ARN from any trigger).
-fn parse_key(id: &str, scope: &Scope) -> Result<Resource, IntakeError> {
-    let invalid = |reason: &str| IntakeError::InvalidResourceId {
-        id: id.to_owned(),
-        reason: reason.to_owned(),
-    };
-    match Arn::parse(id) {
-        Some(arn) if arn.service == "kms" => {
-            if let Some(key_id) = arn
-                .resource
-                .strip_prefix("key/")
-                .filter(|k| valid_key_id(k))
-            {
-                Ok(key_named(id.to_owned(), key_id))
-            } else if valid_alias(arn.resource) {
-                Ok(key_named(id.to_owned(), id))
-            } else {
-                Err(invalid("not a KMS key or alias ARN"))
-            }
-        }
-        Some(_) => Err(invalid("not a KMS ARN")),
-        None if valid_alias(id) => Ok(key_named(
-            format!(
-                "arn:{}:kms:{}:{}:{id}",
-                scope.partition, scope.region, scope.account
-            ),
-            id,
-        )),
-        None if valid_key_id(id) => Ok(key_named(
-            format!(
-                "arn:{}:kms:{}:{}:key/{id}",
-                scope.partition, scope.region, scope.account
-            ),
-            id,
-        )),
-        None => Err(invalid(
-            "not a KMS key id, key ARN, alias or alias ARN (AWS-managed aliases excluded)",
-        )),
-    }
-}
-
 /// Resource identifiers a CloudTrail record of the spec names.
 fn key_cloudtrail_targets(
     record: &CloudTrailRecord,
@@ -299,20 +236,7 @@ impl Control for KeyRotationControl {
 
     /// A key id, key ARN, alias name (`alias/…`) or alias ARN.
     async fn list(&self, _: &Scope) -> Result<Vec<Resource>, AwsError> {
-        let mut pages = self.kms.list_keys().limit(1000).into_paginator().send();
-        let mut keys = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| AwsError::from_sdk(LIST.permission, e))?;
-            keys.extend(
-                page.keys()
-                    .iter()
-                    .filter_map(|k| match (k.key_arn(), k.key_id()) {
-                        (Some(arn), Some(id)) => Some(key_named(arn.to_owned(), id)),
-                        _ => None,
-                    }),
-            );
-        }
-        Ok(keys)
+        list_keys(&self.kms, LIST.permission).await
     }
 
     async fn inspect(

@@ -5,7 +5,11 @@
 #[cfg(feature = "bedrock")]
 pub mod bedrock_invocation_logging;
 #[cfg(feature = "kms")]
+pub mod kms_key_deletion;
+#[cfg(feature = "kms")]
 pub mod kms_key_rotation;
+#[cfg(feature = "kms")]
+pub mod kms_keys;
 #[cfg(any(feature = "s3", feature = "s3-data"))]
 pub mod s3_buckets;
 #[cfg(feature = "s3-data")]

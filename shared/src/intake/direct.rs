@@ -1,6 +1,7 @@
 //! A direct or SSM Automation payload → one resource of one control. The control is the one the
 //! payload names (`control`), else the only one of the function for `resourceType`, else the only
-//! one whose identifiers the id fits; a bare account id names the account-level setting. Anything
+//! one whose identifiers the id fits (or, among several, the only one with the payload's `action`);
+//! a bare account id names the account-level setting. Anything
 //! ambiguous is an error that says what to add — never a guess by list order.
 
 use serde_json::Value;
@@ -95,6 +96,18 @@ impl Router<'_> {
                 }
             }
         };
+        // Several controls for the identifier: the payload's action may name one of them.
+        let by_action: Vec<&'static ControlSpec> = match &p.action {
+            Some(action) if candidates.len() > 1 => candidates
+                .iter()
+                .copied()
+                .filter(|s| s.action(action).is_some())
+                .collect(),
+            _ => Vec::new(),
+        };
+        if let [one] = by_action.as_slice() {
+            return Ok(one);
+        }
         match candidates.as_slice() {
             [one] => Ok(one),
             many => Err(IntakeError::AmbiguousControl {
