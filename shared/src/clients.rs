@@ -138,6 +138,24 @@ impl AwsClients {
         )
     }
 
+    #[cfg(feature = "guardduty")]
+    /// Amazon GuardDuty.
+    pub fn guardduty(&self) -> aws_sdk_guardduty::Client {
+        aws_sdk_guardduty::Client::from_conf(
+            self.intercepted(aws_sdk_guardduty::config::Builder::from(&self.sdk))
+                .build(),
+        )
+    }
+
+    #[cfg(feature = "cloudtrail")]
+    /// AWS CloudTrail.
+    pub fn cloudtrail(&self) -> aws_sdk_cloudtrail::Client {
+        aws_sdk_cloudtrail::Client::from_conf(
+            self.intercepted(aws_sdk_cloudtrail::config::Builder::from(&self.sdk))
+                .build(),
+        )
+    }
+
     #[cfg(feature = "sagemaker")]
     /// Amazon SageMaker.
     pub fn sagemaker(&self) -> aws_sdk_sagemaker::Client {
@@ -230,6 +248,10 @@ push_interceptor!(aws_sdk_securityhub::config::Builder);
 push_interceptor!(aws_sdk_kms::config::Builder);
 #[cfg(feature = "sagemaker")]
 push_interceptor!(aws_sdk_sagemaker::config::Builder);
+#[cfg(feature = "guardduty")]
+push_interceptor!(aws_sdk_guardduty::config::Builder);
+#[cfg(feature = "cloudtrail")]
+push_interceptor!(aws_sdk_cloudtrail::config::Builder);
 
 /// The custom endpoint for a service: `AWS_ENDPOINT_URL_<SERVICE>`, else the global one.
 #[cfg(any(feature = "s3", feature = "s3-data"))]

@@ -8,6 +8,8 @@ use crate::contested::ContestedTracker;
 use crate::control::ControlSpec;
 #[cfg(feature = "bedrock")]
 use crate::controls::bedrock_invocation_logging::{self, InvocationLoggingControl, KnownGood};
+#[cfg(feature = "guardduty")]
+use crate::controls::guardduty_detector::{self, DetectorGuard, DetectorSettings};
 #[cfg(feature = "kms")]
 use crate::controls::kms_key_deletion::{self, KeyDeletionGuard, ProtectedKeys};
 #[cfg(feature = "kms")]
@@ -151,6 +153,15 @@ pub static S3_DATA_PROTECTION: Function = Function {
     build: s3_data_protection,
 };
 
+#[cfg(feature = "guardduty")]
+pub static GUARDDUTY_DETECTOR: Function = Function {
+    name: "guardduty-detector",
+    short: "guardduty",
+    summary: "an enabled GuardDuty detector with its features in every region",
+    specs: &[&guardduty_detector::SPEC],
+    build: guardduty_detector,
+};
+
 /// Every function of the product (those whose feature this build enables: a function binary has
 /// only itself; the `remediate` command and the tests have all).
 pub static FUNCTIONS: &[&Function] = &[
@@ -164,6 +175,8 @@ pub static FUNCTIONS: &[&Function] = &[
     &KMS_KEY_ROTATION,
     #[cfg(feature = "s3-data")]
     &S3_DATA_PROTECTION,
+    #[cfg(feature = "guardduty")]
+    &GUARDDUTY_DETECTOR,
 ];
 
 /// The function named `name` (binary name or short name).
@@ -182,7 +195,9 @@ pub fn function(name: &str) -> Option<&'static Function> {
         feature = "bedrock",
         feature = "sagemaker",
         feature = "kms",
-        feature = "s3-data"
+        feature = "s3-data",
+        feature = "guardduty",
+        feature = "cloudtrail"
     )),
     allow(dead_code)
 )]
@@ -307,5 +322,21 @@ pub fn s3_data_protection(
             Box::new(BucketTlsOnly::new(aws.s3(), &own)),
             Box::new(BucketKmsEncryption::new(aws.s3(), &own)),
         ],
+    )
+}
+
+/// `guardduty-detector`: an enabled detector with the features `GUARDDUTY_FEATURES` names (from
+/// `env`).
+#[cfg(feature = "guardduty")]
+pub fn guardduty_detector(
+    settings: Settings,
+    env: &dyn Lookup,
+    aws: &AwsClients,
+) -> Result<Engine, SettingsError> {
+    let own = DetectorSettings::from_lookup(env)?;
+    engine(
+        settings,
+        aws,
+        vec![Box::new(DetectorGuard::new(aws.guardduty(), own))],
     )
 }

@@ -64,6 +64,12 @@ Fault hooks (to prove the code's handling of situations AWS cannot be asked to p
   UnprocessedFindings for findings it does not hold). The new Security Hub's OCSF findings are
   made by AWS services, not imported: `GET /_harness/securityhub/v2-findings?account=A&uid=U&product=P`
   registers one (status New); without a query it lists the findings and accepted update requests.
+- GuardDuty: one detector per account and region (a second `CreateDetector` is a
+  BadRequestException, as on AWS); `UpdateDetector` changes the features it names and keeps the
+  others (moto replaced the whole list); the foundational data sources (`CLOUD_TRAIL`, `DNS_LOGS`,
+  `FLOW_LOGS`) are reported on while the detector exists and refused in requests (they are not
+  `DetectorFeature` values); moto reported them off. `GetAdministratorAccount` answers with AWS's
+  keys (`administrator.accountId`, `relationshipStatus`); moto's were capitalised.
 - `GET /_harness/bedrock/destinations?bucket=B&logGroup=G&role=ROLE_ARN` (each repeatable; and
   `account=`/`region=` for another account's or region's): create Bedrock log destinations as a
   user would (the role trusting bedrock.amazonaws.com).
@@ -592,6 +598,87 @@ def batch_update_findings_v2(self):
 
 
 securityhub_responses.SecurityHubResponse.batch_update_findings_v2 = batch_update_findings_v2
+
+
+# --- GuardDuty detectors and features -----------------------------------------------------------
+
+from moto.guardduty import models as guardduty_models
+from moto.guardduty.exceptions import GuardDutyException
+
+FOUNDATIONAL_SOURCES = ("CLOUD_TRAIL", "DNS_LOGS", "FLOW_LOGS")
+SETTABLE_FEATURES = {
+    "S3_DATA_EVENTS", "EKS_AUDIT_LOGS", "EBS_MALWARE_PROTECTION", "RDS_LOGIN_EVENTS",
+    "EKS_RUNTIME_MONITORING", "LAMBDA_NETWORK_LOGS", "RUNTIME_MONITORING", "AI_PROTECTION",
+}
+
+
+class GuardDutyBadRequest(GuardDutyException):
+    code = 400
+
+    def __init__(self, message):
+        super().__init__("BadRequestException", message)
+
+
+def _check_features(features):
+    for f in features or []:
+        if f.get("name") not in SETTABLE_FEATURES:
+            raise GuardDutyBadRequest(
+                "The request is rejected because an invalid or out-of-range value is specified as an input parameter."
+            )
+
+
+_moto_create_detector = guardduty_models.GuardDutyBackend.create_detector
+
+
+def create_detector(self, enable, finding_publishing_frequency, data_sources, tags, features):
+    """One detector per account and region; only settable features in the request."""
+    if self.detectors:
+        raise GuardDutyBadRequest("The request is rejected because a detector already exists for the current account.")
+    _check_features(features)
+    return _moto_create_detector(self, enable, finding_publishing_frequency, data_sources, tags, features)
+
+
+def update_detector(self, detector_id, enable, finding_publishing_frequency, data_sources, features):
+    """Features are updated one by one (the others keep their status), as AWS does."""
+    detector = self.get_detector(detector_id)
+    _check_features(features)
+    merged = {f["name"]: dict(f) for f in detector.features}
+    for f in features or []:
+        merged[f["name"]] = dict(f)
+    detector.update(enable, finding_publishing_frequency, data_sources, list(merged.values()) if features is not None else None)
+
+
+_moto_detector_json = guardduty_models.Detector.to_json
+
+
+def detector_json(self):
+    """Foundational data sources are reported on while the detector exists (GuardDuty user guide,
+    "Foundational data sources"); moto reports them off and lists only requested features."""
+    body = _moto_detector_json(self)
+    body["dataSources"]["cloudTrail"] = {"status": "ENABLED"}
+    body["dataSources"]["dnsLogs"] = {"status": "ENABLED"}
+    body["dataSources"]["flowLogs"] = {"status": "ENABLED"}
+    listed = {f.get("name") for f in self.features}
+    body["features"] = [{"name": n, "status": "ENABLED"} for n in FOUNDATIONAL_SOURCES] + [
+        {"name": f["name"], "status": f.get("status", "DISABLED")} for f in self.features if f.get("name") not in FOUNDATIONAL_SOURCES
+    ]
+    return body
+
+
+def get_administrator_account(self, detector_id):
+    """AWS answers `{"administrator": {"accountId", "relationshipStatus", ...}}` (GuardDuty API
+    reference, GetAdministratorAccount); moto's keys were capitalised, which SDKs do not read."""
+    self.get_detector(detector_id)
+    if not self.admin_account_ids:
+        return {}
+    return {"administrator": {"accountId": self.admin_account_ids[0], "relationshipStatus": "Enabled",
+                              "invitationId": "harness", "invitedAt": "2026-11-26T10:00:00.000Z"}}
+
+
+guardduty_models.GuardDutyBackend.get_administrator_account = get_administrator_account
+guardduty_models.GuardDutyBackend.create_detector = create_detector
+guardduty_models.GuardDutyBackend.update_detector = update_detector
+guardduty_models.Detector.to_json = detector_json
 
 
 # --- Harness endpoints ------------------------------------------------------------------------

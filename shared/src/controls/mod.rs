@@ -4,6 +4,8 @@
 
 #[cfg(feature = "bedrock")]
 pub mod bedrock_invocation_logging;
+#[cfg(feature = "guardduty")]
+pub mod guardduty_detector;
 #[cfg(feature = "kms")]
 pub mod kms_key_deletion;
 #[cfg(feature = "kms")]
