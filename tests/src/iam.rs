@@ -300,6 +300,8 @@ pub const NO_RESOURCE_SCOPE: &[&str] = &[
     "kms:ListKeys",
     "kms:ListAliases",
     "sagemaker:ListNotebookInstances",
+    "guardduty:ListDetectors",
+    "guardduty:CreateDetector",
 ];
 
 #[cfg(test)]

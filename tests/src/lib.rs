@@ -120,3 +120,14 @@ pub fn sample_id(resource_type: &str, account: &str) -> String {
         other => panic!("no sample identifier for {other}"),
     }
 }
+
+/// The ARN IAM authorizes a control's call on, for the resource ARN the control records: the same,
+/// except for the region's GuardDuty detector setting (`…:detector`), whose calls name the detector
+/// itself (`…:detector/<id>`; GuardDuty's resource type `detector`).
+pub fn iam_resource(arn: &str) -> String {
+    if arn.starts_with("arn:aws:guardduty:") && arn.ends_with(":detector") {
+        format!("{arn}/12abc34d567e8fa901bc2d34e56789f0")
+    } else {
+        arn.to_owned()
+    }
+}

@@ -42,6 +42,11 @@ const IMPLIED: &[(&str, &str, &str)] = &[
         "PutModelInvocationLoggingConfiguration passes the CloudWatch Logs delivery role to Bedrock",
     ),
     (
+        "guardduty:CreateDetector",
+        "iam:CreateServiceLinkedRole",
+        "CreateDetector creates GuardDuty's service-linked role the first time (GuardDuty user guide)",
+    ),
+    (
         "sns:Publish",
         "kms:GenerateDataKey",
         "publishing to a topic encrypted with a customer key (SNS developer guide, SSE)",
@@ -64,6 +69,8 @@ const NO_RESOURCE_SCOPE: &[&str] = &[
     "kms:ListKeys",
     "kms:ListAliases",
     "sagemaker:ListNotebookInstances",
+    "guardduty:ListDetectors",
+    "guardduty:CreateDetector",
 ];
 
 /// Every function of the registry, every optional feature on (the template's maximal grants).

@@ -13,8 +13,8 @@ use std::collections::BTreeSet;
 use integration_tests::iam::{
     evaluate, evaluate_cross_account, Decision, Principal, Request, NO_RESOURCE_SCOPE,
 };
-use integration_tests::sample_id;
 use integration_tests::template::resolve_in;
+use integration_tests::{iam_resource, sample_id};
 use remediation::config_rule::PUT_EVALUATIONS;
 use remediation::functions::FUNCTIONS;
 use remediation::resource::Scope;
@@ -152,9 +152,12 @@ fn the_member_role_grants_exactly_what_the_controls_declare() {
                 let arn = if NO_RESOURCE_SCOPE.contains(&op.permission) {
                     "*".to_owned()
                 } else {
-                    spec.resource(&sample_id(spec.resource_type, MEMBER), &scope)
-                        .expect("sample")
-                        .arn
+                    iam_resource(
+                        &spec
+                            .resource(&sample_id(spec.resource_type, MEMBER), &scope)
+                            .expect("sample")
+                            .arn,
+                    )
                 };
                 let d = evaluate(
                     &identity,
@@ -184,6 +187,25 @@ fn the_member_role_grants_exactly_what_the_controls_declare() {
     assert_eq!(pass("bedrock.amazonaws.com"), Decision::Allow);
     assert_eq!(pass("ec2.amazonaws.com"), Decision::ImplicitDeny);
     declared.insert("iam:PassRole");
+    // GuardDuty's CreateDetector creates its service-linked role the first time: that role only.
+    let slr = format!(
+        "arn:aws:iam::{MEMBER}:role/aws-service-role/guardduty.amazonaws.com/AWSServiceRoleForAmazonGuardDuty"
+    );
+    let create_slr = |service: &str| {
+        evaluate(
+            &identity,
+            None,
+            &Request {
+                context: vec![("iam:AWSServiceName", service.to_owned())],
+                ..request(role_arn, "iam:CreateServiceLinkedRole", &slr)
+            },
+            MEMBER,
+            false,
+        )
+    };
+    assert_eq!(create_slr("guardduty.amazonaws.com"), Decision::Allow);
+    assert_eq!(create_slr("ec2.amazonaws.com"), Decision::ImplicitDeny);
+    declared.insert("iam:CreateServiceLinkedRole");
     // Nothing more.
     let granted: BTreeSet<&str> = identity
         .iter()

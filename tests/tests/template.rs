@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use integration_tests::iam::{evaluate, Decision, Principal, Request, NO_RESOURCE_SCOPE};
 use integration_tests::template::resolve;
-use integration_tests::{aws, sample_id, Recorder, ACCOUNT, REGION};
+use integration_tests::{aws, iam_resource, sample_id, Recorder, ACCOUNT, REGION};
 use remediation::env::Lookup;
 use remediation::hub::{Hub, HubSettings, ASSUME_ROLE, SEND_SWEEPS};
 use remediation::resource::Scope;
@@ -133,6 +133,7 @@ const REFUSED: &[(&[(&str, &str)], &str)] = &[
             ("EnableSageMakerNotebookGuard", "false"),
             ("EnableKmsKeyRotation", "false"),
             ("EnableS3DataProtection", "false"),
+            ("EnableGuardDutyDetector", "false"),
         ],
         "nothing to deploy",
     ),
@@ -413,9 +414,12 @@ async fn every_call_each_function_makes_is_allowed_on_the_real_resource() {
                         })
                         .unwrap_or_else(|| panic!("{binary}: no control declares {op:?}"));
                     let spec = control.spec();
-                    spec.resource(&sample_id(spec.resource_type, ACCOUNT), &scope)
-                        .expect("sample resource")
-                        .arn
+                    iam_resource(
+                        &spec
+                            .resource(&sample_id(spec.resource_type, ACCOUNT), &scope)
+                            .expect("sample resource")
+                            .arn,
+                    )
                 };
                 check(op.permission, &resource, vec![]);
             }
@@ -425,6 +429,18 @@ async fn every_call_each_function_makes_is_allowed_on_the_real_resource() {
                     "iam:PassRole",
                     role,
                     vec![("iam:PassedToService", "bedrock.amazonaws.com".into())],
+                );
+            }
+            // Implied by CreateDetector: GuardDuty's service-linked role, created the first time.
+            if engine
+                .operations()
+                .iter()
+                .any(|o| o.permission == "guardduty:CreateDetector")
+            {
+                check(
+                    "iam:CreateServiceLinkedRole",
+                    &format!("arn:aws:iam::{ACCOUNT}:role/aws-service-role/guardduty.amazonaws.com/AWSServiceRoleForAmazonGuardDuty"),
+                    vec![("iam:AWSServiceName", "guardduty.amazonaws.com".into())],
                 );
             }
             // Publishing to an encrypted topic uses its key, through SNS, for the caller.
@@ -606,6 +622,38 @@ fn bedrock_can_deliver_to_the_destinations_the_template_creates() {
             true,
         ),
     );
+}
+
+/// CloudWatch's hard limit on metrics in a metric-math alarm (CloudWatch user guide, "Limits that
+/// apply to alarms based on metric math expressions").
+const ALARM_METRICS_MAX: usize = 10;
+
+#[test]
+fn the_notification_alarm_watches_every_control_within_cloudwatchs_limit() {
+    let (name, params) = DEPLOYABLE
+        .iter()
+        .find(|(n, _)| *n == "every option on")
+        .expect("variant");
+    let t = deployable(name, params);
+    let (_, alarm) = of_type(&t, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .find(|(logical, _)| *logical == "NotificationFailuresAlarm")
+        .expect("NotificationFailuresAlarm");
+    let metrics = alarm["Properties"]["Metrics"].as_array().expect("metrics");
+    let watched: std::collections::BTreeSet<&str> = metrics
+        .iter()
+        .filter_map(|m| m["MetricStat"]["Metric"]["Dimensions"][0]["Value"].as_str())
+        .collect();
+    assert!(
+        watched.len() <= ALARM_METRICS_MAX,
+        "{} metrics",
+        watched.len()
+    );
+    let controls: std::collections::BTreeSet<&str> = functions::FUNCTIONS
+        .iter()
+        .flat_map(|f| f.specs.iter().map(|s| s.id))
+        .collect();
+    assert_eq!(watched, controls);
 }
 
 #[test]
