@@ -95,7 +95,7 @@ impl DetectorSettings {
                 return Err(SettingsError::new(
                     "GUARDDUTY_FEATURES",
                     f,
-                    &format!(
+                    format!(
                         "expected GuardDuty features: {}",
                         FOUNDATIONAL
                             .iter()
