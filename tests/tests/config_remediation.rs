@@ -89,14 +89,24 @@ fn automation_verdict(answer: &str) -> Result<String, String> {
 
 /// What Lambda hands `aws:invokeLambdaFunction` as `Payload` for the SSM payload of `resource_id`.
 async fn answer(engine: &Engine, resource_id: &str, resource_type: &str) -> String {
+    answer_for(engine, resource_id, resource_type, "").await
+}
+
+/// The same, for a remediation that names its control (the template's does for the functions
+/// with several controls of one type).
+async fn answer_for(
+    engine: &Engine,
+    resource_id: &str,
+    resource_type: &str,
+    control: &str,
+) -> String {
     let content = document();
     let payload = content["mainSteps"][0]["inputs"]["InputPayload"].to_string();
     let payload: Value = serde_json::from_str(
         &payload
             .replace("{{ ResourceId }}", resource_id)
             .replace("{{ ResourceType }}", resource_type)
-            // The document's default for `Control` (these functions have one control per type).
-            .replace("{{ Control }}", ""),
+            .replace("{{ Control }}", control),
     )
     .expect("payload");
     match engine.handle(&payload, ACCOUNT).await {
@@ -174,8 +184,10 @@ async fn config_sees_success_only_when_the_resource_is_settled() {
     let kms_engine =
         functions::kms_key_rotation(ks.clone(), &env(&[]), &aws(&ks, &Recorder::new()).await)
             .expect("engine");
-    let ok = automation_verdict(&answer(&kms_engine, &key, "AWS::KMS::Key").await)
-        .expect("not_applicable");
+    let ok = automation_verdict(
+        &answer_for(&kms_engine, &key, "AWS::KMS::Key", "kms-key-rotation").await,
+    )
+    .expect("not_applicable");
     assert!(ok.contains("not_applicable"), "{ok}");
 
     // deferred: a notebook still Pending is not a success for Config (it retries)
