@@ -172,7 +172,9 @@ def main(out_path, repeats):
         "s3-public-access-block": ({"resourceId": "bench-first"}, {}),
         "bedrock-invocation-logging": ({"resourceId": ACCOUNT}, BEDROCK),
         "sagemaker-notebook-guard": ({"resourceId": "bench-first"}, {}),
-        "kms-key-rotation": ({"resourceId": kms_key}, {}),
+        "kms-key-rotation": ({"resourceId": kms_key, "control": "kms-key-rotation"}, {}),
+        # No detector in the region: the fix creates it (list, create, list + get to verify).
+        "guardduty-detector": ({"resourceId": ACCOUNT}, {}),
         "s3-data-protection": ({"resourceId": "bench-first", "control": "s3-bucket-tls-only"}, {}),
     }
     results = {}

@@ -81,7 +81,10 @@ async fn every_control_converges_under_20_percent_throttling() {
         .handle(&json!({"resourceId": ACCOUNT}), ACCOUNT)
         .await;
     let kms_fix = kms_engine
-        .handle(&json!({"resourceId": key}), ACCOUNT)
+        .handle(
+            &json!({"resourceId": key, "control": "kms-key-rotation"}),
+            ACCOUNT,
+        )
         .await;
     let sm_fix = sm_engine
         .handle(&json!({"resourceId": notebook}), ACCOUNT)
@@ -207,7 +210,10 @@ async fn access_denied_fails_and_names_the_missing_permission() {
         .handle(&json!({"resourceId": bucket}), ACCOUNT)
         .await;
     let kms_result = kms_engine
-        .handle(&json!({"resourceId": key}), ACCOUNT)
+        .handle(
+            &json!({"resourceId": key, "control": "kms-key-rotation"}),
+            ACCOUNT,
+        )
         .await;
     Emulator::get().harness_get("/_harness/deny");
 
