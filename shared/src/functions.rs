@@ -8,6 +8,8 @@ use crate::contested::ContestedTracker;
 use crate::control::ControlSpec;
 #[cfg(feature = "bedrock")]
 use crate::controls::bedrock_invocation_logging::{self, InvocationLoggingControl, KnownGood};
+#[cfg(feature = "cloudtrail")]
+use crate::controls::cloudtrail_logging::{self, TrailGuard, TrailSettings};
 #[cfg(feature = "guardduty")]
 use crate::controls::guardduty_detector::{self, DetectorGuard, DetectorSettings};
 #[cfg(feature = "kms")]
@@ -162,6 +164,15 @@ pub static GUARDDUTY_DETECTOR: Function = Function {
     build: guardduty_detector,
 };
 
+#[cfg(feature = "cloudtrail")]
+pub static CLOUDTRAIL_LOGGING: Function = Function {
+    name: "cloudtrail-logging",
+    short: "cloudtrail",
+    summary: "CloudTrail trails logging management events (and Bedrock data events)",
+    specs: &[&cloudtrail_logging::SPEC],
+    build: cloudtrail_logging,
+};
+
 /// Every function of the product (those whose feature this build enables: a function binary has
 /// only itself; the `remediate` command and the tests have all).
 pub static FUNCTIONS: &[&Function] = &[
@@ -177,6 +188,8 @@ pub static FUNCTIONS: &[&Function] = &[
     &S3_DATA_PROTECTION,
     #[cfg(feature = "guardduty")]
     &GUARDDUTY_DETECTOR,
+    #[cfg(feature = "cloudtrail")]
+    &CLOUDTRAIL_LOGGING,
 ];
 
 /// The function named `name` (binary name or short name).
@@ -338,5 +351,21 @@ pub fn guardduty_detector(
         settings,
         aws,
         vec![Box::new(DetectorGuard::new(aws.guardduty(), own))],
+    )
+}
+
+/// `cloudtrail-logging`: the region's guarded trails (`GUARDED_TRAILS`) logging, with management
+/// events and the configured Bedrock data events (`CLOUDTRAIL_BEDROCK_DATA_EVENTS`), from `env`.
+#[cfg(feature = "cloudtrail")]
+pub fn cloudtrail_logging(
+    settings: Settings,
+    env: &dyn Lookup,
+    aws: &AwsClients,
+) -> Result<Engine, SettingsError> {
+    let own = TrailSettings::from_lookup(env)?;
+    engine(
+        settings,
+        aws,
+        vec![Box::new(TrailGuard::new(aws.cloudtrail(), own))],
     )
 }

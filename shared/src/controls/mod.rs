@@ -4,6 +4,8 @@
 
 #[cfg(feature = "bedrock")]
 pub mod bedrock_invocation_logging;
+#[cfg(feature = "cloudtrail")]
+pub mod cloudtrail_logging;
 #[cfg(feature = "guardduty")]
 pub mod guardduty_detector;
 #[cfg(feature = "kms")]
