@@ -70,6 +70,12 @@ Fault hooks (to prove the code's handling of situations AWS cannot be asked to p
   `FLOW_LOGS`) are reported on while the detector exists and refused in requests (they are not
   `DetectorFeature` values); moto reported them off. `GetAdministratorAccount` answers with AWS's
   keys (`administrator.accountId`, `relationshipStatus`); moto's were capitalised.
+- CloudTrail: a new trail has AWS's default basic event selector (all management events; moto had
+  none); `PutEventSelectors` refuses what AWS refuses (basic selectors for data resources other
+  than S3 objects, Lambda functions and DynamoDB tables — the guide's `AWS::Bedrock::*` basic
+  selector among them —, more than five basic selectors, basic and advanced in one request, an
+  advanced selector without `eventCategory` or a data selector without `resources.type`), and one
+  kind replaces the other (moto kept stale advanced selectors).
 - `GET /_harness/bedrock/destinations?bucket=B&logGroup=G&role=ROLE_ARN` (each repeatable; and
   `account=`/`region=` for another account's or region's): create Bedrock log destinations as a
   user would (the role trusting bedrock.amazonaws.com).
@@ -679,6 +685,73 @@ guardduty_models.GuardDutyBackend.get_administrator_account = get_administrator_
 guardduty_models.GuardDutyBackend.create_detector = create_detector
 guardduty_models.GuardDutyBackend.update_detector = update_detector
 guardduty_models.Detector.to_json = detector_json
+
+
+# --- CloudTrail event selectors ------------------------------------------------------------------
+
+from moto.cloudtrail import models as cloudtrail_models
+from moto.core.exceptions import JsonRESTError as _CloudTrailError
+
+# Basic event selectors know these data resource types only (CloudTrail API reference,
+# DataResource); anything else — Bedrock's included — needs advanced event selectors.
+BASIC_DATA_TYPES = {"AWS::S3::Object", "AWS::Lambda::Function", "AWS::DynamoDB::Table"}
+ADVANCED_FIELDS = {"eventCategory", "eventSource", "eventName", "eventType", "readOnly", "resources.type",
+                   "resources.ARN", "errorCode", "userIdentity.arn", "sessionCredentialFromConsole",
+                   "vpcEndpointId", "eventTypeName"}
+
+
+class InvalidEventSelectors(_CloudTrailError):
+    code = 400
+
+    def __init__(self, message):
+        super().__init__("InvalidEventSelectorsException", message)
+
+
+class InvalidParameterCombination(_CloudTrailError):
+    code = 400
+
+    def __init__(self, message):
+        super().__init__("InvalidParameterCombinationException", message)
+
+
+_moto_trail_init = cloudtrail_models.Trail.__init__
+
+
+def trail_init(self, *args, **kwargs):
+    """A new trail records all management events (its default basic selector), as on AWS."""
+    _moto_trail_init(self, *args, **kwargs)
+    self.event_selectors = [{"ReadWriteType": "All", "IncludeManagementEvents": True, "DataResources": [],
+                             "ExcludeManagementEventSources": []}]
+
+
+def trail_put_event_selectors(self, event_selectors, advanced_event_selectors):
+    """Validated as AWS does; one kind replaces the other (a trail has basic or advanced ones)."""
+    if event_selectors and advanced_event_selectors:
+        raise InvalidParameterCombination("You cannot use both EventSelectors and AdvancedEventSelectors in a PutEventSelectors request.")
+    if event_selectors:
+        if len(event_selectors) > 5:
+            raise InvalidEventSelectors("A trail can have up to 5 event selectors.")
+        for selector in event_selectors:
+            for resource in selector.get("DataResources") or []:
+                if resource.get("Type") not in BASIC_DATA_TYPES:
+                    raise InvalidEventSelectors(
+                        f"Value {resource.get('Type')} for parameter DataResources.Type is invalid; "
+                        "use advanced event selectors for this resource type.")
+        self.event_selectors = event_selectors
+        self.advanced_event_selectors = []
+    elif advanced_event_selectors:
+        for selector in advanced_event_selectors:
+            fields = {f.get("Field"): f for f in selector.get("FieldSelectors") or []}
+            if "eventCategory" not in fields or set(fields) - ADVANCED_FIELDS:
+                raise InvalidEventSelectors("Each advanced event selector needs eventCategory and known fields only.")
+            if fields["eventCategory"].get("Equals") == ["Data"] and "resources.type" not in fields:
+                raise InvalidEventSelectors("A data event selector needs resources.type.")
+        self.event_selectors = []
+        self.advanced_event_selectors = advanced_event_selectors
+
+
+cloudtrail_models.Trail.__init__ = trail_init
+cloudtrail_models.Trail.put_event_selectors = trail_put_event_selectors
 
 
 # --- Harness endpoints ------------------------------------------------------------------------
