@@ -167,6 +167,8 @@ def main(out_path, repeats):
     s3.create_bucket(Bucket="bench-first")
     s3.create_bucket(Bucket=BEDROCK["BEDROCK_LOG_BUCKET"])  # Bedrock validates its destination
     kms_key = boto3.client("kms").create_key()["KeyMetadata"]["KeyId"]
+    s3.create_bucket(Bucket="bench-trail-logs")
+    boto3.client("cloudtrail").create_trail(Name="bench-trail", S3BucketName="bench-trail-logs")  # not logging
     boto3.client("sagemaker").create_notebook_instance(NotebookInstanceName="bench-first", InstanceType="ml.t3.medium", RoleArn=f"arn:aws:iam::{ACCOUNT}:role/x")
     first_events = {
         "s3-public-access-block": ({"resourceId": "bench-first"}, {}),
@@ -175,6 +177,8 @@ def main(out_path, repeats):
         "kms-key-rotation": ({"resourceId": kms_key, "control": "kms-key-rotation"}, {}),
         # No detector in the region: the fix creates it (list, create, list + get to verify).
         "guardduty-detector": ({"resourceId": ACCOUNT}, {}),
+        # A trail that is not logging: started (describe, status, selectors; start; the same reads).
+        "cloudtrail-logging": ({"resourceId": ACCOUNT}, {}),
         "s3-data-protection": ({"resourceId": "bench-first", "control": "s3-bucket-tls-only"}, {}),
     }
     results = {}

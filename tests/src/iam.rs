@@ -302,6 +302,7 @@ pub const NO_RESOURCE_SCOPE: &[&str] = &[
     "sagemaker:ListNotebookInstances",
     "guardduty:ListDetectors",
     "guardduty:CreateDetector",
+    "cloudtrail:DescribeTrails",
 ];
 
 #[cfg(test)]

@@ -71,6 +71,7 @@ const NO_RESOURCE_SCOPE: &[&str] = &[
     "sagemaker:ListNotebookInstances",
     "guardduty:ListDetectors",
     "guardduty:CreateDetector",
+    "cloudtrail:DescribeTrails",
 ];
 
 /// Every function of the registry, every optional feature on (the template's maximal grants).

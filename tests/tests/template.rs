@@ -134,6 +134,7 @@ const REFUSED: &[(&[(&str, &str)], &str)] = &[
             ("EnableKmsKeyRotation", "false"),
             ("EnableS3DataProtection", "false"),
             ("EnableGuardDutyDetector", "false"),
+            ("EnableCloudTrailLogging", "false"),
         ],
         "nothing to deploy",
     ),
