@@ -58,6 +58,18 @@ def seed():
     key = kms.create_key(Description="fine-tuning dataset encryption")["KeyMetadata"]["KeyId"]
     kms.create_key(Description="feature store encryption")
     kms.create_key(Description="model signing", KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")
+    # A key the deletion guard protects (scripts/demo's PROTECTED_KEYS=alias/ai-*), rotating, then
+    # scheduled for deletion: the quiet way to destroy the data it encrypts.
+    protected = kms.create_key(Description="model artifacts encryption")["KeyMetadata"]["KeyId"]
+    kms.enable_key_rotation(KeyId=protected, RotationPeriodInDays=365)
+    kms.create_alias(AliasName="alias/ai-models", TargetKeyId=protected)
+    kms.schedule_key_deletion(KeyId=protected, PendingWindowInDays=7)
+    # Detection turned off: a trail that is not logging, a GuardDuty detector disabled.
+    s3.create_bucket(Bucket="ai-guard-trail-logs")
+    boto3.client("cloudtrail").create_trail(Name="ai-audit", S3BucketName="ai-guard-trail-logs", IsMultiRegionTrail=True)
+    gd = boto3.client("guardduty")
+    detector = gd.create_detector(Enable=True, Features=[{"Name": "S3_DATA_EVENTS", "Status": "ENABLED"}])["DetectorId"]
+    gd.update_detector(DetectorId=detector, Enable=False)
     # The key the sample CreateKey event names.
     print(key)
 
