@@ -76,8 +76,9 @@ def harness(path):
     return json.load(urllib.request.urlopen(os.environ["AWS_ENDPOINT_URL"] + path))
 
 
-def run_function(name, event, env_extra=None, timeout=900):
-    """Start the bootstrap, deliver one event (or none), return (init s, latency s, ok, body, rss kB, calls)."""
+def run_function(name, event, env_extra=None, timeout=900, argv=None, cwd=None):
+    """Start the bootstrap (or `argv`, in `cwd`: a peer tool's Lambda runtime), deliver one event (or
+    none), return (init s, latency s, ok, body, rss kB, calls)."""
     api = RuntimeApi()
     env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{api.port}", AWS_LAMBDA_FUNCTION_NAME=name,
                AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128", AWS_LAMBDA_FUNCTION_VERSION="$LATEST", RUST_LOG="error")
@@ -85,7 +86,8 @@ def run_function(name, event, env_extra=None, timeout=900):
     harness("/_harness/requests?reset=1")
     start = time.perf_counter()
     target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-    proc = subprocess.Popen([os.path.join(target, "release", name)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv or [os.path.join(target, "release", name)], env=env, cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         if event is not None:
             api.events.put(event)

@@ -9,8 +9,10 @@ wall time, AWS calls (counted by the emulator), peak RSS, and buckets fixed. App
 to BENCHMARKS.md. Run by scripts/bench after lambda_bench.py, on the same emulator.
 """
 
+import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,7 +65,7 @@ def custodian(binary):
         lb.harness("/_harness/requests?reset=1")
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         start = time.perf_counter()
-        run = subprocess.run([binary, "run", "-s", os.path.join(work, "out"), "--region", "us-east-1", policy],
+        run = subprocess.run([binary, "run", "-s", os.path.join(work, "out"), "--region", "us-east-1", "--cache-period", "0", policy],
                              env=dict(os.environ), capture_output=True, text=True)
         wall = time.perf_counter() - start
         calls = lb.harness("/_harness/requests")["count"]
@@ -76,10 +78,52 @@ def custodian(binary):
     return wall, calls, rss, BUCKETS, left
 
 
+def lambda_mode(binary, repeats):
+    """One CloudTrail event (`DeleteBucketPublicAccessBlock`) for one bucket without Block Public
+    Access, each tool as Lambda runs it under the same local Runtime API: ours the release bootstrap,
+    Custodian its own handler (`c7n.handler.dispatch_event`, the one its Lambda packages call) in
+    a minimal Python runtime loop (`bench/python_runtime.py`), the policy in CloudTrail mode in
+    `config.json`."""
+    event = json.load(open(os.path.join(lb.ROOT, "events/s3-public-access-block/cloudtrail-delete-bucket-public-access-block.json")))
+    event = json.loads(json.dumps(event).replace("ai-training-data-example", "bench-peer-first"))
+    python = os.path.abspath(os.path.join(os.path.dirname(binary), "python"))
+    rows = {}
+    with tempfile.TemporaryDirectory() as work:
+        with open(os.path.join(work, "config.json"), "w") as f:
+            json.dump({
+                "execution-options": {"account_id": lb.ACCOUNT, "output_dir": "/tmp", "metrics_enabled": False},
+                "policies": [{
+                    "name": "s3-block-public-access-ct",
+                    "resource": "aws.s3",
+                    "mode": {"type": "cloudtrail", "role": f"arn:aws:iam::{lb.ACCOUNT}:role/custodian",
+                             "events": [{"source": "s3.amazonaws.com", "event": "DeleteBucketPublicAccessBlock",
+                                         "ids": "requestParameters.bucketName"}]},
+                    "filters": [{"type": "check-public-block"}],
+                    "actions": [{"type": "set-public-block"}],
+                }],
+            }, f)
+        tools = {
+            "ai-guard `s3-public-access-block`": dict(name="s3-public-access-block"),
+            "Cloud Custodian (Lambda mode)": dict(name="custodian", cwd=work, argv=[python, os.path.join(lb.ROOT, "bench/python_runtime.py"), "c7n.handler.dispatch_event"]),
+        }
+        for label, how in tools.items():
+            lb.reset_estate()
+            boto3.client("s3").create_bucket(Bucket="bench-peer-first")
+            inits = sorted(lb.run_function(how["name"], None, {}, timeout=120, argv=how.get("argv"), cwd=how.get("cwd"))[0] * 1000
+                           for _ in range(repeats))
+            _, latency, ok, body, rss, fix_calls = lb.run_function(how["name"], event, {}, timeout=120, argv=how.get("argv"), cwd=how.get("cwd"))
+            _, _, _, _, _, compliant_calls = lb.run_function(how["name"], event, {}, timeout=120, argv=how.get("argv"), cwd=how.get("cwd"))
+            fixed = open_buckets() == 0
+            rows[label] = (statistics.median(inits), inits[int(len(inits) * 0.9) - 1], latency * 1000, fix_calls,
+                           compliant_calls, rss / 1024, fixed)
+    return rows
+
+
 def main(out_path, binary):
     version = subprocess.run([binary, "version"], capture_output=True, text=True).stdout.strip()
     o_time, o_calls, o_rss, o_n, o_left = ours()
     c_time, c_calls, c_rss, c_n, c_left = custodian(binary)
+    modes = lambda_mode(binary, 20)
     lines = [
         "## Side by side: Cloud Custodian\n",
         f"Cloud Custodian {version} (`c7n`, pinned in `scripts/bench`, in its own virtualenv `.venv-peer`), "
@@ -87,7 +131,8 @@ def main(out_path, binary):
         f"**Sweep of {BUCKETS:,} buckets, half without Block Public Access.** Ours: the scheduled sweep of "
         "`s3-public-access-block` (release bootstrap, `SWEEP_CONCURRENCY=8`; it also checks the account-level "
         "setting, one more resource). Custodian: `custodian run` of the equivalent pull-mode policy "
-        "(`resource: aws.s3`, filter `check-public-block`, action `set-public-block`). Time = our invocation's "
+        "(`resource: aws.s3`, filter `check-public-block`, action `set-public-block`; `--cache-period 0`: a scheduled "
+        "job starts without Custodian's local resource cache, which otherwise replays an earlier run's reads). Time = our invocation's "
         "response time / Custodian's process wall time; calls counted by the emulator; peak RSS of the process.\n",
         "| Tool | Resources | Time (s) | AWS calls | Calls / bucket | Peak RSS (MB) | Buckets left open after |",
         "| --- | --- | --- | --- | --- | --- | --- |",
@@ -97,9 +142,24 @@ def main(out_path, binary):
         f"Ratios (Custodian / ai-guard): time ×{c_time / o_time:.1f}, AWS calls ×{c_calls / o_calls:.1f}, "
         f"peak RSS ×{c_rss / o_rss:.1f}. The emulator answers in about a millisecond; on AWS each call takes tens "
         "of milliseconds, so the call counts, not these times, predict the difference there.\n",
-        "Not measured yet (issue 17): Custodian in Lambda mode (init, first invocation, per-fix calls) under the "
-        "same Runtime API, the KMS and SageMaker policies, the organization sweep against `c7n-org`, and the cost "
-        "per million events.\n",
+        "**Lambda mode, one CloudTrail event** (`DeleteBucketPublicAccessBlock` for a bucket without Block Public "
+        "Access), both under the same local Runtime API: ours the release bootstrap; Custodian its Lambda handler "
+        "(`c7n.handler.dispatch_event`) in a minimal Python runtime loop (`bench/python_runtime.py`), the policy in "
+        "CloudTrail mode. Init = start until the first request for an event (median and p90 of 20 starts); first "
+        "invocation = that event's response time; calls per fix and then per (now compliant) resource counted by "
+        "the emulator.\n",
+        "| Tool | Init median (ms) | Init p90 (ms) | First invocation (ms) | Calls per fix | Calls per compliant | Peak RSS (MB) | Fixed |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for label, (init, p90, first, fix, compliant, rss, fixed) in modes.items():
+        lines.append(f"| {label} | {init:.1f} | {p90:.1f} | {first:.1f} | {fix} | {compliant} | {rss:.1f} | {'yes' if fixed else 'no'} |")
+    (oi, _, of, ofx, oc, orss, _), (ci, _, cf, cfx, cc, crss, _) = modes.values()
+    lines += [
+        "",
+        f"Ratios (Custodian / ai-guard): init ×{ci / oi:.0f}, first invocation ×{cf / of:.1f}, calls per fix "
+        f"×{cfx / max(ofx, 1):.1f}, calls per compliant resource ×{cc / max(oc, 1):.1f}, peak RSS ×{crss / orss:.1f}.\n",
+        "Not measured yet (issue 17): the KMS and SageMaker policies, the organization sweep against `c7n-org`, "
+        "and the Lambda cost per million events.\n",
     ]
     with open(out_path, "a") as f:
         f.write("\n".join(lines) + "\n")
