@@ -78,44 +78,74 @@ def custodian(binary):
     return wall, calls, rss, BUCKETS, left
 
 
-def lambda_mode(binary, repeats):
-    """One CloudTrail event (`DeleteBucketPublicAccessBlock`) for one bucket without Block Public
-    Access, each tool as Lambda runs it under the same local Runtime API: ours the release bootstrap,
-    Custodian its own handler (`c7n.handler.dispatch_event`, the one its Lambda packages call) in
-    a minimal Python runtime loop (`bench/python_runtime.py`), the policy in CloudTrail mode in
-    `config.json`."""
+def _policy(resource_type, source, event_name, ids, filters, actions):
+    return {
+        "execution-options": {"account_id": lb.ACCOUNT, "output_dir": "/tmp", "metrics_enabled": False},
+        "policies": [{
+            "name": f"{resource_type}-ct",
+            "resource": resource_type,
+            "mode": {"type": "cloudtrail", "role": f"arn:aws:iam::{lb.ACCOUNT}:role/custodian",
+                     "events": [{"source": source, "event": event_name, "ids": ids}]},
+            "filters": filters,
+            "actions": actions,
+        }],
+    }
+
+
+def _s3_case():
+    boto3.client("s3").create_bucket(Bucket="bench-peer-first")
     event = json.load(open(os.path.join(lb.ROOT, "events/s3-public-access-block/cloudtrail-delete-bucket-public-access-block.json")))
     event = json.loads(json.dumps(event).replace("ai-training-data-example", "bench-peer-first"))
+    return event, lambda: open_buckets() == 0
+
+
+def _kms_case():
+    kms = boto3.client("kms")
+    key = kms.create_key()["KeyMetadata"]["KeyId"]
+    event = json.load(open(os.path.join(lb.ROOT, "events/kms-key-rotation/cloudtrail-disable-key-rotation.json")))
+    event = json.loads(json.dumps(event).replace("0b5c7e9a-1f2d-4c3b-8a6e-5d4f3c2b1a09", key))
+    return event, lambda: kms.get_key_rotation_status(KeyId=key)["KeyRotationEnabled"]
+
+
+# (control, our function, Custodian's equivalent policy, estate + event + check)
+CASES = [
+    ("S3 Block Public Access", "s3-public-access-block",
+     _policy("aws.s3", "s3.amazonaws.com", "DeleteBucketPublicAccessBlock", "requestParameters.bucketName",
+             [{"type": "check-public-block"}], [{"type": "set-public-block"}]), _s3_case),
+    ("KMS key rotation", "kms-key-rotation",
+     _policy("aws.kms-key", "kms.amazonaws.com", "DisableKeyRotation", "requestParameters.keyId",
+             [{"type": "key-rotation-status", "key": "KeyRotationEnabled", "value": False}],
+             [{"type": "set-rotation", "state": True}]), _kms_case),
+]
+
+
+def lambda_mode(binary, repeats):
+    """Per control, one CloudTrail event for one non-compliant resource, each tool as Lambda runs it
+    under the same local Runtime API: ours the release bootstrap, Custodian its own handler
+    (`c7n.handler.dispatch_event`, the one its Lambda packages call) in a minimal Python runtime
+    loop (`bench/python_runtime.py`), its policy in CloudTrail mode in `config.json`. Then the same
+    event again, the resource now compliant."""
     python = os.path.abspath(os.path.join(os.path.dirname(binary), "python"))
-    rows = {}
-    with tempfile.TemporaryDirectory() as work:
-        with open(os.path.join(work, "config.json"), "w") as f:
-            json.dump({
-                "execution-options": {"account_id": lb.ACCOUNT, "output_dir": "/tmp", "metrics_enabled": False},
-                "policies": [{
-                    "name": "s3-block-public-access-ct",
-                    "resource": "aws.s3",
-                    "mode": {"type": "cloudtrail", "role": f"arn:aws:iam::{lb.ACCOUNT}:role/custodian",
-                             "events": [{"source": "s3.amazonaws.com", "event": "DeleteBucketPublicAccessBlock",
-                                         "ids": "requestParameters.bucketName"}]},
-                    "filters": [{"type": "check-public-block"}],
-                    "actions": [{"type": "set-public-block"}],
-                }],
-            }, f)
-        tools = {
-            "ai-guard `s3-public-access-block`": dict(name="s3-public-access-block"),
-            "Cloud Custodian (Lambda mode)": dict(name="custodian", cwd=work, argv=[python, os.path.join(lb.ROOT, "bench/python_runtime.py"), "c7n.handler.dispatch_event"]),
-        }
-        for label, how in tools.items():
-            lb.reset_estate()
-            boto3.client("s3").create_bucket(Bucket="bench-peer-first")
-            inits = sorted(lb.run_function(how["name"], None, {}, timeout=120, argv=how.get("argv"), cwd=how.get("cwd"))[0] * 1000
-                           for _ in range(repeats))
-            _, latency, ok, body, rss, fix_calls = lb.run_function(how["name"], event, {}, timeout=120, argv=how.get("argv"), cwd=how.get("cwd"))
-            _, _, _, _, _, compliant_calls = lb.run_function(how["name"], event, {}, timeout=120, argv=how.get("argv"), cwd=how.get("cwd"))
-            fixed = open_buckets() == 0
-            rows[label] = (statistics.median(inits), inits[int(len(inits) * 0.9) - 1], latency * 1000, fix_calls,
-                           compliant_calls, rss / 1024, fixed)
+    rows = []
+    for control, function, policy, case in CASES:
+        with tempfile.TemporaryDirectory() as work:
+            with open(os.path.join(work, "config.json"), "w") as f:
+                json.dump(policy, f)
+            tools = {
+                f"ai-guard `{function}`": dict(name=function),
+                "Cloud Custodian (Lambda mode)": dict(name="custodian", cwd=work, argv=[
+                    python, os.path.join(lb.ROOT, "bench/python_runtime.py"), "c7n.handler.dispatch_event"]),
+            }
+            for label, how in tools.items():
+                lb.reset_estate()
+                event, fixed = case()
+                run = lambda e: lb.run_function(how["name"], e, {}, timeout=120, argv=how.get("argv"), cwd=how.get("cwd"))  # noqa: E731
+                inits = sorted(run(None)[0] * 1000 for _ in range(repeats))
+                _, latency, _, _, rss, fix_calls = run(event)
+                done = fixed()
+                compliant_calls = run(event)[5]
+                rows.append((control, label, statistics.median(inits), inits[int(len(inits) * 0.9) - 1],
+                             latency * 1000, fix_calls, compliant_calls, rss / 1024, done))
     return rows
 
 
@@ -142,24 +172,27 @@ def main(out_path, binary):
         f"Ratios (Custodian / ai-guard): time ×{c_time / o_time:.1f}, AWS calls ×{c_calls / o_calls:.1f}, "
         f"peak RSS ×{c_rss / o_rss:.1f}. The emulator answers in about a millisecond; on AWS each call takes tens "
         "of milliseconds, so the call counts, not these times, predict the difference there.\n",
-        "**Lambda mode, one CloudTrail event** (`DeleteBucketPublicAccessBlock` for a bucket without Block Public "
-        "Access), both under the same local Runtime API: ours the release bootstrap; Custodian its Lambda handler "
-        "(`c7n.handler.dispatch_event`) in a minimal Python runtime loop (`bench/python_runtime.py`), the policy in "
-        "CloudTrail mode. Init = start until the first request for an event (median and p90 of 20 starts); first "
-        "invocation = that event's response time; calls per fix and then per (now compliant) resource counted by "
-        "the emulator.\n",
-        "| Tool | Init median (ms) | Init p90 (ms) | First invocation (ms) | Calls per fix | Calls per compliant | Peak RSS (MB) | Fixed |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "**Lambda mode, one CloudTrail event per control** (`DeleteBucketPublicAccessBlock` for a bucket without "
+        "Block Public Access; `DisableKeyRotation` for a key without rotation), both under the same local Runtime "
+        "API: ours the release bootstrap; Custodian its Lambda handler (`c7n.handler.dispatch_event`) in a minimal "
+        "Python runtime loop (`bench/python_runtime.py`; `awslambdaric` from PyPI crashed with SIGSEGV here), its "
+        "policy in CloudTrail mode (`set-public-block`; `key-rotation-status` + `set-rotation`). Init = start until "
+        "the first request for an event (median and p90 of 20 starts); first invocation = that event's response "
+        "time; calls per fix, then per compliant resource (the same event again), counted by the emulator.\n",
+        "| Control | Tool | Init median (ms) | Init p90 (ms) | First invocation (ms) | Calls per fix | Calls per compliant | Peak RSS (MB) | Fixed |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for label, (init, p90, first, fix, compliant, rss, fixed) in modes.items():
-        lines.append(f"| {label} | {init:.1f} | {p90:.1f} | {first:.1f} | {fix} | {compliant} | {rss:.1f} | {'yes' if fixed else 'no'} |")
-    (oi, _, of, ofx, oc, orss, _), (ci, _, cf, cfx, cc, crss, _) = modes.values()
+    for control, label, init, p90, first, fix, compliant, rss, fixed in modes:
+        lines.append(f"| {control} | {label} | {init:.1f} | {p90:.1f} | {first:.1f} | {fix} | {compliant} | {rss:.1f} | {'yes' if fixed else 'no'} |")
+    lines.append("")
+    for i in range(0, len(modes), 2):
+        (control, _, oi, _, of, ofx, oc, orss, _), (_, _, ci, _, cf, cfx, cc, crss, _) = modes[i], modes[i + 1]
+        lines.append(f"{control} — Custodian / ai-guard: init ×{ci / oi:.0f}, first invocation ×{cf / of:.1f}, calls "
+                     f"per fix ×{cfx / max(ofx, 1):.1f}, calls per compliant resource ×{cc / max(oc, 1):.1f}, peak RSS "
+                     f"×{crss / orss:.1f}.\n")
     lines += [
-        "",
-        f"Ratios (Custodian / ai-guard): init ×{ci / oi:.0f}, first invocation ×{cf / of:.1f}, calls per fix "
-        f"×{cfx / max(ofx, 1):.1f}, calls per compliant resource ×{cc / max(oc, 1):.1f}, peak RSS ×{crss / orss:.1f}.\n",
-        "Not measured yet (issue 17): the KMS and SageMaker policies, the organization sweep against `c7n-org`, "
-        "and the Lambda cost per million events.\n",
+        "Not measured yet (issue 17): SageMaker (Custodian's notebook `stop`), the organization sweep against "
+        "`c7n-org`, and the Lambda cost per million events.\n",
     ]
     with open(out_path, "a") as f:
         f.write("\n".join(lines) + "\n")
