@@ -107,15 +107,30 @@ def _kms_case():
     return event, lambda: kms.get_key_rotation_status(KeyId=key)["KeyRotationEnabled"]
 
 
-# (control, our function, Custodian's equivalent policy, estate + event + check)
+def _sagemaker_case():
+    sm = boto3.client("sagemaker")
+    sm.create_notebook_instance(NotebookInstanceName="bench-peer-nb", InstanceType="ml.t3.medium",
+                                RoleArn=f"arn:aws:iam::{lb.ACCOUNT}:role/x")
+    event = json.load(open(os.path.join(lb.ROOT, "events/sagemaker-notebook-guard/cloudtrail-create-notebook-instance.json")))
+    event = json.loads(json.dumps(event).replace("llm-finetune-notebook", "bench-peer-nb"))
+    status = lambda: sm.describe_notebook_instance(NotebookInstanceName="bench-peer-nb")["NotebookInstanceStatus"]  # noqa: E731
+    return event, lambda: status() in ("Stopping", "Stopped")
+
+
+# (control, our function, our settings, Custodian's equivalent policy, estate + event + check)
 CASES = [
-    ("S3 Block Public Access", "s3-public-access-block",
+    ("S3 Block Public Access", "s3-public-access-block", {},
      _policy("aws.s3", "s3.amazonaws.com", "DeleteBucketPublicAccessBlock", "requestParameters.bucketName",
              [{"type": "check-public-block"}], [{"type": "set-public-block"}]), _s3_case),
-    ("KMS key rotation", "kms-key-rotation",
+    ("KMS key rotation", "kms-key-rotation", {},
      _policy("aws.kms-key", "kms.amazonaws.com", "DisableKeyRotation", "requestParameters.keyId",
              [{"type": "key-rotation-status", "key": "KeyRotationEnabled", "value": False}],
              [{"type": "set-rotation", "state": True}]), _kms_case),
+    # Custodian can stop a notebook but not disable its root access: ours compared on the stop alone.
+    ("SageMaker notebook stop", "sagemaker-notebook-guard", {"DISABLE_ROOT_ACCESS": "false"},
+     _policy("aws.sagemaker-notebook", "sagemaker.amazonaws.com", "CreateNotebookInstance",
+             "requestParameters.notebookInstanceName", [{"RootAccess": "Enabled"}], [{"type": "stop"}]),
+     _sagemaker_case),
 ]
 
 
@@ -127,19 +142,20 @@ def lambda_mode(binary, repeats):
     event again, the resource now compliant."""
     python = os.path.abspath(os.path.join(os.path.dirname(binary), "python"))
     rows = []
-    for control, function, policy, case in CASES:
+    for control, function, settings, policy, case in CASES:
         with tempfile.TemporaryDirectory() as work:
             with open(os.path.join(work, "config.json"), "w") as f:
                 json.dump(policy, f)
             tools = {
-                f"ai-guard `{function}`": dict(name=function),
+                f"ai-guard `{function}`": dict(name=function, env=settings),
                 "Cloud Custodian (Lambda mode)": dict(name="custodian", cwd=work, argv=[
                     python, os.path.join(lb.ROOT, "bench/python_runtime.py"), "c7n.handler.dispatch_event"]),
             }
             for label, how in tools.items():
                 lb.reset_estate()
                 event, fixed = case()
-                run = lambda e: lb.run_function(how["name"], e, {}, timeout=120, argv=how.get("argv"), cwd=how.get("cwd"))  # noqa: E731
+                run = lambda e: lb.run_function(how["name"], e, how.get("env", {}), timeout=120,  # noqa: E731
+                                                argv=how.get("argv"), cwd=how.get("cwd"))
                 inits = sorted(run(None)[0] * 1000 for _ in range(repeats))
                 _, latency, _, _, rss, fix_calls = run(event)
                 done = fixed()
@@ -174,7 +190,8 @@ def main(out_path, binary):
         "of milliseconds, so the call counts, not these times, predict the difference there.\n",
         "**Lambda mode, one CloudTrail event per control** (`DeleteBucketPublicAccessBlock` for a bucket without "
         "Block Public Access; `DisableKeyRotation` for a key without rotation), both under the same local Runtime "
-        "API: ours the release bootstrap; Custodian its Lambda handler (`c7n.handler.dispatch_event`) in a minimal "
+        "API (`CreateNotebookInstance` for a notebook with root access, Custodian's `stop` against ours with "
+        "`DISABLE_ROOT_ACCESS=false`: Custodian cannot disable root access). Ours the release bootstrap; Custodian its Lambda handler (`c7n.handler.dispatch_event`) in a minimal "
         "Python runtime loop (`bench/python_runtime.py`; `awslambdaric` from PyPI crashed with SIGSEGV here), its "
         "policy in CloudTrail mode (`set-public-block`; `key-rotation-status` + `set-rotation`). Init = start until "
         "the first request for an event (median and p90 of 20 starts); first invocation = that event's response "
@@ -191,8 +208,13 @@ def main(out_path, binary):
                      f"per fix ×{cfx / max(ofx, 1):.1f}, calls per compliant resource ×{cc / max(oc, 1):.1f}, peak RSS "
                      f"×{crss / orss:.1f}.\n")
     lines += [
-        "Not measured yet (issue 17): SageMaker (Custodian's notebook `stop`), the organization sweep against "
-        "`c7n-org`, and the Lambda cost per million events.\n",
+        "SageMaker: Custodian's `sagemaker-notebook` resource does not carry `RootAccess` (neither its listing nor "
+        "its get-by-id reads it), so the equivalent policy (filter `RootAccess: Enabled`, action `stop`) matches "
+        "nothing and fixes nothing — its one call is the read; Custodian has no action to disable root access "
+        "either. Controls Custodian lacks altogether: Bedrock invocation logging, the KMS rotation period and "
+        "on-demand rotation, the KMS deletion guard.\n",
+        "Not measured yet (issue 17): the organization sweep against `c7n-org`, and the Lambda cost per million "
+        "events.\n",
     ]
     with open(out_path, "a") as f:
         f.write("\n".join(lines) + "\n")
