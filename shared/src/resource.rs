@@ -92,11 +92,13 @@ impl<'a> Arn<'a> {
     }
 }
 
-/// The account an account-level setting's identifier names, and the region an ARN gives (`""` when
-/// none): a bare account id, Security Hub's `AWS::::Account:<id>`, or an ARN of `service` whose
-/// resource is `resource`. `None` for anything else.
+/// The region and account an account-level setting's identifier names: a bare account id or
+/// Security Hub's `AWS::::Account:<id>` (the region is `scope`'s), or an ARN of `service` whose
+/// resource is `resource` (the region is the ARN's, so the engine can refuse another region's).
+/// `None` for anything else.
 pub fn account_setting<'a>(
     id: &'a str,
+    scope: &'a Scope,
     service: &str,
     resource: &str,
 ) -> Option<(&'a str, &'a str)> {
@@ -106,6 +108,11 @@ pub fn account_setting<'a>(
         }
         Some(_) => return None,
         None => ("", id.strip_prefix("AWS::::Account:").unwrap_or(id)),
+    };
+    let region = if region.is_empty() {
+        scope.region.as_str()
+    } else {
+        region
     };
     is_account_id(account).then_some((region, account))
 }

@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
+use integration_tests::iam::NO_RESOURCE_SCOPE;
 use integration_tests::{aws, env, settings, Recorder};
 use remediation::functions::FUNCTIONS;
 use remediation::hub::{Hub, HubSettings};
@@ -56,22 +57,6 @@ const IMPLIED: &[(&str, &str, &str)] = &[
         "kms:Decrypt",
         "publishing to a topic encrypted with a customer key (SNS developer guide, SSE)",
     ),
-];
-
-/// Actions AWS defines no resource-level permissions for: `*` is the only possible resource.
-const NO_RESOURCE_SCOPE: &[&str] = &[
-    "s3:ListAllMyBuckets",
-    "s3:GetAccountPublicAccessBlock",
-    "s3:PutAccountPublicAccessBlock",
-    "config:PutEvaluations",
-    "bedrock:GetModelInvocationLoggingConfiguration",
-    "bedrock:PutModelInvocationLoggingConfiguration",
-    "kms:ListKeys",
-    "kms:ListAliases",
-    "sagemaker:ListNotebookInstances",
-    "guardduty:ListDetectors",
-    "guardduty:CreateDetector",
-    "cloudtrail:DescribeTrails",
 ];
 
 /// Every function of the registry, every optional feature on (the template's maximal grants).

@@ -331,8 +331,7 @@ fn from_sdk(config: Option<&LoggingConfig>) -> InvocationLogging {
 /// The resource an identifier names (a name, id or ARN from any trigger).
 fn parse_logging(id: &str, scope: &Scope) -> Result<Resource, IntakeError> {
     // An ARN keeps its region, so the engine refuses one of another region.
-    match account_setting(id, "bedrock", "model-invocation-logging") {
-        Some(("", account)) => Ok(InvocationLoggingControl::account_resource(scope, &scope.region, account)),
+    match account_setting(id, scope, "bedrock", "model-invocation-logging") {
         Some((region, account)) => Ok(InvocationLoggingControl::account_resource(scope, region, account)),
         None => Err(IntakeError::InvalidResourceId {
             id: id.to_owned(),

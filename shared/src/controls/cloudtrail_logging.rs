@@ -511,8 +511,7 @@ fn trails_resource(scope: &Scope, region: &str, account: &str) -> Resource {
 
 /// An account id, Security Hub's `AWS::::Account:<id>`, or the setting's ARN.
 fn parse_trails(id: &str, scope: &Scope) -> Result<Resource, IntakeError> {
-    match account_setting(id, "cloudtrail", "trail/*") {
-        Some(("", account)) => Ok(trails_resource(scope, &scope.region, account)),
+    match account_setting(id, scope, "cloudtrail", "trail/*") {
         Some((region, account)) => Ok(trails_resource(scope, region, account)),
         None => Err(IntakeError::InvalidResourceId {
             id: id.to_owned(),

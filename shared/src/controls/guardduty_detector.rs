@@ -206,8 +206,7 @@ fn detector_resource(scope: &Scope, region: &str, account: &str) -> Resource {
 
 /// An account id, Security Hub's `AWS::::Account:<id>`, or the setting's ARN.
 fn parse_detector(id: &str, scope: &Scope) -> Result<Resource, IntakeError> {
-    match account_setting(id, "guardduty", "detector") {
-        Some(("", account)) => Ok(detector_resource(scope, &scope.region, account)),
+    match account_setting(id, scope, "guardduty", "detector") {
         Some((region, account)) => Ok(detector_resource(scope, region, account)),
         None => Err(IntakeError::InvalidResourceId {
             id: id.to_owned(),

@@ -17,13 +17,11 @@ use crate::env::{optional, Lookup};
 use crate::error::SettingsError;
 use crate::resource::{Arn, Resource, Scope};
 
-use super::kms_keys::{key_named, list_keys, parse_key, requested_key, valid_alias, KEY_TYPE};
-
-pub const DESCRIBE: Operation = Operation {
-    service: "kms",
-    api: "DescribeKey",
-    permission: "kms:DescribeKey",
+use super::kms_keys::{
+    key_named, key_tags, list_keys, parse_key, requested_key, valid_alias, KEY_TYPE,
 };
+pub use super::kms_keys::{DESCRIBE, LIST, TAGS};
+
 pub const ALIASES: Operation = Operation {
     service: "kms",
     api: "ListAliases",
@@ -38,16 +36,6 @@ pub const ENABLE_KEY: Operation = Operation {
     service: "kms",
     api: "EnableKey",
     permission: "kms:EnableKey",
-};
-pub const TAGS: Operation = Operation {
-    service: "kms",
-    api: "ListResourceTags",
-    permission: "kms:ListResourceTags",
-};
-pub const LIST: Operation = Operation {
-    service: "kms",
-    api: "ListKeys",
-    permission: "kms:ListKeys",
 };
 
 pub static SPEC: ControlSpec = ControlSpec {
@@ -189,7 +177,7 @@ impl Control for KeyDeletionGuard {
         if self.protected.is_empty() {
             return Ok(Vec::new()); // nothing is protected: nothing to sweep, no call
         }
-        list_keys(&self.kms, LIST.permission).await
+        list_keys(&self.kms).await
     }
 
     async fn inspect(
@@ -247,19 +235,7 @@ impl Control for KeyDeletionGuard {
         _: &Resource,
         state: &KeyGuardState,
     ) -> Result<Option<Vec<(String, String)>>, AwsError> {
-        let out = self
-            .kms
-            .list_resource_tags()
-            .key_id(&state.key_id)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(TAGS.permission, e))?;
-        Ok(Some(
-            out.tags()
-                .iter()
-                .map(|t| (t.tag_key().to_owned(), t.tag_value().to_owned()))
-                .collect(),
-        ))
+        key_tags(&self.kms, &state.key_id).await
     }
 
     fn canonical(&self, key: &Resource, state: &KeyGuardState) -> Option<Resource> {

@@ -17,13 +17,9 @@ use crate::error::{IntakeError, SettingsError};
 use crate::event::cloudtrail::CloudTrailRecord;
 use crate::resource::{Resource, Scope};
 
-use super::kms_keys::{key_named, list_keys, parse_key};
+use super::kms_keys::{key_named, key_tags, list_keys, parse_key};
+pub use super::kms_keys::{DESCRIBE, LIST, TAGS};
 
-pub const DESCRIBE: Operation = Operation {
-    service: "kms",
-    api: "DescribeKey",
-    permission: "kms:DescribeKey",
-};
 pub const STATUS: Operation = Operation {
     service: "kms",
     api: "GetKeyRotationStatus",
@@ -43,16 +39,6 @@ pub const ROTATIONS: Operation = Operation {
     service: "kms",
     api: "ListKeyRotations",
     permission: "kms:ListKeyRotations",
-};
-pub const TAGS: Operation = Operation {
-    service: "kms",
-    api: "ListResourceTags",
-    permission: "kms:ListResourceTags",
-};
-pub const LIST: Operation = Operation {
-    service: "kms",
-    api: "ListKeys",
-    permission: "kms:ListKeys",
 };
 
 /// The direct-invoke action that rotates a key now.
@@ -236,7 +222,7 @@ impl Control for KeyRotationControl {
 
     /// A key id, key ARN, alias name (`alias/…`) or alias ARN.
     async fn list(&self, _: &Scope) -> Result<Vec<Resource>, AwsError> {
-        list_keys(&self.kms, LIST.permission).await
+        list_keys(&self.kms).await
     }
 
     async fn inspect(
@@ -299,19 +285,7 @@ impl Control for KeyRotationControl {
         _: &Resource,
         state: &KeyRotation,
     ) -> Result<Option<Vec<(String, String)>>, AwsError> {
-        let out = self
-            .kms
-            .list_resource_tags()
-            .key_id(&state.key_id)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(TAGS.permission, e))?;
-        Ok(Some(
-            out.tags()
-                .iter()
-                .map(|t| (t.tag_key().to_owned(), t.tag_value().to_owned()))
-                .collect(),
-        ))
+        key_tags(&self.kms, &state.key_id).await
     }
 
     fn canonical(&self, key: &Resource, state: &KeyRotation) -> Option<Resource> {

@@ -1,13 +1,30 @@
 //! KMS keys as the key controls see them: how an identifier (key id, key ARN, alias, alias ARN)
 //! names a key, and the listing every key control sweeps.
 
-use crate::aws::AwsError;
+use crate::aws::{AwsError, Operation};
 use crate::error::IntakeError;
 use crate::event::cloudtrail::CloudTrailRecord;
 use crate::resource::{Arn, Resource, Scope};
 
 /// The CloudFormation / AWS Config type of a key.
 pub const KEY_TYPE: &str = "AWS::KMS::Key";
+
+/// The operations every key control calls.
+pub const DESCRIBE: Operation = Operation {
+    service: "kms",
+    api: "DescribeKey",
+    permission: "kms:DescribeKey",
+};
+pub const LIST: Operation = Operation {
+    service: "kms",
+    api: "ListKeys",
+    permission: "kms:ListKeys",
+};
+pub const TAGS: Operation = Operation {
+    service: "kms",
+    api: "ListResourceTags",
+    permission: "kms:ListResourceTags",
+};
 
 pub fn key_named(arn: String, key_id: &str) -> Resource {
     Resource {
@@ -80,14 +97,11 @@ pub fn requested_key(record: &CloudTrailRecord, _: &Scope) -> Result<Vec<String>
 }
 
 /// Every key of the region (`ListKeys`, paginated).
-pub async fn list_keys(
-    kms: &aws_sdk_kms::Client,
-    permission: &'static str,
-) -> Result<Vec<Resource>, AwsError> {
+pub async fn list_keys(kms: &aws_sdk_kms::Client) -> Result<Vec<Resource>, AwsError> {
     let mut pages = kms.list_keys().limit(1000).into_paginator().send();
     let mut keys = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| AwsError::from_sdk(permission, e))?;
+        let page = page.map_err(|e| AwsError::from_sdk(LIST.permission, e))?;
         keys.extend(
             page.keys()
                 .iter()
@@ -98,4 +112,23 @@ pub async fn list_keys(
         );
     }
     Ok(keys)
+}
+
+/// A key's tags (`ListResourceTags`), for the opt-in exemption tag.
+pub async fn key_tags(
+    kms: &aws_sdk_kms::Client,
+    key_id: &str,
+) -> Result<Option<Vec<(String, String)>>, AwsError> {
+    let out = kms
+        .list_resource_tags()
+        .key_id(key_id)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(TAGS.permission, e))?;
+    Ok(Some(
+        out.tags()
+            .iter()
+            .map(|t| (t.tag_key().to_owned(), t.tag_value().to_owned()))
+            .collect(),
+    ))
 }

@@ -349,7 +349,7 @@ impl AccountPublicAccessBlock {
 
 /// The resource an identifier names (a name, id or ARN from any trigger).
 fn parse_account(id: &str, scope: &Scope) -> Result<Resource, IntakeError> {
-    let Some((_, account)) = account_setting(id, "s3", "account") else {
+    let Some((_, account)) = account_setting(id, scope, "s3", "account") else {
         return Err(IntakeError::InvalidResourceId {
             id: id.to_owned(),
             reason: "not an account id (12 digits), AWS::::Account:ID, or arn:aws:s3::ID:account"
