@@ -5,6 +5,7 @@ invocation's latency, AWS calls per outcome, sweeps of 1,000 buckets / 1,000 key
 (time and calls) at two concurrencies, and peak RSS. Writes BENCHMARKS.md. Run by scripts/bench.
 """
 
+import importlib.metadata
 import json
 import os
 import platform
@@ -108,6 +109,34 @@ def run_function(name, event, env_extra=None, timeout=900, argv=None, cwd=None):
         api.server.shutdown()
 
 
+class Instance:
+    """One long-lived function instance (a warm Lambda execution environment): started once, then
+    invoked any number of times, one event at a time."""
+
+    def __init__(self, name, env_extra=None, argv=None, cwd=None):
+        self.api = RuntimeApi()
+        env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{self.api.port}", AWS_LAMBDA_FUNCTION_NAME=name,
+                   AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128", AWS_LAMBDA_FUNCTION_VERSION="$LATEST", RUST_LOG="error")
+        env.update(env_extra or {})
+        target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+        self.proc = subprocess.Popen(argv or [os.path.join(target, "release", name)], env=env, cwd=cwd,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def invoke(self, event, timeout=900):
+        """Deliver one event; (response time s, body)."""
+        self.api.events.put(event)
+        latency, ok, body = self.api.responses.get(timeout=timeout)
+        if not ok:
+            raise RuntimeError(f"invocation error: {body[:500]!r}")
+        return latency, body
+
+    def stop(self):
+        self.api.events.put(None)
+        self.proc.kill()
+        self.proc.wait()
+        self.api.server.shutdown()
+
+
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -157,7 +186,10 @@ def main(out_path, repeats):
     add(f"Machine: {os.cpu_count()} cores ({cpu}), {int(mem) // 1024 // 1024} GiB, {platform.system()} {platform.release()}; "
         f"release build (`opt-level = \"s\"`, LTO), x86_64 for the timings. Each figure is from a fresh process "
         f"started against a local Lambda Runtime API and the moto emulator on 127.0.0.1 (its latency, not AWS's, "
-        f"dominates the call timings). Produced by `scripts/bench` on {time.strftime('%Y-%m-%d')}.\n")
+        f"dominates the call timings). Produced by `scripts/bench` on {time.strftime('%Y-%m-%d')}; "
+        f"{subprocess.run(['rustc', '-V'], capture_output=True, text=True).stdout.strip()}, moto "
+        f"{importlib.metadata.version('moto')}, boto3 {importlib.metadata.version('boto3')}, Python "
+        f"{platform.python_version()} (the peer's versions in its sections).\n")
 
     add("## Init and first invocation\n")
     add(f"Init = process start until the function asks the Runtime API for its first event (median of {repeats} starts). "

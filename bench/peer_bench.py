@@ -1,16 +1,22 @@
 """Side by side with the tool users would pick instead, in the same run, on the same emulated
 estate, on the same machine: Cloud Custodian (pinned from PyPI into its own virtualenv,
-`.venv-peer`, never the test one) against `s3-public-access-block`.
+`.venv-peer`, never the test one).
 
-Measured now: the sweep of 1,000 buckets, half without Block Public Access — our scheduled sweep
-(the release bootstrap under the local Lambda Runtime API) against `custodian run` of the
-equivalent policy in pull mode (`aws.s3`, filter `check-public-block`, action `set-public-block`):
-wall time, AWS calls (counted by the emulator), peak RSS, and buckets fixed. Appends a section
-to BENCHMARKS.md. Run by scripts/bench after lambda_bench.py, on the same emulator.
+- The sweep of 1,000 buckets, half without Block Public Access: our scheduled sweep (the release
+  bootstrap under the local Lambda Runtime API) against `custodian run` of the equivalent pull-mode
+  policy (`aws.s3`, filter `check-public-block`, action `set-public-block`).
+- Lambda mode, per control (S3 Block Public Access, KMS rotation, SageMaker notebook stop): init,
+  first and warm invocation, AWS calls per fix and per compliant resource, peak RSS.
+- The Lambda bill of one million events, from those durations at each tool's deployed size.
+
+Appends a section to BENCHMARKS.md. Run by scripts/bench after lambda_bench.py, on the same
+emulator (bench/org_bench.py adds the organization sweep after it).
 """
 
 import json
+import math
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -92,14 +98,14 @@ def _policy(resource_type, source, event_name, ids, filters, actions):
     }
 
 
-def _s3_case():
-    boto3.client("s3").create_bucket(Bucket="bench-peer-first")
+def _s3_case(name="bench-peer-first"):
+    boto3.client("s3").create_bucket(Bucket=name)
     event = json.load(open(os.path.join(lb.ROOT, "events/s3-public-access-block/cloudtrail-delete-bucket-public-access-block.json")))
-    event = json.loads(json.dumps(event).replace("ai-training-data-example", "bench-peer-first"))
+    event = json.loads(json.dumps(event).replace("ai-training-data-example", name))
     return event, lambda: open_buckets() == 0
 
 
-def _kms_case():
+def _kms_case(name=None):
     kms = boto3.client("kms")
     key = kms.create_key()["KeyMetadata"]["KeyId"]
     event = json.load(open(os.path.join(lb.ROOT, "events/kms-key-rotation/cloudtrail-disable-key-rotation.json")))
@@ -107,13 +113,13 @@ def _kms_case():
     return event, lambda: kms.get_key_rotation_status(KeyId=key)["KeyRotationEnabled"]
 
 
-def _sagemaker_case():
+def _sagemaker_case(name="bench-peer-nb"):
     sm = boto3.client("sagemaker")
-    sm.create_notebook_instance(NotebookInstanceName="bench-peer-nb", InstanceType="ml.t3.medium",
+    sm.create_notebook_instance(NotebookInstanceName=name, InstanceType="ml.t3.medium",
                                 RoleArn=f"arn:aws:iam::{lb.ACCOUNT}:role/x")
     event = json.load(open(os.path.join(lb.ROOT, "events/sagemaker-notebook-guard/cloudtrail-create-notebook-instance.json")))
-    event = json.loads(json.dumps(event).replace("llm-finetune-notebook", "bench-peer-nb"))
-    status = lambda: sm.describe_notebook_instance(NotebookInstanceName="bench-peer-nb")["NotebookInstanceStatus"]  # noqa: E731
+    event = json.loads(json.dumps(event).replace("llm-finetune-notebook", name))
+    status = lambda: sm.describe_notebook_instance(NotebookInstanceName=name)["NotebookInstanceStatus"]  # noqa: E731
     return event, lambda: status() in ("Stopping", "Stopped")
 
 
@@ -160,9 +166,72 @@ def lambda_mode(binary, repeats):
                 _, latency, _, _, rss, fix_calls = run(event)
                 done = fixed()
                 compliant_calls = run(event)[5]
+                # Warm: a second non-compliant resource's event to the same, already used instance.
+                warm = lb.Instance(how["name"], how.get("env", {}), argv=how.get("argv"), cwd=how.get("cwd"))
+                try:
+                    warm.invoke(case("bench-peer-warm-1")[0], timeout=120)
+                    warm_latency = warm.invoke(case("bench-peer-warm-2")[0], timeout=120)[0]
+                finally:
+                    warm.stop()
                 rows.append((control, label, statistics.median(inits), inits[int(len(inits) * 0.9) - 1],
-                             latency * 1000, fix_calls, compliant_calls, rss / 1024, done))
+                             latency * 1000, fix_calls, compliant_calls, rss / 1024, done, warm_latency * 1000))
     return rows
+
+
+# Lambda's on-demand prices in us-east-1 (first tier): $0.20 per million requests; duration per
+# GB-second $0.0000133334 on arm64, $0.0000166667 on x86_64; billed per 1 ms, the init phase included.
+REQUEST_PRICE = 0.20 / 1_000_000
+GB_SECOND = {"arm64": 0.0000133334, "x86_64": 0.0000166667}
+PER_CALL_ON_AWS_MS = 20  # a modelled AWS API round trip (the emulator answers in about 1 ms)
+
+
+def deployed():
+    """Our functions' memory and architecture, from the template's Globals."""
+    text = open(os.path.join(lb.ROOT, "template.yaml")).read()
+    memory = int(re.search(r"^    MemorySize: (\d+)", text, re.M).group(1))
+    arch = re.search(r"^    Architectures: \[(\w+)\]", text, re.M).group(1)
+    return memory, arch
+
+
+def cost(modes):
+    """The Lambda bill of one million events per control and tool, from the measured durations."""
+    our_memory, our_arch = deployed()
+    # Custodian's Lambda mode defaults (c7n/mu.py PolicyLambda): 512 MB, the deploying machine's
+    # architecture (x86_64 from a usual workstation or CI runner).
+    sizes = {True: (our_memory, our_arch), False: (512, "x86_64")}
+
+    def bill(ms, memory, arch):
+        return 1_000_000 * (REQUEST_PRICE + math.ceil(ms) / 1000 * memory / 1024 * GB_SECOND[arch])
+
+    lines = [
+        "### Lambda cost of one million events\n",
+        "From the durations measured above, at each tool's deployed size: ours as `template.yaml` deploys it "
+        f"({our_memory} MB, {our_arch}); Custodian as its Lambda mode deploys by default (512 MB, x86_64: "
+        "`c7n/mu.py`). Lambda's on-demand prices in us-east-1: $0.20 per million requests, per GB-second "
+        "$0.0000133334 (arm64) or $0.0000166667 (x86_64), billed per millisecond, the init phase included. "
+        "Warm = every event meets a warm instance; cold = every event starts one (init + first invocation): "
+        "real traffic lies between. The last column models AWS's latency instead of the emulator's: the warm "
+        f"duration plus {PER_CALL_ON_AWS_MS} ms for each AWS call of the fix (an estimate, not a measurement).\n",
+        "| Control | Tool | Memory | Warm ($ per 1M) | Cold ($ per 1M) | Warm at "
+        f"{PER_CALL_ON_AWS_MS} ms per AWS call ($ per 1M, modelled) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for control, label, init, _, first, fix, _, _, _, warm in modes:
+        memory, arch = sizes[label.startswith("ai-guard")]
+        lines.append(f"| {control} | {label} | {memory} MB {arch} | {bill(warm, memory, arch):.2f} | "
+                     f"{bill(init + first, memory, arch):.2f} | {bill(warm + fix * PER_CALL_ON_AWS_MS, memory, arch):.2f} |")
+    lines.append("")
+    ratios = []
+    for i in range(0, len(modes), 2):
+        o, c = modes[i], modes[i + 1]
+        om, oa = sizes[True]
+        cm, ca = sizes[False]
+        ratios.append(f"{o[0]} ×{bill(c[9], cm, ca) / bill(o[9], om, oa):.1f} warm, "
+                      f"×{bill(c[2] + c[4], cm, ca) / bill(o[2] + o[4], om, oa):.1f} cold")
+    lines.append("Custodian / ai-guard: " + "; ".join(ratios) + ". The $0.20 request charge is the floor of both; "
+                 "above it the difference is the duration times the memory. "
+                 + " ".join(f"{m[0]}: Custodian's run fixed nothing (see above)." for m in modes[1::2] if not m[8]) + "\n")
+    return lines
 
 
 def main(out_path, binary):
@@ -195,27 +264,28 @@ def main(out_path, binary):
         "Python runtime loop (`bench/python_runtime.py`; `awslambdaric` from PyPI crashed with SIGSEGV here), its "
         "policy in CloudTrail mode (`set-public-block`; `key-rotation-status` + `set-rotation`). Init = start until "
         "the first request for an event (median and p90 of 20 starts); first invocation = that event's response "
-        "time; calls per fix, then per compliant resource (the same event again), counted by the emulator.\n",
-        "| Control | Tool | Init median (ms) | Init p90 (ms) | First invocation (ms) | Calls per fix | Calls per compliant | Peak RSS (MB) | Fixed |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "time; warm invocation = a second non-compliant resource's event to an instance that has already "
+        "handled one (what most events meet on Lambda); calls per fix, then per compliant resource (the same event "
+        "again), counted by the emulator.\n",
+        "| Control | Tool | Init median (ms) | Init p90 (ms) | First invocation (ms) | Warm invocation (ms) | Calls per fix | Calls per compliant | Peak RSS (MB) | Fixed |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for control, label, init, p90, first, fix, compliant, rss, fixed in modes:
-        lines.append(f"| {control} | {label} | {init:.1f} | {p90:.1f} | {first:.1f} | {fix} | {compliant} | {rss:.1f} | {'yes' if fixed else 'no'} |")
+    for control, label, init, p90, first, fix, compliant, rss, fixed, warm in modes:
+        lines.append(f"| {control} | {label} | {init:.1f} | {p90:.1f} | {first:.1f} | {warm:.1f} | {fix} | {compliant} | {rss:.1f} | {'yes' if fixed else 'no'} |")
     lines.append("")
     for i in range(0, len(modes), 2):
-        (control, _, oi, _, of, ofx, oc, orss, _), (_, _, ci, _, cf, cfx, cc, crss, _) = modes[i], modes[i + 1]
-        lines.append(f"{control} — Custodian / ai-guard: init ×{ci / oi:.0f}, first invocation ×{cf / of:.1f}, calls "
-                     f"per fix ×{cfx / max(ofx, 1):.1f}, calls per compliant resource ×{cc / max(oc, 1):.1f}, peak RSS "
-                     f"×{crss / orss:.1f}.\n")
+        (control, _, oi, _, of, ofx, oc, orss, _, ow), (_, _, ci, _, cf, cfx, cc, crss, _, cw) = modes[i], modes[i + 1]
+        lines.append(f"{control} — Custodian / ai-guard: init ×{ci / oi:.0f}, first invocation ×{cf / of:.1f}, warm "
+                     f"invocation ×{cw / ow:.1f}, calls per fix ×{cfx / max(ofx, 1):.1f}, calls per compliant resource "
+                     f"×{cc / max(oc, 1):.1f}, peak RSS ×{crss / orss:.1f}.\n")
     lines += [
         "SageMaker: Custodian's `sagemaker-notebook` resource does not carry `RootAccess` (neither its listing nor "
         "its get-by-id reads it), so the equivalent policy (filter `RootAccess: Enabled`, action `stop`) matches "
         "nothing and fixes nothing — its one call is the read; Custodian has no action to disable root access "
         "either. Controls Custodian lacks altogether: Bedrock invocation logging, the KMS rotation period and "
         "on-demand rotation, the KMS deletion guard.\n",
-        "Not measured yet (issue 17): the organization sweep against `c7n-org`, and the Lambda cost per million "
-        "events.\n",
     ]
+    lines += cost(modes)
     with open(out_path, "a") as f:
         f.write("\n".join(lines) + "\n")
 
