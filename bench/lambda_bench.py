@@ -190,6 +190,12 @@ def main(out_path, repeats):
         f"{subprocess.run(['rustc', '-V'], capture_output=True, text=True).stdout.strip()}, moto "
         f"{importlib.metadata.version('moto')}, boto3 {importlib.metadata.version('boto3')}, Python "
         f"{platform.python_version()} (the peer's versions in its sections).\n")
+    add("Every figure below comes from that one command; its steps, in order: `bench/lambda_bench.py BENCHMARKS.md 20` "
+        "(init and first invocation, calls per resource, sweeps, targets), `bench/peer_bench.py BENCHMARKS.md "
+        ".venv-peer/bin/custodian` (side by side with Cloud Custodian, Lambda mode, the Lambda bill), "
+        "`bench/org_bench.py BENCHMARKS.md .venv-peer/bin/c7n-org 20` (the organization sweep), `cargo lambda build "
+        "--release --arm64` per function (build and size) and `PROPTEST_CASES=1000000 cargo test --release -p "
+        "remediation --test hostile_input` (hostile input) — the last two skipped by `scripts/bench --quick`.\n")
 
     add("## Init and first invocation\n")
     add(f"Init = process start until the function asks the Runtime API for its first event (median of {repeats} starts). "
