@@ -77,38 +77,6 @@ def harness(path):
     return json.load(urllib.request.urlopen(os.environ["AWS_ENDPOINT_URL"] + path))
 
 
-def run_function(name, event, env_extra=None, timeout=900, argv=None, cwd=None):
-    """Start the bootstrap (or `argv`, in `cwd`: a peer tool's Lambda runtime), deliver one event (or
-    none), return (init s, latency s, ok, body, rss kB, calls)."""
-    api = RuntimeApi()
-    env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{api.port}", AWS_LAMBDA_FUNCTION_NAME=name,
-               AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128", AWS_LAMBDA_FUNCTION_VERSION="$LATEST", RUST_LOG="error")
-    env.update(env_extra or {})
-    harness("/_harness/requests?reset=1")
-    start = time.perf_counter()
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-    proc = subprocess.Popen(argv or [os.path.join(target, "release", name)], env=env, cwd=cwd,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        if event is not None:
-            api.events.put(event)
-        deadline = time.time() + timeout
-        while api.first_next is None and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.0002)
-        init = (api.first_next or time.perf_counter()) - start
-        latency, ok, body = None, None, None
-        if event is not None:
-            latency, ok, body = api.responses.get(timeout=timeout)
-        rss = rss_kb(proc.pid)
-        calls = harness("/_harness/requests")["count"]
-        return init, latency, ok, body, rss, calls
-    finally:
-        api.events.put(None)
-        proc.kill()
-        proc.wait()
-        api.server.shutdown()
-
-
 class Instance:
     """One long-lived function instance (a warm Lambda execution environment): started once, then
     invoked any number of times, one event at a time."""
@@ -119,6 +87,7 @@ class Instance:
                    AWS_LAMBDA_FUNCTION_MEMORY_SIZE="128", AWS_LAMBDA_FUNCTION_VERSION="$LATEST", RUST_LOG="error")
         env.update(env_extra or {})
         target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+        self.started = time.perf_counter()
         self.proc = subprocess.Popen(argv or [os.path.join(target, "release", name)], env=env, cwd=cwd,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -135,6 +104,29 @@ class Instance:
         self.proc.kill()
         self.proc.wait()
         self.api.server.shutdown()
+
+
+def run_function(name, event, env_extra=None, timeout=900, argv=None, cwd=None):
+    """Start the bootstrap (or `argv`, in `cwd`: a peer tool's Lambda runtime), deliver one event (or
+    none), return (init s, latency s, ok, body, rss kB, calls)."""
+    harness("/_harness/requests?reset=1")
+    instance = Instance(name, env_extra, argv, cwd)
+    api, proc = instance.api, instance.proc
+    try:
+        if event is not None:
+            api.events.put(event)
+        deadline = time.time() + timeout
+        while api.first_next is None and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.0002)
+        init = (api.first_next or time.perf_counter()) - instance.started
+        latency, ok, body = None, None, None
+        if event is not None:
+            latency, ok, body = api.responses.get(timeout=timeout)
+        rss = rss_kb(proc.pid)
+        calls = harness("/_harness/requests")["count"]
+        return init, latency, ok, body, rss, calls
+    finally:
+        instance.stop()
 
 
 def rss_kb(pid):

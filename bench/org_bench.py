@@ -24,6 +24,7 @@ import boto3
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lambda_bench as lb  # noqa: E402
 from peer_bench import POLICY  # noqa: E402  the same pull-mode policy as the single-account sweep
+from peer_bench import open_buckets as peer_open_buckets  # noqa: E402
 
 REGIONS = ["us-east-1", "us-west-2"]
 BUCKETS_PER_REGION = 50
@@ -63,15 +64,7 @@ def seed(n_accounts):
 
 
 def open_buckets(accounts):
-    left = 0
-    for account in accounts:
-        s3 = member_session(account).client("s3")
-        for b in s3.list_buckets()["Buckets"]:
-            try:
-                left += not all(s3.get_public_access_block(Bucket=b["Name"])["PublicAccessBlockConfiguration"].values())
-            except s3.exceptions.ClientError:
-                left += 1
-    return left
+    return sum(peer_open_buckets(member_session(account).client("s3")) for account in accounts)
 
 
 class TreeRss:

@@ -40,9 +40,10 @@ POLICY = """policies:
 """
 
 
-def open_buckets():
-    """Buckets of the seeded estate still without a full Block Public Access configuration."""
-    s3 = boto3.client("s3")
+def open_buckets(s3=None):
+    """Buckets of the seeded estate (of the account `s3` signs for) still without a full Block
+    Public Access configuration."""
+    s3 = s3 or boto3.client("s3")
     left = 0
     for b in s3.list_buckets()["Buckets"]:
         try:
