@@ -40,8 +40,9 @@ struct Cli {
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
-    /// Organization: the role (name or path/name) to assume in member accounts; every ACTIVE
-    /// account of the organization is in scope (the caller must be allowed to list them).
+    /// Organization: the role (name, path/name or /path/name) to assume in member accounts; every
+    /// ACTIVE account of the organization is in scope but the management account, unless the
+    /// caller is in it (the caller must be allowed to list them and describe the organization).
     #[arg(long, global = true)]
     member_role: Option<String>,
     /// Regions to act in, comma-separated (default: --region's).
@@ -146,14 +147,15 @@ fn engines(cli: &Cli, aws: &AwsClients) -> Result<Vec<(&'static str, Runner)>, S
         let built = match &hub {
             None => (function.build)(settings.clone(), &ProcessEnv, aws)
                 .map(|e| Runner::Engine(Box::new(e))),
-            Some(h) => Hub::new(
-                "remediate",
-                settings.clone(),
-                h.clone(),
-                aws.clone(),
-                function.builder(ProcessEnv),
-            )
-            .map(|hub| Runner::Hub(Box::new(hub))),
+            Some(h) => function
+                .hub(
+                    "remediate",
+                    settings.clone(),
+                    h.clone(),
+                    aws.clone(),
+                    ProcessEnv,
+                )
+                .map(|hub| Runner::Hub(Box::new(hub))),
         };
         match built {
             Ok(runner) => engines.push((function.name, runner)),

@@ -129,7 +129,7 @@ impl AwsClients {
         )
     }
 
-    #[cfg(feature = "kms")]
+    #[cfg(any(feature = "kms", feature = "s3-data"))]
     /// AWS KMS.
     pub fn kms(&self) -> aws_sdk_kms::Client {
         aws_sdk_kms::Client::from_conf(
@@ -244,7 +244,7 @@ push_interceptor!(aws_sdk_s3control::config::Builder);
 push_interceptor!(aws_sdk_bedrock::config::Builder);
 #[cfg(feature = "securityhub")]
 push_interceptor!(aws_sdk_securityhub::config::Builder);
-#[cfg(feature = "kms")]
+#[cfg(any(feature = "kms", feature = "s3-data"))]
 push_interceptor!(aws_sdk_kms::config::Builder);
 #[cfg(feature = "sagemaker")]
 push_interceptor!(aws_sdk_sagemaker::config::Builder);

@@ -208,14 +208,14 @@ impl Engine {
         for record in &records {
             audit(record, &intake.trigger);
         }
-        let response = Response { results: records };
+        let mut response = Response { results: records };
         if let Some(closer) = &self.findings {
             let updates = findings::plan(&intake.findings, &response.results);
             if !updates.is_empty() {
-                // The remediation is done and audited either way: a finding left open is logged.
-                if let Err(e) = closer.send(&updates).await {
-                    tracing::warn!(error = %e, "Security Hub findings not updated");
-                }
+                // The remediation is done and audited either way: a finding left open is logged
+                // and counted on its records (the `finding_update_failed` metric has an alarm).
+                let not_updated = closer.send(&updates).await;
+                findings::count_not_updated(&intake.findings, &not_updated, &mut response.results);
             }
         }
         if let (Some(invocation), Some(client)) = (&intake.config_rule, &self.config) {
@@ -318,6 +318,7 @@ impl Engine {
                     detail: format!("listing failed: {e}"),
                     contested: false,
                     notification_failed: false,
+                    finding_update_failed: 0,
                     before: None,
                     after: None,
                     config_identity: (spec.resource_type, String::new()),
@@ -480,6 +481,7 @@ fn record(
         detail: e.detail,
         contested: e.contested,
         notification_failed: false,
+        finding_update_failed: 0,
         before: e.before,
         after: e.after,
         config_identity: (resource.resource_type, resource.id.clone()),

@@ -4,7 +4,14 @@
 //! ASFF findings (Security Hub CSPM): `BatchUpdateFindings`, workflow `RESOLVED` / `NOTIFIED` and a
 //! `Note`. OCSF findings (the new Security Hub): `BatchUpdateFindingsV2`, `StatusId` 4 (Resolved)
 //! / 2 (In Progress) and a `Comment`. Both: up to 100 findings a request, at most 10 requests a
-//! second (Security Hub's documented limits), one IAM action (`securityhub:BatchUpdateFindings`).
+//! second (Security Hub's documented limits), one IAM action (`securityhub:BatchUpdateFindings`),
+//! authorized on two resource types: the ASFF API on `hub` (`…:hub/default`), the OCSF API on
+//! `hubv2` (`…:hubv2/<id>`).
+//!
+//! A finding that cannot be updated — its request refused (a missing grant), failed after the
+//! retries, or answered in `UnprocessedFindings` — never stops the later requests and never fails
+//! the invocation (the remediation is done and audited); it is logged (`WARN`) and counted on the
+//! records, which the metrics publish as `finding_update_failed` for an alarm.
 //!
 //! Security Hub answers every update with a new findings event: a resolved finding comes back
 //! resolved and intake leaves it alone; a finding already told (`NOTIFIED`, `In Progress`) is not
@@ -13,12 +20,18 @@
 use crate::aws::{AwsError, Operation};
 use crate::outcome::{Outcome, OutcomeRecord};
 
+/// ASFF findings (Security Hub CSPM). IAM authorizes it on the `hub` resource type,
+/// `arn:${Partition}:securityhub:${Region}:${Account}:hub/default`.
 pub const BATCH_UPDATE_FINDINGS: Operation = Operation {
     service: "securityhub",
     api: "BatchUpdateFindings",
     permission: "securityhub:BatchUpdateFindings",
 };
 
+/// OCSF findings (the new Security Hub). The same IAM action as [`BATCH_UPDATE_FINDINGS`], but
+/// authorized on the `hubv2` resource type (Service Authorization Reference for Security Hub),
+/// `arn:${Partition}:securityhub:${Region}:${Account}:hubv2/${HubV2Id}`: a grant on `hub/default`
+/// alone denies every V2 update.
 pub const BATCH_UPDATE_FINDINGS_V2: Operation = Operation {
     service: "securityhub",
     api: "BatchUpdateFindingsV2",
@@ -174,6 +187,81 @@ pub fn plan(findings: &[FindingRef], records: &[OutcomeRecord]) -> Vec<Update> {
     updates
 }
 
+/// A finding Security Hub was not told about: its request failed (denied, throttled after the
+/// retries, invalid), or Security Hub answered it in `UnprocessedFindings`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotUpdated {
+    pub key: FindingKey,
+    pub reason: String,
+}
+
+/// Security Hub's documented rate for both APIs: at most 10 requests a second.
+pub const PACE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Send every update with `send_one` (one request each, `pace` apart). A request that fails does
+/// not stop the later ones: its findings are reported not updated with the error, as are the
+/// findings a response lists as unprocessed. What was not updated, in order.
+pub async fn deliver<'a, F, Fut>(
+    updates: &'a [Update],
+    pace: std::time::Duration,
+    mut send_one: F,
+) -> Vec<NotUpdated>
+where
+    F: FnMut(&'a Update) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<NotUpdated>, AwsError>>,
+{
+    let mut failed = Vec::new();
+    for (i, update) in updates.iter().enumerate() {
+        if i > 0 && !pace.is_zero() {
+            tokio::time::sleep(pace).await;
+        }
+        match send_one(update).await {
+            Ok(unprocessed) => {
+                for n in &unprocessed {
+                    tracing::warn!(finding = ?n.key, reason = %n.reason, "Security Hub finding not updated");
+                }
+                failed.extend(unprocessed);
+            }
+            Err(e) => {
+                tracing::warn!(
+                    findings = update.findings.len(),
+                    error = %e,
+                    "Security Hub findings not updated: request failed"
+                );
+                failed.extend(update.findings.iter().map(|key| NotUpdated {
+                    key: key.clone(),
+                    reason: e.to_string(),
+                }));
+            }
+        }
+    }
+    failed
+}
+
+/// Count each finding not updated on one record — its first resource's, or the first record's
+/// when Security Hub named a finding the event did not carry — so the records' counts add up to
+/// the findings not updated (the `finding_update_failed` metric). Pure.
+pub fn count_not_updated(
+    findings: &[FindingRef],
+    not_updated: &[NotUpdated],
+    records: &mut [OutcomeRecord],
+) {
+    for n in not_updated {
+        let resources = findings
+            .iter()
+            .find(|f| f.key == n.key)
+            .map(|f| f.resources.as_slice())
+            .unwrap_or_default();
+        let at = records
+            .iter()
+            .position(|r| resources.contains(&r.resource))
+            .or((!records.is_empty()).then_some(0));
+        if let Some(record) = at.and_then(|i| records.get_mut(i)) {
+            record.finding_update_failed += 1;
+        }
+    }
+}
+
 /// Sends the updates to Security Hub.
 #[derive(Debug, Clone)]
 pub struct FindingsCloser {
@@ -189,34 +277,22 @@ impl FindingsCloser {
 }
 
 impl FindingsCloser {
-    /// Send each update (one request each, at most 10 a second). Findings Security Hub did not
-    /// process are reported in the error.
+    /// Send each update (one request each, at most 10 a second), every one of them even when an
+    /// earlier one fails; the findings not updated, and why.
     #[cfg(feature = "securityhub")]
-    pub async fn send(&self, updates: &[Update]) -> Result<(), AwsError> {
-        let mut unprocessed = Vec::new();
-        for (i, update) in updates.iter().enumerate() {
-            if i > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
+    pub async fn send(&self, updates: &[Update]) -> Vec<NotUpdated> {
+        deliver(updates, PACE, |update| async move {
             if update.findings.first().is_some_and(FindingKey::is_ocsf) {
-                unprocessed.extend(self.send_ocsf(update).await?);
+                self.send_ocsf(update).await
             } else {
-                unprocessed.extend(self.send_asff(update).await?);
+                self.send_asff(update).await
             }
-        }
-        if unprocessed.is_empty() {
-            Ok(())
-        } else {
-            Err(AwsError::new(
-                crate::aws::AwsErrorKind::Other,
-                BATCH_UPDATE_FINDINGS.permission,
-                format!("findings not updated: {}", unprocessed.join(", ")),
-            ))
-        }
+        })
+        .await
     }
 
     #[cfg(feature = "securityhub")]
-    async fn send_asff(&self, update: &Update) -> Result<Vec<String>, AwsError> {
+    async fn send_asff(&self, update: &Update) -> Result<Vec<NotUpdated>, AwsError> {
         use aws_sdk_securityhub::types::{
             AwsSecurityFindingIdentifier, NoteUpdate, WorkflowStatus, WorkflowUpdate,
         };
@@ -252,19 +328,23 @@ impl FindingsCloser {
             .unprocessed_findings()
             .iter()
             .map(|u| {
-                format!(
-                    "{} ({})",
-                    u.finding_identifier()
-                        .and_then(|f| f.id())
-                        .unwrap_or_default(),
-                    u.error_message().unwrap_or_default()
-                )
+                let f = u.finding_identifier();
+                NotUpdated {
+                    key: FindingKey::Asff {
+                        id: f.and_then(|f| f.id()).unwrap_or_default().to_owned(),
+                        product_arn: f
+                            .and_then(|f| f.product_arn())
+                            .unwrap_or_default()
+                            .to_owned(),
+                    },
+                    reason: unprocessed_reason(u.error_code(), u.error_message()),
+                }
             })
             .collect())
     }
 
     #[cfg(feature = "securityhub")]
-    async fn send_ocsf(&self, update: &Update) -> Result<Vec<String>, AwsError> {
+    async fn send_ocsf(&self, update: &Update) -> Result<Vec<NotUpdated>, AwsError> {
         use aws_sdk_securityhub::types::OcsfFindingIdentifier;
         let mut request = self
             .client
@@ -295,20 +375,38 @@ impl FindingsCloser {
             .unprocessed_findings()
             .iter()
             .map(|u| {
-                format!(
-                    "{} ({})",
-                    u.finding_identifier()
-                        .and_then(|f| f.finding_info_uid())
-                        .unwrap_or_default(),
-                    u.error_message().unwrap_or_default()
-                )
+                let f = u.finding_identifier();
+                let field = |get: fn(&OcsfFindingIdentifier) -> Option<&str>| {
+                    f.and_then(get).unwrap_or_default().to_owned()
+                };
+                NotUpdated {
+                    key: FindingKey::Ocsf {
+                        account: field(OcsfFindingIdentifier::cloud_account_uid),
+                        uid: field(OcsfFindingIdentifier::finding_info_uid),
+                        product_uid: field(OcsfFindingIdentifier::metadata_product_uid),
+                    },
+                    reason: unprocessed_reason(
+                        u.error_code().map(|c| c.as_str()),
+                        u.error_message(),
+                    ),
+                }
             })
             .collect())
     }
 
     #[cfg(not(feature = "securityhub"))]
-    pub async fn send(&self, _: &[Update]) -> Result<(), AwsError> {
-        Ok(())
+    pub async fn send(&self, _: &[Update]) -> Vec<NotUpdated> {
+        Vec::new()
+    }
+}
+
+/// Why Security Hub did not process a finding: `ErrorCode: ErrorMessage`, as it answered.
+#[cfg(feature = "securityhub")]
+fn unprocessed_reason(code: Option<&str>, message: Option<&str>) -> String {
+    match (code, message) {
+        (Some(c), Some(m)) => format!("unprocessed: {c}: {m}"),
+        (Some(x), None) | (None, Some(x)) => format!("unprocessed: {x}"),
+        (None, None) => "unprocessed".to_owned(),
     }
 }
 
@@ -329,6 +427,7 @@ mod tests {
             detail: "why".into(),
             contested: false,
             notification_failed: false,
+            finding_update_failed: 0,
             before: None,
             after: None,
             config_identity: ("T", "id".into()),
@@ -413,6 +512,78 @@ mod tests {
             (Verdict::Notified, 2)
         );
         assert!(updates[2].note.contains("b would_remediate"));
+    }
+
+    fn update(ids: &[&str]) -> Update {
+        Update {
+            verdict: Verdict::Resolved,
+            note: "n".into(),
+            findings: ids.iter().map(|i| asff(i)).collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_request_does_not_stop_the_later_ones() {
+        let updates = [update(&["1", "2"]), update(&["3"]), update(&["4", "5"])];
+        let mut sent = Vec::new();
+        let failed = deliver(&updates, std::time::Duration::ZERO, |u| {
+            sent.push(u.findings.clone());
+            let first = sent.len() == 1;
+            async move {
+                if first {
+                    Err(AwsError::new(
+                        crate::aws::AwsErrorKind::AccessDenied,
+                        BATCH_UPDATE_FINDINGS_V2.permission,
+                        "not authorized",
+                    ))
+                } else if u.findings.contains(&asff("5")) {
+                    Ok(vec![NotUpdated {
+                        key: asff("5"),
+                        reason: "unprocessed: FindingNotFound".into(),
+                    }])
+                } else {
+                    Ok(Vec::new())
+                }
+            }
+        })
+        .await;
+        assert_eq!(sent.len(), 3, "every request is sent");
+        let keys: Vec<&FindingKey> = failed.iter().map(|n| &n.key).collect();
+        assert_eq!(keys, [&asff("1"), &asff("2"), &asff("5")]);
+        assert!(failed[0].reason.contains("not authorized"), "{failed:?}");
+        assert!(failed[2].reason.contains("FindingNotFound"));
+    }
+
+    #[test]
+    fn each_finding_not_updated_is_counted_once() {
+        let findings = [
+            finding("1", "a", None),
+            FindingRef {
+                key: asff("2"),
+                workflow: None,
+                resources: vec!["b".into(), "c".into()],
+            },
+        ];
+        let mut records = vec![
+            record("a", Outcome::Remediated),
+            record("b", Outcome::Remediated),
+            record("c", Outcome::Remediated),
+        ];
+        let not_updated = |id: &str| NotUpdated {
+            key: asff(id),
+            reason: "r".into(),
+        };
+        // A finding of two resources counts once; one Security Hub names but the event did not
+        // carry still counts (on the first record).
+        count_not_updated(
+            &findings,
+            &[not_updated("2"), not_updated("1"), not_updated("zzz")],
+            &mut records,
+        );
+        let counts: Vec<u32> = records.iter().map(|r| r.finding_update_failed).collect();
+        assert_eq!(counts, [2, 1, 0]);
+        let mut none: Vec<OutcomeRecord> = Vec::new();
+        count_not_updated(&findings, &[not_updated("1")], &mut none);
     }
 
     #[test]

@@ -57,13 +57,7 @@ impl Function {
         let settings = Settings::from_env()?;
         let aws = AwsClients::load(&settings).await;
         if let Some(hub) = HubSettings::from_lookup(&crate::env::ProcessEnv)? {
-            let hub = Hub::new(
-                self.name,
-                settings,
-                hub,
-                aws,
-                self.builder(crate::env::ProcessEnv),
-            )?;
+            let hub = self.hub(self.name, settings, hub, aws, crate::env::ProcessEnv)?;
             let hub = &hub;
             // The hub's future, boxed behind a trait object: nested in the runtime's, its type
             // is too deep for the compiler's layout query otherwise.
@@ -99,6 +93,38 @@ impl Function {
             };
             (self.build)(settings, &placed, aws)
         })
+    }
+
+    /// This function's hub (`session`: the member role's session name), after
+    /// [`Function::check_hub`]: what the Lambda entry point and the `remediate` command build.
+    pub fn hub(
+        &'static self,
+        session: &str,
+        settings: Settings,
+        hub: HubSettings,
+        aws: AwsClients,
+        env: impl Lookup + Send + Sync + 'static,
+    ) -> Result<Hub, SettingsError> {
+        self.check_hub(&env, &hub)?;
+        Hub::new(session, settings, hub, aws, self.builder(env))
+    }
+
+    /// Refuses the function's own settings (`env`, before placement) that name one resource
+    /// where a hub needs each account's or region's own: they could never work in a member
+    /// account or another region, so the function does not start with them.
+    pub fn check_hub(&self, env: &dyn Lookup, hub: &HubSettings) -> Result<(), SettingsError> {
+        #[cfg(feature = "bedrock")]
+        if self.has_control(bedrock_invocation_logging::SPEC.id) {
+            let regions: std::collections::BTreeSet<&String> = hub.regions.iter().collect();
+            bedrock_invocation_logging::check_hub_settings(
+                env,
+                hub.member_role.is_some(),
+                regions.len().max(1),
+            )?;
+        }
+        #[cfg(not(feature = "bedrock"))]
+        let _ = (env, hub);
+        Ok(())
     }
 
     /// Whether this function hosts the control `id`.
@@ -320,7 +346,8 @@ pub fn sagemaker_notebook_guard(
 }
 
 /// `s3-data-protection`: TLS-only bucket policies (`TLS_ONLY_BUCKETS`) and customer-key default
-/// encryption of AI data buckets (`AI_DATA_BUCKETS`, `AI_DATA_KMS_KEY`), from `env`.
+/// encryption of AI data buckets (`AI_DATA_BUCKETS`, `AI_DATA_KMS_KEY`, checked with KMS before
+/// it is written; `AI_DATA_KMS_KEY_ACCOUNTS`), from `env`.
 #[cfg(feature = "s3-data")]
 pub fn s3_data_protection(
     settings: Settings,
@@ -333,7 +360,7 @@ pub fn s3_data_protection(
         aws,
         vec![
             Box::new(BucketTlsOnly::new(aws.s3(), &own)),
-            Box::new(BucketKmsEncryption::new(aws.s3(), &own)),
+            Box::new(BucketKmsEncryption::new(aws.s3(), aws.kms(), &own)),
         ],
     )
 }
@@ -368,4 +395,71 @@ pub fn cloudtrail_logging(
         aws,
         vec![Box::new(TrailGuard::new(aws.cloudtrail(), own))],
     )
+}
+
+#[cfg(all(test, feature = "bedrock"))]
+mod tests {
+    use super::*;
+
+    fn lookup(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn a_hub_refuses_bedrock_destinations_no_member_account_can_use() {
+        let members = HubSettings::from_lookup(&lookup(&[
+            ("MEMBER_ROLE_NAME", "ai-guard-member"),
+            ("REGIONS", "us-east-1,eu-west-1"),
+        ]))
+        .unwrap()
+        .unwrap();
+        let hubs_own = lookup(&[
+            (
+                "BEDROCK_LOG_BUCKET",
+                "ai-guard-bedrock-logs-123456789012-us-east-1",
+            ),
+            ("BEDROCK_LOG_GROUP", "/ai-guard/bedrock/model-invocations"),
+            (
+                "BEDROCK_LOG_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/ai-guard-bedrock-logging-us-east-1",
+            ),
+        ]);
+        let err = BEDROCK_INVOCATION_LOGGING
+            .check_hub(&hubs_own, &members)
+            .unwrap_err();
+        assert_eq!(err.name, "BEDROCK_LOG_BUCKET");
+        let per_account = lookup(&[
+            (
+                "BEDROCK_LOG_BUCKET",
+                "ai-guard-bedrock-logs-{account}-{region}",
+            ),
+            ("BEDROCK_LOG_GROUP", "/ai-guard/bedrock/model-invocations"),
+            (
+                "BEDROCK_LOG_ROLE_ARN",
+                "arn:aws:iam::{account}:role/ai-guard-bedrock-logging-{region}",
+            ),
+        ]);
+        BEDROCK_INVOCATION_LOGGING
+            .check_hub(&per_account, &members)
+            .unwrap();
+        // The same region twice is one region; other functions have nothing to check.
+        let one_region = HubSettings::from_lookup(&lookup(&[
+            ("MEMBER_ROLE_NAME", "ai-guard-member"),
+            ("REGIONS", "us-east-1,us-east-1"),
+        ]))
+        .unwrap()
+        .unwrap();
+        let per_account_only = lookup(&[("BEDROCK_LOG_BUCKET", "ai-guard-bedrock-logs-{account}")]);
+        BEDROCK_INVOCATION_LOGGING
+            .check_hub(&per_account_only, &one_region)
+            .unwrap();
+        for function in FUNCTIONS.iter().filter(|f| f.short != "bedrock") {
+            function.check_hub(&hubs_own, &members).unwrap();
+        }
+    }
 }

@@ -1,7 +1,11 @@
 //! Metrics: CloudWatch Embedded Metric Format (EMF) lines, one per control, account and region per
 //! invocation, counting outcomes. CloudWatch Logs turns them into metrics (namespace `ai-guard`,
 //! dimensions `Control` and `Control`+`Account`+`Region`, one metric per outcome) with no API call
-//! from the function.
+//! from the function. `finding_update_failed` (Security Hub findings that could not be updated) is
+//! published without dimensions only (an empty dimension set, which EMF allows): one metric for
+//! every function, control, account and region, so one alarm watches it with one metric (an
+//! alarm's metric math takes at most 10) and CloudWatch bills one custom metric for it. The lines
+//! keep `Control`, `Account` and `Region` for Logs Insights.
 
 use serde_json::{json, Map, Value};
 
@@ -15,6 +19,10 @@ const CONTESTED: &str = "contested";
 
 /// The extra metric counting notifications that could not be sent (the template alarms on it).
 const NOTIFICATION_FAILED: &str = "notification_failed";
+
+/// The metric counting Security Hub findings not updated (without dimensions; the template alarms
+/// on it).
+pub const FINDING_UPDATE_FAILED: &str = "finding_update_failed";
 
 const OUTCOMES: [Outcome; 8] = [
     Outcome::Compliant,
@@ -57,6 +65,10 @@ pub fn emf(records: &[OutcomeRecord], timestamp_ms: u128) -> Vec<Value> {
                         "Namespace": NAMESPACE,
                         "Dimensions": [["Control"], ["Control", "Account", "Region"]],
                         "Metrics": metrics
+                    }, {
+                        "Namespace": NAMESPACE,
+                        "Dimensions": [[]],
+                        "Metrics": [{"Name": FINDING_UPDATE_FAILED, "Unit": "Count"}]
                     }]
                 }),
             );
@@ -83,6 +95,12 @@ pub fn emf(records: &[OutcomeRecord], timestamp_ms: u128) -> Vec<Value> {
                 .filter(|r| r.notification_failed)
                 .count();
             doc.insert(NOTIFICATION_FAILED.to_owned(), json!(failed));
+            let not_updated: u64 = records
+                .iter()
+                .filter(of_group)
+                .map(|r| u64::from(r.finding_update_failed))
+                .sum();
+            doc.insert(FINDING_UPDATE_FAILED.to_owned(), json!(not_updated));
             Value::Object(doc)
         })
         .collect()
@@ -117,6 +135,7 @@ mod tests {
             detail: String::new(),
             contested: false,
             notification_failed: false,
+            finding_update_failed: 0,
             before: None,
             after: None,
             config_identity: ("T", "id".into()),
@@ -152,6 +171,36 @@ mod tests {
         assert_eq!(b["contested"], 0);
         assert_eq!(b["_aws"]["Timestamp"], 1_764_150_000_000u64);
         assert_eq!(docs[0]["failed"], 1);
+    }
+
+    #[test]
+    fn findings_not_updated_are_one_metric_without_dimensions() {
+        let mut a = record("a", Outcome::Remediated);
+        a.finding_update_failed = 2;
+        let mut b = record("b", Outcome::Failed);
+        b.finding_update_failed = 1;
+        b.account = "222222222222".into();
+        let docs = emf(&[a, b, record("b", Outcome::Compliant)], 0);
+        assert_eq!(docs.len(), 3);
+        for doc in &docs {
+            let directives = doc["_aws"]["CloudWatchMetrics"].as_array().unwrap();
+            assert_eq!(directives.len(), 2, "{doc}");
+            // Per control: the outcomes, contested, notification_failed; not this one.
+            assert!(!directives[0]["Metrics"]
+                .to_string()
+                .contains(FINDING_UPDATE_FAILED));
+            assert_eq!(
+                directives[1],
+                json!({"Namespace": "ai-guard", "Dimensions": [[]],
+                       "Metrics": [{"Name": "finding_update_failed", "Unit": "Count"}]})
+            );
+        }
+        // Every line carries its count (zeros too); CloudWatch sums them into the one metric.
+        let counts: Vec<u64> = docs
+            .iter()
+            .map(|d| d[FINDING_UPDATE_FAILED].as_u64().unwrap())
+            .collect();
+        assert_eq!(counts, [2, 0, 1]);
     }
 
     #[test]

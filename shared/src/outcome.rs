@@ -92,6 +92,10 @@ pub struct OutcomeRecord {
     /// Its notification could not be sent (counted in the metrics, so an alarm sees it).
     #[serde(skip)]
     pub notification_failed: bool,
+    /// Security Hub findings about it that could not be updated (counted in the metrics as
+    /// `finding_update_failed`, so an alarm sees it).
+    #[serde(skip)]
+    pub finding_update_failed: u32,
     /// State before any change (audit log only).
     #[serde(skip)]
     pub before: Option<serde_json::Value>,
@@ -154,6 +158,7 @@ mod tests {
             detail: String::new(),
             contested: false,
             notification_failed: false,
+            finding_update_failed: 0,
             before: None,
             after: None,
             config_identity: ("AWS::S3::Bucket", "b".into()),

@@ -12,15 +12,23 @@ Extensions (each one is AWS's documented behaviour for an operation moto does no
 - Bedrock `GetModelInvocationLoggingConfiguration` after a delete (or before any put): AWS answers
   `{}` (no `loggingConfig`); moto answers an empty `loggingConfig`. Here it answers as AWS does.
   `PutModelInvocationLoggingConfiguration` validates its destinations as AWS does (Bedrock user
-  guide, "Monitor model invocation using CloudWatch Logs and Amazon S3": "Failed to validate
-  permissions for log group ..."): the required fields, the S3 buckets exist, the log group exists,
-  and the role exists and trusts bedrock.amazonaws.com; moto accepts any names.
+  guide, "Monitor model invocation using CloudWatch Logs and Amazon S3": "Only destinations from
+  the same account and Region are supported"; "Failed to validate permissions for log group ..."):
+  the required fields; the S3 bucket and the large-data bucket are the caller's own and in the
+  request's region; the log group exists in the caller's account and region; the role is the
+  caller's own and its trust lets bedrock.amazonaws.com assume it for that account and region
+  (its `aws:SourceAccount`/`aws:SourceArn` conditions are evaluated); moto accepts any names. (The
+  delivery role's permission policy is not evaluated.)
 
 - KMS `EnableKeyRotation` with `RotationPeriodInDays`: moto ignores the period. Here it is validated
   (90-2560, default 365), stored, and returned by `GetKeyRotationStatus` with `KeyId`, as AWS
   documents; rotation of keys AWS does not rotate (asymmetric, HMAC, imported, not Enabled) is
   refused with AWS's errors (`UnsupportedOperationException`, `KMSInvalidStateException`).
   `RotateKeyOnDemand` applies the same eligibility and AWS's limit of on-demand rotations per key.
+  `DescribeKey` of another account's key by its key or alias ARN answers from that account (KMS
+  API reference: "To specify a KMS key in a different AWS account, you must use the key ARN or
+  alias ARN"); moto looked in the caller's account only. (The key policy is not evaluated.) A key
+  created without `KeyUsage` is `ENCRYPT_DECRYPT`, AWS's default (CreateKey); moto left it null.
 
 - SageMaker `UpdateNotebookInstance`: not in moto. Here it is allowed only when the notebook is
   `Stopped` or `Failed` (otherwise AWS's ValidationException), applies `RootAccess` and the other
@@ -64,6 +72,9 @@ Fault hooks (to prove the code's handling of situations AWS cannot be asked to p
   UnprocessedFindings for findings it does not hold). The new Security Hub's OCSF findings are
   made by AWS services, not imported: `GET /_harness/securityhub/v2-findings?account=A&uid=U&product=P`
   registers one (status New); without a query it lists the findings and accepted update requests.
+- `GET /_harness/securityhub/deny-updates?id=ID` (repeatable): a `BatchUpdateFindings` or
+  `BatchUpdateFindingsV2` request naming that finding (ASFF `Id`, OCSF `FindingInfoUid`) is answered
+  403 `AccessDeniedException`, as IAM answers a role not allowed on that hub; nothing in it is updated.
 - GuardDuty: one detector per account and region (a second `CreateDetector` is a
   BadRequestException, as on AWS); `UpdateDetector` changes the features it names and keeps the
   others (moto replaced the whole list); the foundational data sources (`CLOUD_TRAIL`, `DNS_LOGS`,
@@ -77,8 +88,9 @@ Fault hooks (to prove the code's handling of situations AWS cannot be asked to p
   advanced selector without `eventCategory` or a data selector without `resources.type`), and one
   kind replaces the other (moto kept stale advanced selectors).
 - `GET /_harness/bedrock/destinations?bucket=B&logGroup=G&role=ROLE_ARN` (each repeatable; and
-  `account=`/`region=` for another account's or region's): create Bedrock log destinations as a
-  user would (the role trusting bedrock.amazonaws.com).
+  `account=`/`region=` for another account's or region's; `trust=` a URL-encoded trust policy
+  for the roles instead of plain trust in bedrock.amazonaws.com): create Bedrock log destinations
+  as a user would.
 - `GET /_harness/sagemaker/notebook-status?name=NAME&status=STATUS`: put a notebook in a state
   AWS passes through on its own (`Pending`, `Stopping`, `Updating`, `Failed`, ...), which moto skips.
 """
@@ -162,21 +174,69 @@ def _bucket_exists(account, name):
     return any(name in b.buckets for b in backend.values())
 
 
-def _bedrock_may_assume(account, role_arn):
-    """The role exists and its trust policy lets bedrock.amazonaws.com assume it."""
+def _bucket_in(account, region, name):
+    """The bucket is the account's own (names are global) and in `region`, as Bedrock requires."""
+    return any(
+        name in b.buckets and b.buckets[name].region_name == region
+        for b in s3_models.s3_backends[account].values()
+    )
+
+
+def _as_list(value):
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def _trust_conditions_hold(conditions, context):
+    """The String*/Arn* conditions of a trust statement on Bedrock's request context (every
+    operator must hold; a key the request does not carry fails it unless `...IfExists`; an
+    operator not understood here fails, so the emulator never accepts what AWS might refuse)."""
+    from fnmatch import fnmatchcase
+
+    for operator, keys in (conditions or {}).items():
+        base = operator[: -len("IfExists")] if operator.endswith("IfExists") else operator
+        for key, wanted in (keys or {}).items():
+            value = context.get(key)
+            if value is None:
+                if operator.endswith("IfExists"):
+                    continue
+                return False
+            wanted = _as_list(wanted)
+            if base in ("StringEquals", "ArnEquals"):
+                ok = value in wanted
+            elif base in ("StringLike", "ArnLike"):
+                ok = any(fnmatchcase(value, w) for w in wanted)
+            else:
+                return False
+            if not ok:
+                return False
+    return True
+
+
+def _bedrock_may_assume(account, role_arn, region="us-east-1"):
+    """The role is the account's own and its trust policy lets bedrock.amazonaws.com assume it
+    for this account and region (Bedrock's requests carry `aws:SourceAccount` and an
+    `aws:SourceArn` of the account and region; a trust scoped to another region refuses them)."""
     from moto.iam.models import iam_backends
 
     try:
         role = iam_backends[account]["global"].get_role_by_arn(role_arn)
     except Exception:
         return False
-    trust = json.loads(role.assume_role_policy_document or "{}")
-    for statement in trust.get("Statement", []):
-        services = (statement.get("Principal") or {}).get("Service") or []
-        services = [services] if isinstance(services, str) else services
-        actions = statement.get("Action") or []
-        actions = [actions] if isinstance(actions, str) else actions
-        if statement.get("Effect") == "Allow" and "bedrock.amazonaws.com" in services and "sts:AssumeRole" in actions:
+    context = {
+        "aws:SourceAccount": account,
+        "aws:SourceArn": f"arn:aws:bedrock:{region}:{account}:model-invocation-logging",
+    }
+    trust = role.assume_role_policy_document or "{}"
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    for statement in _as_list(trust.get("Statement")):
+        services = _as_list((statement.get("Principal") or {}).get("Service"))
+        actions = _as_list(statement.get("Action"))
+        if (
+            statement.get("Effect") == "Allow"
+            and "bedrock.amazonaws.com" in services
+            and ("sts:AssumeRole" in actions or "sts:*" in actions or "*" in actions)
+            and _trust_conditions_hold(statement.get("Condition"), context)
+        ):
             return True
     return False
 
@@ -191,21 +251,23 @@ def put_model_invocation_logging_configuration(self):
     cloudwatch = config.get("cloudWatchConfig")
     if cloudwatch is not None and not (cloudwatch.get("logGroupName") and cloudwatch.get("roleArn")):
         raise BedrockValidationException("cloudWatchConfig requires logGroupName and roleArn.")
-    # AWS validates the destinations when the configuration is put (moto does not).
+    # AWS validates the destinations when the configuration is put (moto does not), and accepts
+    # only destinations of the caller's account and the request's region.
     account = self.current_account
-    if s3 is not None and not _bucket_exists(account, s3["bucketName"]):
+    if s3 is not None and not _bucket_in(account, self.region, s3["bucketName"]):
         raise BedrockValidationException(f"Failed to validate permissions for s3 bucket: {s3['bucketName']}.")
     if cloudwatch is not None:
         from moto.logs.models import logs_backends
 
         group = cloudwatch["logGroupName"]
-        if group not in logs_backends[account][self.region].groups or not _bedrock_may_assume(account, cloudwatch["roleArn"]):
+        role = cloudwatch["roleArn"]
+        if group not in logs_backends[account][self.region].groups or not _bedrock_may_assume(account, role, self.region):
             raise BedrockValidationException(
-                f"Failed to validate permissions for log group: {group}, with role: {cloudwatch['roleArn']}. "
+                f"Failed to validate permissions for log group: {group}, with role: {role}. "
                 "Verify the IAM role permissions are correct."
             )
         large = (cloudwatch.get("largeDataDeliveryS3Config") or {}).get("bucketName")
-        if large and not _bucket_exists(account, large):
+        if large and not _bucket_in(account, self.region, large):
             raise BedrockValidationException(f"Failed to validate permissions for s3 bucket: {large}.")
     return _original_put_logging(self)
 
@@ -308,6 +370,38 @@ kms_responses.KmsResponse.enable_key_rotation = enable_key_rotation
 kms_responses.KmsResponse.disable_key_rotation = disable_key_rotation
 kms_responses.KmsResponse.get_key_rotation_status = get_key_rotation_status
 kms_responses.KmsResponse.rotate_key_on_demand = rotate_key_on_demand
+
+_original_describe_key = kms_responses.KmsResponse.describe_key
+
+
+def describe_key(self):
+    key_id = self._get_param("KeyId") or ""
+    parts = key_id.split(":", 5)
+    if len(parts) < 6 or parts[0] != "arn" or parts[4] == self.current_account:
+        return _original_describe_key(self)
+    from moto.kms.exceptions import NotFoundException
+    from moto.kms.models import kms_backends
+
+    backend = kms_backends[parts[4]][parts[3]]
+    try:
+        key = backend.describe_key(backend.any_id_to_key_id(key_id))
+    except (KeyError, AttributeError):
+        raise NotFoundException(f"Key '{key_id}' does not exist")
+    return json.dumps(key.to_dict())
+
+
+kms_responses.KmsResponse.describe_key = describe_key
+
+from moto.kms import models as kms_models
+
+_original_create_key = kms_models.KmsBackend.create_key
+
+
+def create_key(self, policy, key_usage, key_spec, *args, **kwargs):
+    return _original_create_key(self, policy, key_usage or "ENCRYPT_DECRYPT", key_spec, *args, **kwargs)
+
+
+kms_models.KmsBackend.create_key = create_key
 
 
 # --- SageMaker notebook instances ---------------------------------------------------------------
@@ -459,7 +553,8 @@ BEDROCK_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
 
 
 def create_bedrock_destinations(query, account="123456789012", region="us-east-1"):
-    """Buckets, log groups and delivery roles (trusting Bedrock) that do not exist yet."""
+    """Buckets (in `region`), log groups (in `region`) and delivery roles that do not exist yet in
+    `account`; a role trusts Bedrock (or `trust`, the trust policy a template gives it)."""
     from moto.iam.models import iam_backends
     from moto.logs.models import logs_backends
 
@@ -479,7 +574,8 @@ def create_bedrock_destinations(query, account="123456789012", region="us-east-1
         try:
             iam.get_role(name)
         except Exception:
-            iam.create_role(name, BEDROCK_TRUST, path, None, "", [], None)
+            trust = (query.get("trust") or [BEDROCK_TRUST])[0]
+            iam.create_role(name, trust, path, None, "", [], None)
             made.append(arn)
     return made
 
@@ -502,12 +598,32 @@ class SecurityHubInvalidInput(_JsonRESTError):
         super().__init__("InvalidInputException", message)
 
 
+# Finding ids (ASFF `Id`, OCSF `FindingInfoUid`) whose update requests are refused as IAM refuses a
+# role without the permission on that hub: the whole request, 403 AccessDeniedException.
+DENIED_FINDING_UPDATES = set()
+
+
+class SecurityHubAccessDenied(_JsonRESTError):
+    code = 403
+
+    def __init__(self, message):
+        super().__init__("AccessDeniedException", message)
+
+
+def _refuse_denied_update(identifiers, field, action):
+    with _LOCK:
+        denied = any(i.get(field) in DENIED_FINDING_UPDATES for i in identifiers)
+    if denied:
+        raise SecurityHubAccessDenied(f"User is not authorized to perform: {action}")
+
+
 def batch_update_findings(self):
     """PATCH /findings/batchupdate as AWS documents it: 1-100 identifiers (Id + ProductArn), a Note
     with Text and UpdatedBy of at most 512 characters each, a valid Workflow.Status; findings it
     cannot find are returned as UnprocessedFindings, the rest are updated."""
     body = json.loads(self.body or "{}")
     identifiers = body.get("FindingIdentifiers") or []
+    _refuse_denied_update(identifiers, "Id", "securityhub:BatchUpdateFindings")
     if not 1 <= len(identifiers) <= 100:
         raise SecurityHubInvalidInput("FindingIdentifiers must contain between 1 and 100 items.")
     note = body.get("Note")
@@ -566,6 +682,7 @@ def batch_update_findings_v2(self):
     not hold come back in UnprocessedFindings; the others are updated and ProcessedFindings."""
     body = json.loads(self.body or "{}")
     identifiers = body.get("FindingIdentifiers") or []
+    _refuse_denied_update(identifiers, "FindingInfoUid", "securityhub:BatchUpdateFindings")
     uids = body.get("MetadataUids") or []
     if identifiers and uids:
         raise SecurityHubValidation("MetadataUids cannot be used together with FindingIdentifiers.")
@@ -781,6 +898,10 @@ def harness_app(environ, start_response):
         with _LOCK:
             updates = list(FINDING_UPDATES)
         return json_response(start_response, {"findings": found, "updates": updates})
+    if path == "/_harness/securityhub/deny-updates":
+        with _LOCK:
+            DENIED_FINDING_UPDATES.update(query.get("id") or [])
+            return json_response(start_response, sorted(DENIED_FINDING_UPDATES))
     if path == "/_harness/securityhub/v2-findings":
         with _LOCK:
             if query.get("uid"):

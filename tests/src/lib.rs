@@ -131,3 +131,48 @@ pub fn iam_resource(arn: &str) -> String {
         arn.to_owned()
     }
 }
+
+/// The ARN IAM authorizes one of a control's operations on, for the control's sample resource in
+/// `account` and `region` (`*` for an operation without resource-level scope). An operation on
+/// another service than the control's resource acts on that service's resource: the AI data key
+/// an S3 control checks is authorized on the key (an alias names no key in IAM).
+pub fn operation_resource(
+    spec: &remediation::ControlSpec,
+    op: &remediation::aws::Operation,
+    account: &str,
+    region: &str,
+) -> String {
+    if iam::NO_RESOURCE_SCOPE.contains(&op.permission) {
+        return "*".to_owned();
+    }
+    if op.service == "kms" && spec.resource_type != "AWS::KMS::Key" {
+        let key = sample_id("AWS::KMS::Key", account);
+        return format!("arn:aws:kms:{region}:{account}:key/{key}");
+    }
+    let scope = remediation::resource::Scope::new(account, region);
+    iam_resource(
+        &spec
+            .resource(&sample_id(spec.resource_type, account), &scope)
+            .expect("sample resource")
+            .arn,
+    )
+}
+
+/// Clients acting in `account` and `region` as its administrator would: the organization's
+/// `OrganizationAccountAccessRole` in a member account, `aws`'s own credentials in the emulator's
+/// default account ([`ACCOUNT`]) — never the hub's role.
+pub async fn admin(aws: &AwsClients, account: &str, region: &str) -> AwsClients {
+    use aws_types::sdk_config::SharedCredentialsProvider;
+    if account == ACCOUNT {
+        return aws.acting_in(region, None);
+    }
+    let provider = aws_config::sts::AssumeRoleProvider::builder(format!(
+        "arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
+    ))
+    .session_name("test-admin")
+    .region(aws_types::region::Region::new(REGION))
+    .configure(aws.sdk_config())
+    .build()
+    .await;
+    aws.acting_in(region, Some(SharedCredentialsProvider::new(provider)))
+}

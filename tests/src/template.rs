@@ -33,3 +33,75 @@ pub fn resolve_in(file: &str, params: &[(&str, &str)], account: &str, region: &s
     );
     serde_json::from_slice(&out.stdout).expect("resolved template")
 }
+
+/// One deployment to resolve: a template's parameters in a stack of an account and region.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub params: std::collections::BTreeMap<String, String>,
+    pub stack: String,
+    pub account: String,
+    pub region: String,
+}
+
+impl Job {
+    pub fn new(params: &[(&str, &str)]) -> Self {
+        Self {
+            params: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            stack: "ai-guard".into(),
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+        }
+    }
+}
+
+/// `file` resolved for every job, in one process (`cfn.py --batch`): many parameter sets cost
+/// one start of the SAM translator.
+pub fn resolve_many(file: &str, jobs: &[Job]) -> Vec<Value> {
+    use std::io::Write;
+    let python = root().join(".venv/bin/python");
+    let mut child = Command::new(&python)
+        .arg(root().join("tests/tools/cfn.py"))
+        .arg(root().join(file))
+        .arg("--batch")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e} (scripts/test creates it)", python.display()));
+    let jobs: Vec<Value> = jobs
+        .iter()
+        .map(|j| {
+            serde_json::json!({"params": j.params, "stack": j.stack, "account": j.account,
+                "region": j.region})
+        })
+        .collect();
+    let input = serde_json::to_vec(&jobs).expect("jobs json");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&input)
+        .expect("write jobs");
+    let out = child.wait_with_output().expect("cfn.py --batch");
+    assert!(
+        out.status.success(),
+        "cfn.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("resolved templates")
+}
+
+/// The identity policies of a role in a resolved template (its inline `Policies`).
+pub fn role_policies(role: &Value) -> Vec<&Value> {
+    assert!(
+        role["Properties"].get("ManagedPolicyArns").is_none(),
+        "managed policies cannot be evaluated here"
+    );
+    role["Properties"]["Policies"]
+        .as_array()
+        .map(|ps| ps.iter().map(|p| &p["PolicyDocument"]).collect())
+        .unwrap_or_default()
+}

@@ -380,11 +380,27 @@ async fn missing_or_invalid_settings_refuse_to_start() {
             && message.contains("BEDROCK_LOG_ROLE_ARN"),
         "{message}"
     );
-    let err =
-        functions::bedrock_invocation_logging(s, &env(&[("BEDROCK_LOG_GROUP", "/logs")]), &aws)
-            .err()
-            .expect("group without role");
+    let err = functions::bedrock_invocation_logging(
+        s.clone(),
+        &env(&[("BEDROCK_LOG_GROUP", "/logs")]),
+        &aws,
+    )
+    .err()
+    .expect("group without role");
     assert_eq!(err.name, "BEDROCK_LOG_ROLE_ARN");
+    // `{account}` and `{region}` are a hub's to replace: without one they would name nothing.
+    let err = functions::bedrock_invocation_logging(
+        s,
+        &env(&[(
+            "BEDROCK_LOG_BUCKET",
+            "ai-guard-bedrock-logs-{account}-{region}",
+        )]),
+        &aws,
+    )
+    .err()
+    .expect("placeholder outside a hub");
+    assert_eq!(err.name, "BEDROCK_LOG_BUCKET");
+    assert!(err.reason.contains("organization hub"), "{err}");
 }
 
 #[tokio::test]

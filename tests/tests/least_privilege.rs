@@ -27,8 +27,10 @@ const PLATFORM: &[&str] = &[
 ];
 
 /// The organization's structure, read by a hub on `*`: the OU and root ARNs that could scope
-/// them name the management account, which the hub's stack does not know. Read-only.
+/// them name the management account, which the hub's stack does not know; `DescribeOrganization`
+/// (which names the management account) has no resource type at all. Read-only.
 const ORGANIZATION_READS: &[&str] = &[
+    "organizations:DescribeOrganization",
     "organizations:ListAccounts",
     "organizations:ListAccountsForParent",
     "organizations:ListOrganizationalUnitsForParent",

@@ -10,14 +10,11 @@
 
 use std::collections::BTreeSet;
 
-use integration_tests::iam::{
-    evaluate, evaluate_cross_account, Decision, Principal, Request, NO_RESOURCE_SCOPE,
-};
-use integration_tests::template::resolve_in;
-use integration_tests::{iam_resource, sample_id};
+use integration_tests::iam::{evaluate, evaluate_cross_account, Decision, Principal, Request};
+use integration_tests::operation_resource;
+use integration_tests::template::{resolve_in, role_policies as policies};
 use remediation::config_rule::PUT_EVALUATIONS;
 use remediation::functions::FUNCTIONS;
-use remediation::resource::Scope;
 use serde_json::{json, Value};
 
 const HUB: &str = "123456789012";
@@ -48,13 +45,6 @@ fn member(hub: &Value, region: &str, extra: &[(&str, &str)]) -> Value {
 
 fn resource<'a>(t: &'a Value, logical: &str) -> &'a Value {
     &t["resources"][logical]
-}
-
-fn policies(role: &Value) -> Vec<&Value> {
-    role["Properties"]["Policies"]
-        .as_array()
-        .map(|ps| ps.iter().map(|p| &p["PolicyDocument"]).collect())
-        .unwrap_or_default()
 }
 
 fn request<'a>(principal: &'a str, action: &'a str, resource: &'a str) -> Request<'a> {
@@ -108,10 +98,14 @@ fn only_the_hub_functions_may_assume_the_member_role() {
             .iter()
             .find(|(_, r)| r["Attributes"]["Arn"] == *hub_role)
             .expect("hub role");
+        // The member account is in the hub's organization (aws:ResourceOrgID).
         let d = evaluate_cross_account(
             &policies(r),
             trust,
-            &request(hub_role, "sts:AssumeRole", role_arn),
+            &Request {
+                context: vec![("aws:ResourceOrgID", ORG.to_owned())],
+                ..request(hub_role, "sts:AssumeRole", role_arn)
+            },
             HUB,
             MEMBER,
         );
@@ -141,32 +135,24 @@ fn the_member_role_grants_exactly_what_the_controls_declare() {
     let role = resource(&t, "MemberRole");
     let role_arn = role["Attributes"]["Arn"].as_str().expect("arn");
     let identity = policies(role);
-    // Acting in another region than the stack's: the role is global.
-    let scope = Scope::new(MEMBER, "eu-west-1");
     let mut declared: BTreeSet<&str> = BTreeSet::from([PUT_EVALUATIONS.permission]);
-    for function in FUNCTIONS {
-        for spec in function.specs {
-            let ops = spec.operations.iter().chain(spec.tag_operation.iter());
-            for op in ops {
-                declared.insert(op.permission);
-                let arn = if NO_RESOURCE_SCOPE.contains(&op.permission) {
-                    "*".to_owned()
-                } else {
-                    iam_resource(
-                        &spec
-                            .resource(&sample_id(spec.resource_type, MEMBER), &scope)
-                            .expect("sample")
-                            .arn,
-                    )
-                };
-                let d = evaluate(
-                    &identity,
-                    None,
-                    &request(role_arn, op.permission, &arn),
-                    MEMBER,
-                    false,
-                );
-                assert_eq!(d, Decision::Allow, "{} {} on {arn}", spec.id, op.permission);
+    // In every region the hub may act in (the role is global, the ARNs are regional).
+    for region in ["us-east-1", "eu-west-1", "ap-southeast-2"] {
+        for function in FUNCTIONS {
+            for spec in function.specs {
+                let ops = spec.operations.iter().chain(spec.tag_operation.iter());
+                for op in ops {
+                    declared.insert(op.permission);
+                    let arn = operation_resource(spec, op, MEMBER, region);
+                    let d = evaluate(
+                        &identity,
+                        None,
+                        &request(role_arn, op.permission, &arn),
+                        MEMBER,
+                        false,
+                    );
+                    assert_eq!(d, Decision::Allow, "{} {} on {arn}", spec.id, op.permission);
+                }
             }
         }
     }
@@ -289,4 +275,263 @@ fn members_forward_every_event_the_hubs_rules_listen_to_and_only_the_organizatio
     };
     assert_eq!(put(ORG), Decision::Allow);
     assert_eq!(put("o-someoneelse"), Decision::ImplicitDeny);
+}
+
+#[test]
+fn the_member_role_trusts_role_arns_only() {
+    let hub = hub();
+    let bus = hub["outputs"]["HubEventBusArn"].as_str().expect("bus");
+    for roles in [
+        format!("arn:aws:iam::{HUB}:root"),
+        HUB.to_owned(),
+        format!("arn:aws:iam::{HUB}:role/fn,arn:aws:iam::{HUB}:root"),
+        "*".to_owned(),
+    ] {
+        let t = resolve_in(
+            "member-template.yaml",
+            &[("HubRoleArns", &roles), ("HubEventBusArn", bus)],
+            MEMBER,
+            "us-east-1",
+        );
+        assert!(
+            t["refused"]
+                .as_str()
+                .is_some_and(|r| r.contains("HubRoleArns")),
+            "{roles}: {t}"
+        );
+    }
+}
+
+/// In the hub's own account the hub acts with its own roles (no member role), and in its own
+/// region the hub stack forwards its events and has its Bedrock destinations; its other regions
+/// get both from the member template.
+#[test]
+fn in_the_hub_account_the_member_template_adds_only_what_the_hub_stack_lacks() {
+    let hub = hub();
+    let roles = hub["outputs"]["HubRoleArns"].as_str().expect("roles");
+    let bus = hub["outputs"]["HubEventBusArn"].as_str().expect("bus");
+    let params = [("HubRoleArns", roles), ("HubEventBusArn", bus)];
+    let kinds = |t: &Value| -> BTreeSet<String> {
+        t["resources"]
+            .as_object()
+            .expect("resources")
+            .values()
+            .map(|r| r["Type"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let home = resolve_in("member-template.yaml", &params, HUB, "us-east-1");
+    assert!(home["resources"].get("MemberRole").is_none(), "{home}");
+    assert!(!kinds(&home).contains("AWS::Events::Rule"));
+    assert!(!kinds(&home).contains("AWS::S3::Bucket"));
+    let other = resolve_in("member-template.yaml", &params, HUB, "eu-west-1");
+    assert!(other["resources"].get("MemberRole").is_none());
+    assert!(kinds(&other).contains("AWS::Events::Rule"));
+    assert!(kinds(&other).contains("AWS::S3::Bucket"));
+    // The hub stack forwards its own region's events with the member template's rules.
+    let member = member(&hub, "us-east-1", &[]);
+    let patterns = |t: &Value, bus_filter: &dyn Fn(&Value) -> bool| -> BTreeSet<String> {
+        t["resources"]
+            .as_object()
+            .expect("resources")
+            .values()
+            .filter(|r| r["Type"] == "AWS::Events::Rule" && bus_filter(r))
+            .filter(|r| r["Properties"]["Targets"][0]["Arn"] == bus)
+            .map(|r| r["Properties"]["EventPattern"].to_string())
+            .collect()
+    };
+    let forwarded = patterns(&member, &|_| true);
+    let own = patterns(&hub, &|r| r["Properties"].get("EventBusName").is_none());
+    assert_eq!(
+        own, forwarded,
+        "the hub's own forwarding rules are the member template's"
+    );
+    assert_eq!(own.len(), 3);
+}
+
+/// The role the hub assumes is the role the member template creates, path included.
+#[test]
+fn the_hub_assumes_the_role_the_member_template_creates_path_included() {
+    use remediation::hub::HubSettings;
+    let path = [("MemberRolePath", "/security/")];
+    let hub = resolve_in(
+        "template.yaml",
+        &[
+            ("MemberRoleName", ROLE),
+            ("OrganizationId", ORG),
+            ("MemberRolePath", "/security/"),
+        ],
+        HUB,
+        "us-east-1",
+    );
+    assert!(hub.get("refused").is_none(), "{hub}");
+    let t = member(&hub, "us-east-1", &path);
+    let created = resource(&t, "MemberRole")["Attributes"]["Arn"]
+        .as_str()
+        .expect("arn")
+        .to_owned();
+    assert_eq!(
+        created,
+        format!("arn:aws:iam::{MEMBER}:role/security/{ROLE}")
+    );
+    for (logical, function) in hub["resources"].as_object().expect("resources") {
+        if function["Type"] != "AWS::Lambda::Function" {
+            continue;
+        }
+        let vars = function["Properties"]["Environment"]["Variables"].clone();
+        let env = move |k: &str| vars[k].as_str().map(str::to_owned);
+        let settings = HubSettings::from_lookup(&env)
+            .unwrap_or_else(|e| panic!("{logical}: {e}"))
+            .expect("a hub");
+        assert_eq!(
+            settings.member_role_arn(MEMBER, "us-east-1").as_deref(),
+            Some(created.as_str()),
+            "{logical}"
+        );
+    }
+}
+
+/// What the hub's Bedrock function names in a member account and region (its settings with
+/// `{account}` and `{region}` filled in) is what the member template creates there, and the
+/// member role may pass that delivery role to Bedrock.
+#[test]
+fn the_hub_names_the_bedrock_destinations_the_member_template_creates() {
+    let hub = hub();
+    let (_, function) = hub["resources"]
+        .as_object()
+        .expect("resources")
+        .iter()
+        .find(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"] == "bedrock-invocation-logging")
+        .expect("bedrock function");
+    let vars = &function["Properties"]["Environment"]["Variables"];
+    let primary = member(&hub, "us-east-1", &[]);
+    for region in ["us-east-1", "eu-west-1"] {
+        let t = member(&hub, region, &[]);
+        let place = |name: &str| {
+            vars[name]
+                .as_str()
+                .expect(name)
+                .replace("{account}", MEMBER)
+                .replace("{region}", region)
+        };
+        let of = |logical: &str| &t["resources"][logical];
+        assert_eq!(
+            of("BedrockLogBucket")["Ref"],
+            place("BEDROCK_LOG_BUCKET").as_str()
+        );
+        assert_eq!(
+            of("BedrockLogGroup")["Ref"],
+            place("BEDROCK_LOG_GROUP").as_str()
+        );
+        let role = place("BEDROCK_LOG_ROLE_ARN");
+        assert_eq!(
+            of("BedrockLogDeliveryRole")["Attributes"]["Arn"],
+            role.as_str()
+        );
+        // The bucket policy lets Bedrock write under the key prefix the hub uses.
+        let policy = of("BedrockLogBucketPolicy")["Properties"]["PolicyDocument"].to_string();
+        assert!(
+            policy.contains(&format!(
+                "/{}AWSLogs/{MEMBER}/",
+                place("BEDROCK_LOG_KEY_PREFIX")
+            )),
+            "{policy}"
+        );
+        let d = passes_to_bedrock(resource(&primary, "MemberRole"), &role, MEMBER);
+        assert_eq!(d, Decision::Allow, "{region}: pass {role}");
+    }
+}
+
+/// StackSet commands run from a delegated administrator need `--call-as DELEGATED_ADMIN`
+/// (CloudFormation API reference, CreateStackSet `CallAs`): every such command in the README says
+/// whom it runs as.
+#[test]
+fn the_readmes_stackset_commands_say_whom_they_run_as() {
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .expect("README");
+    let commands: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.contains("aws cloudformation ") && l.contains("stack-"))
+        .filter(|l| l.contains("stack-set") || l.contains("stack-instances"))
+        .collect();
+    assert!(commands.len() >= 2, "{commands:?}");
+    for command in commands {
+        assert!(
+            command.contains("--call-as DELEGATED_ADMIN") || command.contains("--call-as SELF"),
+            "{command}"
+        );
+    }
+}
+
+/// A single account acting in several regions (`Regions`, no hub) names its Bedrock destinations
+/// per region too; the member template without the hub's parameters creates exactly those, and
+/// nothing else.
+#[test]
+fn one_account_in_several_regions_gets_its_destinations_from_the_member_template() {
+    let single = resolve_in(
+        "template.yaml",
+        &[("Regions", "us-east-1,eu-west-1")],
+        HUB,
+        "us-east-1",
+    );
+    assert!(single.get("refused").is_none(), "{single}");
+    let (_, function) = single["resources"]
+        .as_object()
+        .expect("resources")
+        .iter()
+        .find(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"] == "bedrock-invocation-logging")
+        .expect("bedrock function");
+    let vars = &function["Properties"]["Environment"]["Variables"];
+    let t = resolve_in("member-template.yaml", &[], HUB, "eu-west-1");
+    assert!(t.get("refused").is_none(), "{t}");
+    let kinds: BTreeSet<&str> = t["resources"]
+        .as_object()
+        .expect("resources")
+        .values()
+        .filter_map(|r| r["Type"].as_str())
+        .collect();
+    assert!(!kinds.contains("AWS::Events::Rule"), "{kinds:?}");
+    assert!(t["resources"].get("MemberRole").is_none());
+    let place = |name: &str| {
+        vars[name]
+            .as_str()
+            .expect(name)
+            .replace("{account}", HUB)
+            .replace("{region}", "eu-west-1")
+    };
+    assert_eq!(
+        t["resources"]["BedrockLogBucket"]["Ref"],
+        place("BEDROCK_LOG_BUCKET").as_str()
+    );
+    assert_eq!(
+        t["resources"]["BedrockLogDeliveryRole"]["Attributes"]["Arn"],
+        place("BEDROCK_LOG_ROLE_ARN").as_str()
+    );
+    // The function's own role may pass each region's delivery role.
+    let role_arn = function["Properties"]["Role"].as_str().expect("role");
+    let (_, role) = single["resources"]
+        .as_object()
+        .expect("resources")
+        .iter()
+        .find(|(_, r)| r["Attributes"]["Arn"] == role_arn)
+        .expect("function role");
+    let delivery = place("BEDROCK_LOG_ROLE_ARN");
+    let d = passes_to_bedrock(role, &delivery, HUB);
+    assert_eq!(d, Decision::Allow, "pass {delivery}");
+}
+
+/// Whether `role` (a resolved role of `account`) may pass `delivery` to Bedrock.
+fn passes_to_bedrock(role: &Value, delivery: &str, account: &str) -> Decision {
+    let role_arn = role["Attributes"]["Arn"].as_str().expect("arn");
+    evaluate(
+        &policies(role),
+        None,
+        &Request {
+            context: vec![("iam:PassedToService", "bedrock.amazonaws.com".to_owned())],
+            ..request(role_arn, "iam:PassRole", delivery)
+        },
+        account,
+        false,
+    )
 }

@@ -7,17 +7,15 @@
 //! ignored with no call and no `AssumeRole`; credentials are cached per account; a dry-run sweep
 //! covers every account and region in scope; the scheduled sweep fans out one SQS job per
 //! account, region and control, and an account AWS throttles fails alone while the others are
-//! fixed.
+//! fixed; the management account (no member role there) is outside the scope of a hub in a member
+//! account, and the own account of a hub in the management account.
 
 use std::collections::BTreeSet;
 
-use aws_config::sts::AssumeRoleProvider;
 use aws_sdk_organizations::types::OrganizationFeatureSet;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use aws_types::region::Region;
-use aws_types::sdk_config::SharedCredentialsProvider;
-use integration_tests::{env, events, settings, unique, Emulator, ACCOUNT, REGION};
+use integration_tests::{admin, env, events, settings, unique, Emulator, ACCOUNT, REGION};
 use remediation::clients::AwsClients;
 use remediation::functions::{BEDROCK_INVOCATION_LOGGING, S3_PUBLIC_ACCESS_BLOCK};
 use remediation::hub::{Answer, Hub, HubSettings};
@@ -101,19 +99,6 @@ async fn organization(aws: &AwsClients) -> Org {
         sandbox,
         workloads,
     }
-}
-
-/// Clients acting in `account` and `region` as an administrator would (not the hub's role).
-async fn admin(aws: &AwsClients, account: &str, region: &str) -> AwsClients {
-    let provider = AssumeRoleProvider::builder(format!(
-        "arn:aws:iam::{account}:role/OrganizationAccountAccessRole"
-    ))
-    .session_name("test-admin")
-    .region(Region::new(REGION))
-    .configure(aws.sdk_config())
-    .build()
-    .await;
-    aws.acting_in(region, Some(SharedCredentialsProvider::new(provider)))
 }
 
 /// A bucket without Block Public Access in `account` and `region`.
@@ -488,4 +473,117 @@ async fn one_hub_fixes_every_member_account_and_region_and_nothing_else() {
     assert!(sessions
         .iter()
         .all(|s| !s.contains(OUTSIDER) && !s.contains(&org.sandbox)));
+
+    // The management account (the emulator's, which created the organization). `ListAccounts`
+    // returns it, but service-managed StackSets never deploy the member role there (CloudFormation
+    // `DeploymentTargets`): a hub in a member account — a delegated administrator — leaves it out
+    // of its scope, sweeps and events alike, and never assumes a role there.
+    let org_api = aws.organizations();
+    let security = org_api
+        .create_account()
+        .email("security@example.com")
+        .account_name("security")
+        .send()
+        .await
+        .expect("security account")
+        .create_account_status()
+        .and_then(|s| s.account_id())
+        .expect("account id")
+        .to_owned();
+    org_api
+        .register_delegated_administrator()
+        .account_id(&security)
+        .service_principal("guardduty.amazonaws.com")
+        .send()
+        .await
+        .expect("delegated administrator");
+    let whole_organization = [("MEMBER_ROLE_NAME", MEMBER_ROLE)];
+    let in_member = "hub-in-a-member-account";
+    let hub_m = Hub::new(
+        in_member,
+        settings(&[]),
+        HubSettings::from_lookup(&env(&whole_organization))
+            .expect("hub settings")
+            .expect("a hub"),
+        admin(&aws, &security, REGION).await,
+        S3_PUBLIC_ACCESS_BLOCK.builder(env(&[])),
+    )
+    .expect("hub in a member account");
+    let sessions_of = |name: &str| -> BTreeSet<String> {
+        emulator
+            .harness_get("/_harness/sts/assumed-roles")
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter(|r| r["sessionName"] == name)
+            .map(|r| r["roleArn"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let management_bucket = open_bucket(&aws, ACCOUNT, REGION).await;
+    let ignored = hub_m
+        .handle(&relayed(ACCOUNT, REGION, &management_bucket), &security)
+        .await
+        .expect("ignored, not an error");
+    assert!(ignored.records().is_empty(), "{ignored:?}");
+    assert!(!blocked(&aws, ACCOUNT, REGION, &management_bucket).await);
+    // Its own account with its own role; a member through the member role.
+    for account in [security.as_str(), m2.as_str()] {
+        let bucket = open_bucket(&aws, account, REGION).await;
+        let fixed = records(
+            hub_m
+                .handle(&relayed(account, REGION, &bucket), &security)
+                .await
+                .expect("fixed"),
+        );
+        assert_eq!(fixed.len(), 1, "{fixed:?}");
+        assert_eq!(fixed[0].outcome, Outcome::Remediated, "{fixed:?}");
+        assert_eq!(fixed[0].account, account);
+        assert!(blocked(&aws, account, REGION, &bucket).await, "{account}");
+    }
+    let swept = match hub_m.sweep(&security, true).await {
+        Ok(r) => r.results,
+        Err(remediation::EngineError::Unresolved { response, .. }) => response.results,
+        Err(e) => panic!("sweep: {e}"),
+    };
+    let swept_accounts: BTreeSet<String> = swept.iter().map(|r| r.account.clone()).collect();
+    let in_scope: BTreeSet<String> = [m0, m1, m2, &org.sandbox, &security]
+        .iter()
+        .map(|a| (*a).clone())
+        .collect();
+    assert_eq!(
+        swept_accounts, in_scope,
+        "every account but the management's"
+    );
+    let expected_sessions: BTreeSet<String> = [m0, m1, m2, &org.sandbox]
+        .iter()
+        .map(|m| format!("arn:aws:iam::{m}:role/{MEMBER_ROLE}"))
+        .collect();
+    assert_eq!(
+        sessions_of(in_member),
+        expected_sessions,
+        "the members only: never the management account, nor the hub's own"
+    );
+
+    // A hub in the management account: that is its own account, acted on with its own role.
+    let in_management = "hub-in-the-management-account";
+    let hub_mgmt = Hub::new(
+        in_management,
+        settings(&[]),
+        HubSettings::from_lookup(&env(&whole_organization))
+            .expect("hub settings")
+            .expect("a hub"),
+        aws.clone(),
+        S3_PUBLIC_ACCESS_BLOCK.builder(env(&[])),
+    )
+    .expect("hub in the management account");
+    let fixed = records(
+        hub_mgmt
+            .handle(&relayed(ACCOUNT, REGION, &management_bucket), ACCOUNT)
+            .await
+            .expect("own account"),
+    );
+    assert_eq!(fixed.len(), 1, "{fixed:?}");
+    assert_eq!(fixed[0].outcome, Outcome::Remediated, "{fixed:?}");
+    assert!(blocked(&aws, ACCOUNT, REGION, &management_bucket).await);
+    assert!(sessions_of(in_management).is_empty());
 }

@@ -1,8 +1,11 @@
 //! `s3-data-protection` against the emulator: TLS-only bucket policies (merged, never rewritten;
 //! unparsable and oversized policies left alone) and customer-key default encryption of AI data
-//! buckets, through every trigger shape, with dry run, scope settings and deleted buckets.
+//! buckets, through every trigger shape, with dry run, scope settings and deleted buckets; the
+//! configured key is checked before any bucket is set to it (its region, its account, its state
+//! and kind), since S3 would accept any key and every later upload would fail.
 
-use integration_tests::{aws, env, events, settings, unique, Recorder, ACCOUNT};
+use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+use integration_tests::{aws, env, events, settings, unique, Emulator, Recorder, ACCOUNT, REGION};
 use remediation::clients::AwsClients;
 use remediation::{functions, Engine, Outcome, Response};
 use serde_json::{json, Value};
@@ -11,7 +14,48 @@ const GET_POLICY: &str = "s3:GetBucketPolicy";
 const PUT_POLICY: &str = "s3:PutBucketPolicy";
 const GET_ENC: &str = "s3:GetBucketEncryption";
 const PUT_ENC: &str = "s3:PutBucketEncryption";
-const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+const DESCRIBE_KEY: &str = "kms:DescribeKey";
+/// Another account of the emulator (moto's `AssumeRole` acts in the role's account).
+const OTHER_ACCOUNT: &str = "210987654321";
+
+/// Clients acting in `account` and `region` as its administrator would.
+async fn admin(account: &str, region: &str) -> AwsClients {
+    Emulator::get();
+    let aws = AwsClients::load(&settings(&[])).await;
+    integration_tests::admin(&aws, account, region).await
+}
+
+/// A new customer key in `account` and `region` (a symmetric encryption key unless `spec` says
+/// otherwise): its ARN.
+async fn new_key(account: &str, region: &str, spec: Option<KeySpec>) -> String {
+    let kms = admin(account, region).await.kms();
+    let mut create = kms.create_key().description("AI training data");
+    if let Some(spec) = spec {
+        create = create
+            .key_spec(spec)
+            .key_usage(KeyUsageType::EncryptDecrypt);
+    }
+    let key = create.send().await.expect("create key");
+    key.key_metadata()
+        .and_then(|m| m.arn())
+        .expect("key ARN")
+        .to_owned()
+}
+
+/// An alias for `key` in its account and region: the alias ARN.
+async fn new_alias(account: &str, region: &str, key: &str) -> String {
+    let name = format!("alias/{}", unique("ai-data"));
+    admin(account, region)
+        .await
+        .kms()
+        .create_alias()
+        .alias_name(&name)
+        .target_key_id(key.rsplit('/').next().expect("key id"))
+        .send()
+        .await
+        .expect("create alias");
+    format!("arn:aws:kms:{region}:{account}:{name}")
+}
 
 struct Fixture {
     engine: Engine,
@@ -64,6 +108,28 @@ impl Fixture {
             Err(remediation::EngineError::Unresolved { response, .. }) => response,
             Err(e) => panic!("{e}"),
         }
+    }
+
+    /// The bucket's default encryption: (algorithm, key).
+    async fn encryption(&self, bucket: &str) -> (Option<String>, Option<String>) {
+        let out = self
+            .s3
+            .get_bucket_encryption()
+            .bucket(bucket)
+            .send()
+            .await
+            .ok();
+        let default = out
+            .as_ref()
+            .and_then(|o| o.server_side_encryption_configuration())
+            .and_then(|c| c.rules().first())
+            .and_then(|r| r.apply_server_side_encryption_by_default());
+        (
+            default.map(|d| d.sse_algorithm().as_str().to_owned()),
+            default
+                .and_then(|d| d.kms_master_key_id())
+                .map(str::to_owned),
+        )
     }
 
     async fn direct(&self, bucket: &str, control: &str) -> (Outcome, String) {
@@ -131,7 +197,8 @@ async fn oversized_results_deleted_buckets_dry_run_and_scope() {
     let f = fixture(&[], &[("TLS_ONLY_BUCKETS", "tls-*")]).await;
     // A policy the statement would push over S3's 20 KB limit is left alone.
     let big = f.bucket("tls-big").await;
-    // Statements up to just under the limit: valid as it is, over it with one more statement.
+    // Statements up to the limit: valid as it is, over it with one more statement (the TLS
+    // statement is longer than any of these, whatever the bucket's name).
     let statement = |i: usize| {
         format!(
             r#"{{"Sid":"S{i:04}","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"s3:GetObject","Resource":"arn:aws:s3:::{big}/prefix-{i:04}/*"}}"#
@@ -144,7 +211,7 @@ async fn oversized_results_deleted_buckets_dry_run_and_scope() {
             f.join(",")
         )
     };
-    while wrap(&filler).len() + statement(filler.len()).len() < 20 * 1024 - 120 {
+    while wrap(&filler).len() + 1 + statement(filler.len()).len() <= 20 * 1024 {
         filler.push(statement(filler.len()));
     }
     let policy = wrap(&filler);
@@ -189,11 +256,12 @@ async fn customer_key_encryption_is_off_until_ai_data_buckets_are_named() {
 
 #[tokio::test]
 async fn ai_data_buckets_get_the_customer_key_with_bucket_keys() {
+    let key = new_key(ACCOUNT, REGION, None).await;
     let f = fixture(
         &[],
         &[
             ("AI_DATA_BUCKETS", "ai-train-*,tag:data-class=ai"),
-            ("AI_DATA_KMS_KEY", KEY),
+            ("AI_DATA_KMS_KEY", &key),
         ],
     )
     .await;
@@ -204,8 +272,18 @@ async fn ai_data_buckets_get_the_customer_key_with_bucket_keys() {
         detail.contains("objects written before keep their old encryption"),
         "{detail}"
     );
-    assert_eq!(f.calls.calls(), vec![GET_ENC, PUT_ENC, GET_ENC]);
+    // The key is checked before it is written.
+    assert_eq!(
+        f.calls.calls(),
+        vec![GET_ENC, DESCRIBE_KEY, PUT_ENC, GET_ENC]
+    );
+    assert_eq!(
+        f.encryption(&b).await,
+        (Some("aws:kms".to_owned()), Some(key.clone()))
+    );
+    // Compliant: one read, no key check.
     assert_eq!(f.direct(&b, KMS).await.0, Outcome::Compliant);
+    assert_eq!(f.calls.calls(), vec![GET_ENC]);
     // Selected by tag.
     let tagged = f.bucket("tagged").await;
     f.s3.put_bucket_tagging()
@@ -238,9 +316,10 @@ async fn ai_data_buckets_get_the_customer_key_with_bucket_keys() {
 
 #[tokio::test]
 async fn each_trigger_reaches_the_controls_it_concerns() {
+    let key = new_key(ACCOUNT, REGION, None).await;
     let f = fixture(
         &[],
-        &[("AI_DATA_BUCKETS", "ai-*"), ("AI_DATA_KMS_KEY", KEY)],
+        &[("AI_DATA_BUCKETS", "ai-*"), ("AI_DATA_KMS_KEY", &key)],
     )
     .await;
     let b = f.bucket("ai-events").await;
@@ -280,4 +359,249 @@ async fn each_trigger_reaches_the_controls_it_concerns() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("add `control`"), "{err}");
+}
+
+/// The outcome and detail of the customer-key control on `bucket`, with the calls it made.
+async fn kms_run(f: &Fixture, bucket: &str) -> (Outcome, String, Vec<String>) {
+    let (outcome, detail) = f.direct(bucket, KMS).await;
+    (outcome, detail, f.calls.calls())
+}
+
+#[tokio::test]
+async fn a_key_of_another_region_is_never_written() {
+    // An existing, enabled key of the same account, in eu-west-1: S3 would accept it for a
+    // us-east-1 bucket, and every upload would then fail.
+    let key = new_key(ACCOUNT, "eu-west-1", None).await;
+    let own = [
+        ("AI_DATA_BUCKETS", "ai-*"),
+        ("AI_DATA_KMS_KEY", key.as_str()),
+    ];
+    let f = fixture(&[], &own).await;
+    let b = f.bucket("ai-region").await;
+    let before = f.encryption(&b).await;
+    let (outcome, detail, calls) = kms_run(&f, &b).await;
+    assert_eq!(outcome, Outcome::Failed, "{detail}");
+    assert!(
+        detail.contains(&format!(
+            "AI_DATA_KMS_KEY {key} is in eu-west-1, the bucket in us-east-1: S3 would accept it and every upload would fail"
+        )),
+        "{detail}"
+    );
+    assert!(detail.starts_with("not changed: "), "{detail}");
+    // Judged from the ARN: no KMS call, no write.
+    assert_eq!(calls, vec![GET_ENC]);
+    assert_eq!(f.encryption(&b).await, before);
+    // A dry run reports the same (the check runs in a dry run too).
+    let dry = fixture(&[("DRY_RUN", "true")], &own).await;
+    let (outcome, detail, calls) = kms_run(&dry, &b).await;
+    assert_eq!(outcome, Outcome::Failed, "{detail}");
+    assert!(detail.contains("is in eu-west-1"), "{detail}");
+    assert_eq!(calls, vec![GET_ENC]);
+    // A bucket of eu-west-1 named to this us-east-1 function is judged in its own region: a
+    // us-east-1 key is refused for it.
+    let us_key = new_key(ACCOUNT, REGION, None).await;
+    let g = fixture(
+        &[],
+        &[("AI_DATA_BUCKETS", "ai-*"), ("AI_DATA_KMS_KEY", &us_key)],
+    )
+    .await;
+    let eu_bucket = unique("ai-eu");
+    admin(ACCOUNT, "eu-west-1")
+        .await
+        .s3()
+        .create_bucket()
+        .bucket(&eu_bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create in eu-west-1");
+    let (outcome, detail, calls) = kms_run(&g, &eu_bucket).await;
+    assert_eq!(outcome, Outcome::Failed, "{detail}");
+    assert!(
+        detail.contains("is in us-east-1, the bucket in eu-west-1"),
+        "{detail}"
+    );
+    // The first read learns the bucket's region from S3's redirect.
+    assert_eq!(calls, vec![GET_ENC, GET_ENC]);
+}
+
+#[tokio::test]
+async fn a_key_of_another_account_must_be_allowed() {
+    let key = new_key(OTHER_ACCOUNT, REGION, None).await;
+    let alias = new_alias(OTHER_ACCOUNT, REGION, &key).await;
+    let f = fixture(
+        &[],
+        &[("AI_DATA_BUCKETS", "ai-*"), ("AI_DATA_KMS_KEY", &key)],
+    )
+    .await;
+    let b = f.bucket("ai-cross").await;
+    let (outcome, detail, calls) = kms_run(&f, &b).await;
+    assert_eq!(outcome, Outcome::Failed, "{detail}");
+    assert!(
+        detail.contains(&format!(
+            "AI_DATA_KMS_KEY {key} belongs to account {OTHER_ACCOUNT}, the bucket to {ACCOUNT}"
+        )),
+        "{detail}"
+    );
+    assert!(detail.contains("AI_DATA_KMS_KEY_ACCOUNTS"), "{detail}");
+    assert_eq!(calls, vec![GET_ENC]);
+    // Listed in AI_DATA_KMS_KEY_ACCOUNTS: past the account check, the key itself is checked
+    // (by its ARN, as KMS requires for another account's key) and written.
+    for wanted in [&key, &alias] {
+        let allowed = fixture(
+            &[],
+            &[
+                ("AI_DATA_BUCKETS", "ai-*"),
+                ("AI_DATA_KMS_KEY", wanted),
+                ("AI_DATA_KMS_KEY_ACCOUNTS", OTHER_ACCOUNT),
+            ],
+        )
+        .await;
+        let b = allowed.bucket("ai-allowed").await;
+        let (outcome, detail, calls) = kms_run(&allowed, &b).await;
+        assert_eq!(outcome, Outcome::Remediated, "{wanted}: {detail}");
+        assert_eq!(calls, vec![GET_ENC, DESCRIBE_KEY, PUT_ENC, GET_ENC]);
+        assert_eq!(
+            allowed.encryption(&b).await,
+            (Some("aws:kms".to_owned()), Some(wanted.clone()))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_disabled_missing_or_asymmetric_key_is_never_written() {
+    let disabled = new_key(ACCOUNT, REGION, None).await;
+    admin(ACCOUNT, REGION)
+        .await
+        .kms()
+        .disable_key()
+        .key_id(disabled.rsplit('/').next().expect("key id"))
+        .send()
+        .await
+        .expect("disable key");
+    let asymmetric = new_key(ACCOUNT, REGION, Some(KeySpec::Rsa2048)).await;
+    let missing =
+        format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000");
+    let missing_alias = format!("arn:aws:kms:{REGION}:{ACCOUNT}:alias/no-such-alias");
+    for (key, why) in [
+        (&disabled, "is Disabled, not Enabled"),
+        (
+            &asymmetric,
+            "is a RSA_2048 key for ENCRYPT_DECRYPT: S3 default encryption needs a symmetric encryption key",
+        ),
+        (&missing, "does not exist"),
+        (&missing_alias, "does not exist"),
+    ] {
+        let f = fixture(
+            &[],
+            &[("AI_DATA_BUCKETS", "ai-*"), ("AI_DATA_KMS_KEY", key)],
+        )
+        .await;
+        let b = f.bucket("ai-unusable").await;
+        let before = f.encryption(&b).await;
+        let (outcome, detail, calls) = kms_run(&f, &b).await;
+        // Failed, not `gone`: the bucket exists, the key does not.
+        assert_eq!(outcome, Outcome::Failed, "{key}: {detail}");
+        assert!(
+            detail.contains(&format!("AI_DATA_KMS_KEY {key}")) && detail.contains(why),
+            "{key}: {detail}"
+        );
+        assert_eq!(calls, vec![GET_ENC, DESCRIBE_KEY], "{key}: nothing written");
+        assert_eq!(f.encryption(&b).await, before);
+        // The verdict is reused for the next bucket: no second DescribeKey.
+        let next = f.bucket("ai-unusable").await;
+        let (outcome, _, calls) = kms_run(&f, &next).await;
+        assert_eq!(outcome, Outcome::Failed);
+        assert_eq!(calls, vec![GET_ENC]);
+    }
+}
+
+#[tokio::test]
+async fn the_own_enabled_key_is_written_verified_and_checked_once() {
+    let key = new_key(ACCOUNT, REGION, None).await;
+    // Named by an alias ARN, as a hub's per-account setting would name it
+    // (`arn:aws:kms:{region}:{account}:alias/ai-data`).
+    let alias = new_alias(ACCOUNT, REGION, &key).await;
+    let f = fixture(
+        &[],
+        &[("AI_DATA_BUCKETS", "ai-*"), ("AI_DATA_KMS_KEY", &alias)],
+    )
+    .await;
+    let b = f.bucket("ai-own").await;
+    let (outcome, detail, calls) = kms_run(&f, &b).await;
+    assert_eq!(outcome, Outcome::Remediated, "{detail}");
+    assert_eq!(calls, vec![GET_ENC, DESCRIBE_KEY, PUT_ENC, GET_ENC]);
+    assert_eq!(
+        f.encryption(&b).await,
+        (Some("aws:kms".to_owned()), Some(alias.clone()))
+    );
+    // A compliant bucket costs one read and no DescribeKey.
+    let (outcome, _, calls) = kms_run(&f, &b).await;
+    assert_eq!(outcome, Outcome::Compliant);
+    assert_eq!(calls, vec![GET_ENC]);
+    // Another bucket to fix reuses the verdict: read, write, verify.
+    let other = f.bucket("ai-own").await;
+    let (outcome, _, calls) = kms_run(&f, &other).await;
+    assert_eq!(outcome, Outcome::Remediated);
+    assert_eq!(calls, vec![GET_ENC, PUT_ENC, GET_ENC]);
+    // A dry run checks the key too, and writes nothing.
+    let dry = fixture(
+        &[("DRY_RUN", "true")],
+        &[("AI_DATA_BUCKETS", "ai-*"), ("AI_DATA_KMS_KEY", &alias)],
+    )
+    .await;
+    let b = dry.bucket("ai-own-dry").await;
+    let (outcome, detail, calls) = kms_run(&dry, &b).await;
+    assert_eq!(outcome, Outcome::WouldRemediate, "{detail}");
+    assert_eq!(calls, vec![GET_ENC, DESCRIBE_KEY]);
+    assert_ne!(dry.encryption(&b).await.0.as_deref(), Some("aws:kms"));
+}
+
+#[tokio::test]
+async fn a_sweep_checks_the_key_once() {
+    let key = new_key(ACCOUNT, REGION, None).await;
+    let prefix = unique("ai-sweep");
+    let f = fixture(
+        &[("SWEEP_CONCURRENCY", "8")],
+        &[
+            // The TLS control of the same sweep left out: no bucket of the other tests is touched.
+            ("TLS_ONLY_BUCKETS", "none-*"),
+            ("AI_DATA_BUCKETS", &format!("{prefix}-*")),
+            ("AI_DATA_KMS_KEY", &key),
+        ],
+    )
+    .await;
+    for i in 0..6 {
+        f.s3.create_bucket()
+            .bucket(format!("{prefix}-{i}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let r = f
+        .run(&events::load(
+            "s3-data-protection/scheduled-sweep.json",
+            &[],
+        ))
+        .await;
+    let kms: Vec<_> = r.results.iter().filter(|r| r.control == KMS).collect();
+    assert_eq!(kms.len(), 6, "{r:?}");
+    assert!(
+        kms.iter().all(|r| r.outcome == Outcome::Remediated),
+        "{r:?}"
+    );
+    let describes = f
+        .calls
+        .calls()
+        .iter()
+        .filter(|c| *c == DESCRIBE_KEY)
+        .count();
+    assert_eq!(
+        describes, 1,
+        "buckets checked at once share one DescribeKey"
+    );
 }

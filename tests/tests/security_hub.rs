@@ -240,3 +240,111 @@ async fn an_ocsf_finding_not_fixed_is_told_why_once() {
     let response = engine.handle(&event, ACCOUNT).await.expect("ignored");
     assert!(response.results.is_empty() && calls.calls().is_empty());
 }
+
+// --- A refused or unprocessed update: the later requests are still sent, and it is counted ------
+
+/// The metric line's count of findings not updated, and whether it is published as one metric
+/// without dimensions (what the template's alarm watches).
+fn finding_update_failures(response: &remediation::Response) -> u64 {
+    let docs = remediation::metrics::emf(&response.results, 0);
+    for doc in &docs {
+        let directives = doc["_aws"]["CloudWatchMetrics"].as_array().unwrap();
+        assert!(
+            directives.iter().any(|d| d["Namespace"] == "ai-guard"
+                && d["Dimensions"] == serde_json::json!([[]])
+                && d["Metrics"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|m| m["Name"] == "finding_update_failed")),
+            "finding_update_failed without dimensions: {doc}"
+        );
+    }
+    docs.iter()
+        .map(|d| d["finding_update_failed"].as_u64().expect("counted"))
+        .sum()
+}
+
+#[tokio::test]
+async fn a_refused_update_does_not_stop_the_next_and_is_counted() {
+    let s = settings(&[]);
+    let calls = Recorder::new();
+    let engine = functions::s3_public_access_block(s.clone(), &aws(&s, &calls).await).unwrap();
+    let s3 = AwsClients::load(&settings(&[])).await.s3();
+    let (refused, accepted, unknown) = (
+        unique("sh-refused"),
+        unique("sh-accepted"),
+        unique("sh-unknown"),
+    );
+    for bucket in [&refused, &accepted, &unknown] {
+        s3.create_bucket().bucket(bucket).send().await.unwrap();
+    }
+    // One event, three findings: one whose update IAM refuses (the first request), one Security
+    // Hub accepts, one it does not hold (answered in UnprocessedFindings).
+    let (mut event, refused_id) = finding_for(&refused).await;
+    let (accepted_event, accepted_id) = finding_for(&accepted).await;
+    let stranger = events::load(
+        "s3-public-access-block/securityhub-s3-8-failed.json",
+        &[("ai-training-data-example", &unknown)],
+    )["detail"]["findings"][0]
+        .clone();
+    let findings = event["detail"]["findings"].as_array_mut().unwrap();
+    findings.push(accepted_event["detail"]["findings"][0].clone());
+    findings.push(stranger);
+    Emulator::get().harness_get(&format!(
+        "/_harness/securityhub/deny-updates?id={refused_id}"
+    ));
+
+    let response = engine
+        .handle(&event, ACCOUNT)
+        .await
+        .expect("a finding left open is not fatal");
+    assert_eq!(response.results.len(), 3, "{:?}", response.results);
+    assert!(response
+        .results
+        .iter()
+        .all(|r| r.outcome == Outcome::Remediated));
+    // One request per finding (each note names its resource): all three sent.
+    let sent = calls.calls().iter().filter(|c| *c == UPDATE).count();
+    assert_eq!(sent, 3, "{:?}", calls.calls());
+    assert_eq!(stored(&accepted_id).0["Workflow"]["Status"], "RESOLVED");
+    let (still_open, updates) = stored(&refused_id);
+    assert!(
+        still_open["Workflow"].is_null() && still_open["Note"].is_null(),
+        "as imported: {still_open}"
+    );
+    assert_eq!(updates, 0);
+    // Two findings not updated (refused, unprocessed): counted for the alarm.
+    assert_eq!(finding_update_failures(&response), 2);
+}
+
+#[tokio::test]
+async fn a_refused_ocsf_update_does_not_stop_the_next_and_is_counted() {
+    let s = settings(&[]);
+    let calls = Recorder::new();
+    let engine = functions::s3_public_access_block(s.clone(), &aws(&s, &calls).await).unwrap();
+    let s3 = AwsClients::load(&settings(&[])).await.s3();
+    let (refused, accepted) = (unique("sh-ocsf-refused"), unique("sh-ocsf-accepted"));
+    for bucket in [&refused, &accepted] {
+        s3.create_bucket().bucket(bucket).send().await.unwrap();
+    }
+    let (mut event, refused_uid) = ocsf_finding_for(&refused);
+    let (accepted_event, accepted_uid) = ocsf_finding_for(&accepted);
+    event["detail"]["findings"]
+        .as_array_mut()
+        .unwrap()
+        .push(accepted_event["detail"]["findings"][0].clone());
+    Emulator::get().harness_get(&format!(
+        "/_harness/securityhub/deny-updates?id={refused_uid}"
+    ));
+
+    let response = engine.handle(&event, ACCOUNT).await.expect("not fatal");
+    assert_eq!(response.results.len(), 2, "{:?}", response.results);
+    let sent = calls.calls().iter().filter(|c| *c == UPDATE_V2).count();
+    assert_eq!(sent, 2, "{:?}", calls.calls());
+    assert_eq!(stored_v2(&accepted_uid).0["status_id"], 4);
+    let (still_open, updates) = stored_v2(&refused_uid);
+    assert_eq!(still_open["status_id"], 1, "{still_open}");
+    assert_eq!(updates, 0);
+    assert_eq!(finding_update_failures(&response), 1);
+}

@@ -18,11 +18,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use integration_tests::iam::{evaluate, Decision, Principal, Request, NO_RESOURCE_SCOPE};
-use integration_tests::template::resolve;
-use integration_tests::{aws, iam_resource, sample_id, Recorder, ACCOUNT, REGION};
+use integration_tests::template::{resolve, resolve_many, role_policies, Job};
+use integration_tests::{aws, operation_resource, Recorder, ACCOUNT, REGION};
 use remediation::env::Lookup;
 use remediation::hub::{Hub, HubSettings, ASSUME_ROLE, SEND_SWEEPS};
-use remediation::resource::Scope;
 use remediation::{functions, Engine, Settings};
 use serde_json::Value;
 
@@ -73,14 +72,39 @@ const DEPLOYABLE: &[(&str, &[(&str, &str)])] = &[
         ],
     ),
     (
+        "one account, several regions",
+        &[("Regions", "us-east-1,eu-west-1,ap-southeast-2")],
+    ),
+    (
         "organization hub",
         &[
-            ("MemberRoleName", "security/ai-guard-member"),
+            ("MemberRoleName", "ai-guard-member"),
+            ("MemberRolePath", "/security/"),
             ("OrganizationId", "o-a1b2c3d4e5"),
             ("Regions", "us-east-1,eu-west-1"),
             ("OrganizationalUnits", "ou-ab12-cdefgh34"),
             ("ExcludedAccounts", "111111111111"),
             ("NotificationEmail", "secops@example.com"),
+        ],
+    ),
+    (
+        "organization hub, own Bedrock destinations named per account and region",
+        &[
+            ("MemberRoleName", "ai-guard-member"),
+            ("OrganizationId", "o-a1b2c3d4e5"),
+            ("Regions", "us-east-1,eu-west-1"),
+            ("CreateBedrockLogDestinations", "false"),
+            ("BedrockLogBucket", "corp-bedrock-logs-{account}-{region}"),
+            ("BedrockLogGroup", "/corp/bedrock"),
+            (
+                "BedrockLogRoleArn",
+                "arn:aws:iam::{account}:role/corp-bedrock-logging",
+            ),
+            ("AiDataBuckets", "ai-training-*"),
+            (
+                "AiDataKmsKey",
+                "arn:aws:kms:{region}:{account}:alias/ai-data",
+            ),
         ],
     ),
     (
@@ -303,6 +327,42 @@ fn every_function_starts_with_the_environment_the_template_gives_it() {
     }
 }
 
+/// Parameters CloudFormation accepts (no Rule can test a substring) but that can never work in a
+/// member account: the function refuses to start, naming the setting, instead of failing every
+/// sweep there.
+/// (parameters, the function, the setting it names).
+type StartRefusal = (
+    &'static [(&'static str, &'static str)],
+    &'static str,
+    &'static str,
+);
+
+const REFUSED_AT_START: &[StartRefusal] = &[(
+    &[
+        ("MemberRoleName", "ai-guard-member"),
+        ("OrganizationId", "o-a1b2c3d4e5"),
+        ("CreateBedrockLogDestinations", "false"),
+        ("BedrockLogBucket", "corp-bedrock-logs"),
+    ],
+    "bedrock-invocation-logging",
+    "BEDROCK_LOG_BUCKET",
+)];
+
+#[test]
+fn settings_no_member_account_could_use_stop_the_function_at_start() {
+    for (params, binary, variable) in REFUSED_AT_START {
+        let t = deployable("refused at start", params);
+        let (_, function) = of_type(&t, "AWS::Lambda::Function")
+            .into_iter()
+            .find(|(_, f)| binary_of(f) == *binary)
+            .expect("function");
+        match reaches_runtime_api(binary, &env_of(function), "INFO") {
+            Ok(()) => panic!("{params:?}: {binary} started"),
+            Err(e) => assert!(e.contains(variable), "{params:?}: {e}"),
+        }
+    }
+}
+
 struct MapEnv(HashMap<String, String>);
 
 impl Lookup for MapEnv {
@@ -311,26 +371,23 @@ impl Lookup for MapEnv {
     }
 }
 
-/// The function's engine built from the template's environment, as its binary builds it.
-async fn engine_of(binary: &str, vars: &HashMap<String, String>) -> Engine {
+/// The function's engine built from the template's environment, as its binary builds it for
+/// `region` of its own account (a hub or `REGIONS` fills in `{account}` and `{region}`).
+async fn engine_of(binary: &str, vars: &HashMap<String, String>, region: &str) -> Engine {
     let env = MapEnv(vars.clone());
     let settings = Settings::from_lookup(&env).expect("settings from the template");
     let aws = aws(&settings, &Recorder::new()).await;
     let function = functions::function(binary)
         .unwrap_or_else(|| panic!("{binary} is in the template but not in the registry"));
-    let built = (function.build)(settings, &env, &aws);
+    let placed = HubSettings::from_lookup(&env)
+        .expect("hub settings")
+        .is_some();
+    let built = if placed {
+        (function.builder(env))(settings, &aws, ACCOUNT, region)
+    } else {
+        (function.build)(settings, &env, &aws)
+    };
     built.unwrap_or_else(|e| panic!("{binary}: {e}"))
-}
-
-fn policies_of(role: &Value) -> Vec<&Value> {
-    assert!(
-        role["Properties"].get("ManagedPolicyArns").is_none(),
-        "managed policies cannot be evaluated here"
-    );
-    role["Properties"]["Policies"]
-        .as_array()
-        .map(|ps| ps.iter().map(|p| &p["PolicyDocument"]).collect())
-        .unwrap_or_default()
 }
 
 /// The AWS-managed `alias/aws/sns` key's policy as AWS documents it: principals of the account,
@@ -371,144 +428,214 @@ fn allowed(what: &str, decision: Decision) {
     assert_eq!(decision, Decision::Allow, "{what}");
 }
 
+/// The regions a function acts in: its `REGIONS`, else its own.
+fn regions_of(vars: &HashMap<String, String>) -> Vec<String> {
+    let regions: Vec<String> = vars
+        .get("REGIONS")
+        .map(|r| {
+            r.split(',')
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if regions.is_empty() {
+        vec![REGION.to_owned()]
+    } else {
+        regions
+    }
+}
+
+/// Every call each function makes, in its own account, in every region it acts in (`REGIONS`:
+/// a hub's own account and a single account in several regions are acted on with the function's
+/// own role), evaluated on the resource ARN AWS builds for that region.
 #[tokio::test]
 async fn every_call_each_function_makes_is_allowed_on_the_real_resource() {
-    let scope = Scope::new(ACCOUNT, REGION);
     for (name, params) in DEPLOYABLE {
         let t = deployable(name, params);
         for (logical, function) in of_type(&t, "AWS::Lambda::Function") {
-            let binary = binary_of(function);
             let vars = env_of(function);
-            let role_arn = function["Properties"]["Role"].as_str().expect("role");
-            let identity = policies_of(by_value(&t, role_arn));
-            let principal = Principal::Role(role_arn);
-            let check = |action: &str, resource: &str, context: Vec<(&str, String)>| {
-                let req = Request {
-                    principal,
-                    action,
-                    resource,
-                    context,
-                };
-                let d = evaluate(&identity, None, &req, ACCOUNT, false);
-                allowed(&format!("{name}: {logical} {action} on {resource}"), d);
+            for region in regions_of(&vars) {
+                let name = format!("{name} ({region})");
+                let vars = vars.clone();
+                calls_in_region(&t, &name, logical, function, vars, &region).await;
+            }
+        }
+    }
+}
+
+async fn calls_in_region(
+    t: &Value,
+    name: &str,
+    logical: &str,
+    function: &Value,
+    vars: HashMap<String, String>,
+    acting_region: &str,
+) {
+    let binary = binary_of(function);
+    let role_arn = function["Properties"]["Role"].as_str().expect("role");
+    let identity = role_policies(by_value(t, role_arn));
+    let principal = Principal::Role(role_arn);
+    let check = |action: &str, resource: &str, context: Vec<(&str, String)>| {
+        let req = Request {
+            principal,
+            action,
+            resource,
+            context,
+        };
+        let d = evaluate(&identity, None, &req, ACCOUNT, false);
+        allowed(&format!("{name}: {logical} {action} on {resource}"), d);
+    };
+    let engine = engine_of(binary, &vars, acting_region).await;
+    for op in engine.operations() {
+        let resource = if NO_RESOURCE_SCOPE.contains(&op.permission) {
+            "*".to_owned()
+        } else if op.api == "BatchUpdateFindingsV2" {
+            // The new Security Hub's update is authorized on its `hubv2` resource type
+            // (Service Authorization Reference, Security Hub), in the function's own
+            // region, where the findings arrive.
+            format!(
+                "arn:aws:securityhub:{REGION}:{ACCOUNT}:hubv2/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111"
+            )
+        } else if op.service == "securityhub" {
+            // BatchUpdateFindings is authorized on the hub (Service Authorization
+            // Reference, Security Hub: resource type `hub`).
+            format!("arn:aws:securityhub:{REGION}:{ACCOUNT}:hub/default")
+        } else if op.service == "sns" {
+            vars["NOTIFY_TOPIC_ARN"].clone()
+        } else if op.service == "dynamodb" {
+            format!(
+                "arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{}",
+                vars["CONTESTED_TABLE"]
+            )
+        } else {
+            let control = engine
+                .controls()
+                .find(|c| c.spec().operations.contains(&op) || c.spec().tag_operation == Some(op))
+                .unwrap_or_else(|| panic!("{binary}: no control declares {op:?}"));
+            operation_resource(control.spec(), &op, ACCOUNT, acting_region)
+        };
+        check(op.permission, &resource, vec![]);
+    }
+    // Implied by its calls: Bedrock's CloudWatch destination passes the delivery role.
+    if let Some(role) = vars.get("BEDROCK_LOG_ROLE_ARN").filter(|r| !r.is_empty()) {
+        // Named per account and region in a hub: this account's, this region's.
+        let role = role
+            .replace("{account}", ACCOUNT)
+            .replace("{region}", acting_region);
+        check(
+            "iam:PassRole",
+            &role,
+            vec![("iam:PassedToService", "bedrock.amazonaws.com".into())],
+        );
+    }
+    // Implied by CreateDetector: GuardDuty's service-linked role, created the first time.
+    if engine
+        .operations()
+        .iter()
+        .any(|o| o.permission == "guardduty:CreateDetector")
+    {
+        check(
+            "iam:CreateServiceLinkedRole",
+            &format!("arn:aws:iam::{ACCOUNT}:role/aws-service-role/guardduty.amazonaws.com/AWSServiceRoleForAmazonGuardDuty"),
+            vec![("iam:AWSServiceName", "guardduty.amazonaws.com".into())],
+        );
+    }
+    // Publishing to an encrypted topic uses its key, through SNS, for the caller.
+    if let Some(topic) = vars.get("NOTIFY_TOPIC_ARN").filter(|r| !r.is_empty()) {
+        let (key_policy, key_arn) = topic_key(t, topic);
+        for action in ["kms:GenerateDataKey", "kms:Decrypt"] {
+            let req = Request {
+                principal,
+                action,
+                resource: &key_arn,
+                context: vec![
+                    ("kms:ViaService", format!("sns.{REGION}.amazonaws.com")),
+                    ("kms:CallerAccount", ACCOUNT.to_owned()),
+                ],
             };
-            let engine = engine_of(binary, &vars).await;
-            for op in engine.operations() {
-                let resource = if NO_RESOURCE_SCOPE.contains(&op.permission) {
-                    "*".to_owned()
-                } else if op.service == "securityhub" {
-                    // BatchUpdateFindings is authorized on the hub (Service Authorization
-                    // Reference, Security Hub: resource type `hub`).
-                    format!("arn:aws:securityhub:{REGION}:{ACCOUNT}:hub/default")
-                } else if op.service == "sns" {
-                    vars["NOTIFY_TOPIC_ARN"].clone()
-                } else if op.service == "dynamodb" {
-                    format!(
-                        "arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{}",
-                        vars["CONTESTED_TABLE"]
-                    )
-                } else {
-                    let control = engine
-                        .controls()
-                        .find(|c| {
-                            c.spec().operations.contains(&op) || c.spec().tag_operation == Some(op)
-                        })
-                        .unwrap_or_else(|| panic!("{binary}: no control declares {op:?}"));
-                    let spec = control.spec();
-                    iam_resource(
-                        &spec
-                            .resource(&sample_id(spec.resource_type, ACCOUNT), &scope)
-                            .expect("sample resource")
-                            .arn,
-                    )
-                };
-                check(op.permission, &resource, vec![]);
-            }
-            // Implied by its calls: Bedrock's CloudWatch destination passes the delivery role.
-            if let Some(role) = vars.get("BEDROCK_LOG_ROLE_ARN").filter(|r| !r.is_empty()) {
-                check(
-                    "iam:PassRole",
-                    role,
-                    vec![("iam:PassedToService", "bedrock.amazonaws.com".into())],
-                );
-            }
-            // Implied by CreateDetector: GuardDuty's service-linked role, created the first time.
-            if engine
-                .operations()
-                .iter()
-                .any(|o| o.permission == "guardduty:CreateDetector")
-            {
-                check(
-                    "iam:CreateServiceLinkedRole",
-                    &format!("arn:aws:iam::{ACCOUNT}:role/aws-service-role/guardduty.amazonaws.com/AWSServiceRoleForAmazonGuardDuty"),
-                    vec![("iam:AWSServiceName", "guardduty.amazonaws.com".into())],
-                );
-            }
-            // Publishing to an encrypted topic uses its key, through SNS, for the caller.
-            if let Some(topic) = vars.get("NOTIFY_TOPIC_ARN").filter(|r| !r.is_empty()) {
-                let (key_policy, key_arn) = topic_key(&t, topic);
-                for action in ["kms:GenerateDataKey", "kms:Decrypt"] {
-                    let req = Request {
-                        principal,
-                        action,
-                        resource: &key_arn,
-                        context: vec![
-                            ("kms:ViaService", format!("sns.{REGION}.amazonaws.com")),
-                            ("kms:CallerAccount", ACCOUNT.to_owned()),
-                        ],
-                    };
-                    let d = evaluate(&identity, Some(&key_policy), &req, ACCOUNT, true);
-                    allowed(&format!("{name}: {logical} {action} on {key_arn}"), d);
-                }
-            }
-            // The platform, with the function's role: its log streams and its dead-letter queue.
-            let log_group = function["Properties"]["LoggingConfig"]["LogGroup"]
-                .as_str()
-                .expect("log group");
-            let stream =
-                format!("arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{log_group}:log-stream:2026/11/26/[$LATEST]0");
-            check("logs:CreateLogStream", &stream, vec![]);
-            check("logs:PutLogEvents", &stream, vec![]);
-            let dlq = function["Properties"]["DeadLetterConfig"]["TargetArn"]
-                .as_str()
-                .expect("dead-letter queue");
-            check("sqs:SendMessage", dlq, vec![]);
-            // A hub: assuming the member role, listing the organization, its sweep queue (sending
-            // jobs, and Lambda polling it with the function's role).
-            let env = MapEnv(vars.clone());
-            if let Some(hub) = HubSettings::from_lookup(&env).expect("hub settings") {
-                let settings = Settings::from_lookup(&env).expect("settings");
-                let function = functions::function(binary).expect("registered");
-                let aws = aws(&settings, &Recorder::new()).await;
-                let queue_url = vars["SWEEP_QUEUE_URL"].clone();
-                let queue = by_value(&t, &queue_url)["Attributes"]["Arn"]
-                    .as_str()
-                    .expect("queue arn")
-                    .to_owned();
-                let member_role = hub.member_role_arn(MEMBER, REGION).expect("member role");
-                let hub = Hub::new(binary, settings, hub, aws, function.builder(env))
-                    .unwrap_or_else(|e| panic!("{name}: {binary}: {e}"));
-                let ops = hub.operations();
-                assert!(
-                    ops.contains(&ASSUME_ROLE) && ops.contains(&SEND_SWEEPS),
-                    "{ops:?}"
-                );
-                for op in ops {
-                    let resource = match op.service {
-                        "sts" => member_role.clone(),
-                        "sqs" => queue.clone(),
-                        _ => "*".to_owned(),
-                    };
-                    check(op.permission, &resource, vec![]);
-                }
-                for action in [
-                    "sqs:ReceiveMessage",
-                    "sqs:DeleteMessage",
-                    "sqs:GetQueueAttributes",
-                ] {
-                    check(action, &queue, vec![]);
-                }
-            }
+            let d = evaluate(&identity, Some(&key_policy), &req, ACCOUNT, true);
+            allowed(&format!("{name}: {logical} {action} on {key_arn}"), d);
+        }
+    }
+    // The platform, with the function's role: its log streams and its dead-letter queue.
+    let log_group = function["Properties"]["LoggingConfig"]["LogGroup"]
+        .as_str()
+        .expect("log group");
+    let stream = format!(
+        "arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{log_group}:log-stream:2026/11/26/[$LATEST]0"
+    );
+    check("logs:CreateLogStream", &stream, vec![]);
+    check("logs:PutLogEvents", &stream, vec![]);
+    let dlq = function["Properties"]["DeadLetterConfig"]["TargetArn"]
+        .as_str()
+        .expect("dead-letter queue");
+    check("sqs:SendMessage", dlq, vec![]);
+    // A hub: assuming the member role, listing the organization, its sweep queue (sending
+    // jobs, and Lambda polling it with the function's role).
+    let env = MapEnv(vars.clone());
+    // (`REGIONS` alone: the own account in several regions, nothing more than its engines' calls.)
+    let hub = HubSettings::from_lookup(&env)
+        .expect("hub settings")
+        .filter(|h| h.member_role.is_some());
+    if let Some(hub) = hub {
+        let settings = Settings::from_lookup(&env).expect("settings");
+        let function = functions::function(binary).expect("registered");
+        let aws = aws(&settings, &Recorder::new()).await;
+        let queue_url = vars["SWEEP_QUEUE_URL"].clone();
+        let queue = by_value(t, &queue_url)["Attributes"]["Arn"]
+            .as_str()
+            .expect("queue arn")
+            .to_owned();
+        let member_role = hub
+            .member_role_arn(MEMBER, acting_region)
+            .expect("member role");
+        let hub = Hub::new(binary, settings, hub, aws, function.builder(env))
+            .unwrap_or_else(|e| panic!("{name}: {binary}: {e}"));
+        let ops = hub.operations();
+        assert!(
+            ops.contains(&ASSUME_ROLE) && ops.contains(&SEND_SWEEPS),
+            "{ops:?}"
+        );
+        // The organization the hub's bus accepts: the member roles it may assume are its.
+        let (_, bus_policy) = of_type(t, "AWS::Events::EventBusPolicy")
+            .into_iter()
+            .next()
+            .expect("hub bus policy");
+        let org = bus_policy["Properties"]["Statement"]["Condition"]["StringEquals"]
+            ["aws:PrincipalOrgID"]
+            .as_str()
+            .expect("organization id")
+            .to_owned();
+        for op in ops {
+            let (resource, context) = match op.service {
+                "sts" => (
+                    member_role.clone(),
+                    vec![("aws:ResourceOrgID", org.clone())],
+                ),
+                "sqs" => (queue.clone(), vec![]),
+                _ => ("*".to_owned(), vec![]),
+            };
+            check(op.permission, &resource, context);
+        }
+        // A role of the same name in an account outside the organization: never assumed.
+        let outside = Request {
+            principal,
+            action: ASSUME_ROLE.permission,
+            resource: &member_role,
+            context: vec![("aws:ResourceOrgID", "o-zzzzzzzzzz".to_owned())],
+        };
+        assert_eq!(
+            evaluate(&identity, None, &outside, ACCOUNT, false),
+            Decision::ImplicitDeny,
+            "{name}: {logical} may assume a role outside its organization"
+        );
+        for action in [
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+        ] {
+            check(action, &queue, vec![]);
         }
     }
 }
@@ -565,7 +692,7 @@ fn bedrock_can_deliver_to_the_destinations_the_template_creates() {
         };
         allowed(
             &format!("delivery role {action} on {stream}"),
-            evaluate(&policies_of(role), None, &req, ACCOUNT, false),
+            evaluate(&role_policies(role), None, &req, ACCOUNT, false),
         );
     }
     // S3: Bedrock puts objects under <prefix>AWSLogs/<account>/BedrockModelInvocationLogs/, into a
@@ -787,6 +914,7 @@ fn a_hubs_rules_are_on_its_organization_only_bus() {
     let t = deployable(name, params);
     let (_, bus) = of_type(&t, "AWS::Events::EventBus")[0];
     let bus_name = bus["Ref"].as_str().expect("bus name");
+    let bus_arn = bus["Attributes"]["Arn"].clone();
     let (_, policy) = of_type(&t, "AWS::Events::EventBusPolicy")[0];
     assert_eq!(policy["Properties"]["EventBusName"], bus_name);
     let statement = &policy["Properties"]["Statement"];
@@ -806,6 +934,11 @@ fn a_hubs_rules_are_on_its_organization_only_bus() {
             continue; // schedules: the hub's own
         };
         let bus = rule["Properties"]["EventBusName"].as_str();
+        if rule["Properties"]["Targets"][0]["Arn"] == bus_arn {
+            // The hub account's own events, forwarded from its default bus to the hub bus.
+            assert_eq!(bus, None, "{logical}");
+            continue;
+        }
         if pattern["source"][0] == "aws.securityhub" {
             assert_eq!(bus, None, "{logical}: findings arrive on the default bus");
             let (account, region) = finding_place(&pattern);
@@ -841,4 +974,204 @@ fn a_hubs_rules_are_on_its_organization_only_bus() {
         of_type(&t, "AWS::Lambda::EventSourceMapping").len(),
         of_type(&t, "AWS::Lambda::Function").len()
     );
+}
+
+/// The `Enable*` switches, one per function of the registry (a test in registry.rs ties them).
+const SWITCHES: &[&str] = &[
+    "EnableS3PublicAccessBlock",
+    "EnableBedrockInvocationLogging",
+    "EnableSageMakerNotebookGuard",
+    "EnableKmsKeyRotation",
+    "EnableS3DataProtection",
+    "EnableGuardDutyDetector",
+    "EnableCloudTrailLogging",
+];
+
+/// The longest stack name that works: CloudFormation allows 128 characters, but names the template
+/// derives from the stack name must fit their types' limits (the longest: a Config rule name, 128
+/// characters). The test below finds one more refused, and the README states this number.
+const LONGEST_STACK_NAME: usize = 81;
+
+/// Every combination of the switches, with the hub off and on (and a stack name as long as the
+/// README allows), resolved as CloudFormation does:
+/// - CloudFormation accepts it (every name fits its type's limit, a FIFO queue's 80 characters);
+/// - every statement of every role's policies has actions and resources (IAM refuses a statement
+///   without resources: MalformedPolicyDocument);
+/// - every AWS Config remediation's function may be invoked by its automation role;
+/// - every dead-letter queue (a function's, a sweep queue's) is watched by an alarm.
+#[test]
+fn every_switch_combination_deploys_and_holds_together() {
+    let mut jobs = Vec::new();
+    for hub in [false, true] {
+        for bits in 1u32..(1 << SWITCHES.len()) {
+            let mut params: Vec<(&str, &str)> = SWITCHES
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    (
+                        *s,
+                        if bits & (1 << i) != 0 {
+                            "true"
+                        } else {
+                            "false"
+                        },
+                    )
+                })
+                .collect();
+            if hub {
+                params.extend([
+                    ("MemberRoleName", "ai-guard-member"),
+                    ("OrganizationId", "o-a1b2c3d4e5"),
+                    ("Regions", "us-east-1,eu-west-1"),
+                    ("NotificationEmail", "secops@example.com"),
+                ]);
+            }
+            let mut job = Job::new(&params);
+            job.stack = format!("ai-guard-{}", "x".repeat(LONGEST_STACK_NAME - 9));
+            jobs.push(job);
+        }
+    }
+    // One character more than the limit: refused, so the limit is the real one.
+    let mut longer = Job::new(&[]);
+    longer.stack = format!("ai-guard-{}", "x".repeat(LONGEST_STACK_NAME - 8));
+    jobs.push(longer);
+    let mut resolved = resolve_many("template.yaml", &jobs);
+    let over = resolved.pop().expect("the longer stack name");
+    jobs.pop();
+    assert!(
+        over["refused"]
+            .as_str()
+            .is_some_and(|r| r.contains("longer than")),
+        "a stack name of {} characters deploys: raise LONGEST_STACK_NAME",
+        LONGEST_STACK_NAME + 1
+    );
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .expect("README");
+    assert!(
+        readme.contains(&format!("at most {LONGEST_STACK_NAME} characters")),
+        "the README states the stack name limit ({LONGEST_STACK_NAME})"
+    );
+    assert_eq!(resolved.len(), jobs.len());
+    for (job, t) in jobs.iter().zip(&resolved) {
+        let name = format!("{:?}", job.params);
+        assert!(
+            t.get("refused").is_none(),
+            "{name}: refused: {}",
+            t["refused"]
+        );
+        statements_have_resources(&name, t);
+        remediations_may_invoke_their_function(&name, t);
+        dead_letters_are_watched(&name, t);
+    }
+}
+
+fn statements_have_resources(name: &str, t: &Value) {
+    for (logical, role) in of_type(t, "AWS::IAM::Role") {
+        for policy in role_policies(role) {
+            let statements = policy["Statement"].as_array().expect("statements");
+            assert!(
+                !statements.is_empty(),
+                "{name}: {logical}: a policy without statements"
+            );
+            for statement in statements {
+                for key in ["Action", "Resource"] {
+                    let empty = match &statement[key] {
+                        Value::Array(items) => items.is_empty(),
+                        Value::String(s) => s.is_empty(),
+                        _ => true,
+                    };
+                    assert!(
+                        !empty,
+                        "{name}: {logical}: a statement without {key}: {statement}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn remediations_may_invoke_their_function(name: &str, t: &Value) {
+    for (logical, remediation) in of_type(t, "AWS::Config::RemediationConfiguration") {
+        let parameters = &remediation["Properties"]["Parameters"];
+        let static_value = |key: &str| {
+            parameters[key]["StaticValue"]["Values"][0]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: {logical}: no {key}"))
+                .to_owned()
+        };
+        let function = by_value(t, &static_value("FunctionName"));
+        let function_arn = function["Attributes"]["Arn"]
+            .as_str()
+            .expect("function arn");
+        let role_arn = static_value("AutomationAssumeRole");
+        let role = by_value(t, &role_arn);
+        let identity = role_policies(role);
+        let req = Request {
+            principal: Principal::Role(&role_arn),
+            action: "lambda:InvokeFunction",
+            resource: function_arn,
+            context: vec![],
+        };
+        allowed(
+            &format!("{name}: {logical}: the automation role invokes {function_arn}"),
+            evaluate(&identity, None, &req, ACCOUNT, false),
+        );
+    }
+}
+
+fn dead_letters_are_watched(name: &str, t: &Value) {
+    let mut queues: Vec<String> = Vec::new();
+    for (_, function) in of_type(t, "AWS::Lambda::Function") {
+        if let Some(arn) = function["Properties"]["DeadLetterConfig"]["TargetArn"].as_str() {
+            queues.push(arn.to_owned());
+        }
+    }
+    for (_, queue) in of_type(t, "AWS::SQS::Queue") {
+        if let Some(arn) = queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"].as_str() {
+            queues.push(arn.to_owned());
+        }
+    }
+    assert!(!queues.is_empty(), "{name}: no dead-letter queue");
+    let watched: Vec<&Value> = of_type(t, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .filter(|(_, a)| a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible")
+        .flat_map(|(_, a)| {
+            a["Properties"]["Dimensions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|d| d["Name"] == "QueueName")
+                .map(|d| &d["Value"])
+        })
+        .collect();
+    for arn in queues {
+        let queue_name = by_value(t, &arn)["Attributes"]["QueueName"].clone();
+        assert!(
+            watched.contains(&&queue_name),
+            "{name}: dead-letter queue {queue_name} has no alarm"
+        );
+    }
+}
+
+/// A Security Hub finding the functions could not update is counted in one metric without
+/// dimensions (`remediation::metrics`), which one alarm watches, with every switch.
+#[test]
+fn an_alarm_watches_failed_finding_updates() {
+    for (name, params) in DEPLOYABLE {
+        let t = deployable(name, params);
+        let watching: Vec<&str> = of_type(&t, "AWS::CloudWatch::Alarm")
+            .into_iter()
+            .filter(|(_, a)| {
+                let p = &a["Properties"];
+                p["Namespace"] == remediation::metrics::NAMESPACE
+                    && p["MetricName"] == remediation::metrics::FINDING_UPDATE_FAILED
+                    && p.get("Dimensions").is_none()
+                    && p["Threshold"] == 0
+            })
+            .map(|(logical, _)| logical)
+            .collect();
+        assert_eq!(watching.len(), 1, "{name}: {watching:?}");
+    }
 }

@@ -26,6 +26,7 @@ Steps, in CloudFormation's order:
 """
 
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -62,6 +63,44 @@ def fifo_name(ctx):
     if len(name) > 80:
         raise Refused(f"{ctx['logical']}: FIFO queue name {name} is longer than 80 characters (a shorter stack name)")
     return name
+
+
+def stack_uuid(stack):
+    """The UUID that ends a stack's id (arn:...:stack/<name>/<uuid>)."""
+    h = hashlib.sha1(f"{stack}/stack-id".encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+# Names a template gives explicitly are not shortened: each type's documented maximum length (its
+# page of the CloudFormation resource reference, and the service's API reference). A longer name
+# fails the resource's creation, which this resolver reports as a refusal.
+NAME_LIMITS = {
+    ("AWS::SQS::Queue", "QueueName"): 80,  # including ".fifo" (SQS API reference, CreateQueue)
+    ("AWS::Config::ConfigRule", "ConfigRuleName"): 128,
+    ("AWS::IAM::Role", "RoleName"): 64,
+    ("AWS::IAM::Role", "Path"): 512,
+    ("AWS::S3::Bucket", "BucketName"): 63,
+    ("AWS::Logs::LogGroup", "LogGroupName"): 512,
+    ("AWS::Events::EventBus", "Name"): 256,
+    ("AWS::Events::Rule", "Name"): 64,
+    ("AWS::CloudWatch::Alarm", "AlarmName"): 255,
+    ("AWS::Lambda::Function", "FunctionName"): 64,
+    ("AWS::SNS::Topic", "TopicName"): 256,
+    ("AWS::DynamoDB::Table", "TableName"): 255,
+}
+
+
+def check_names(logical, kind, props):
+    for (k, prop), limit in NAME_LIMITS.items():
+        value = props.get(prop) if k == kind else None
+        if isinstance(value, str) and len(value) > limit:
+            raise Refused(f"{logical}: {prop} {value} is longer than {limit} characters")
+    if kind == "AWS::SQS::Queue" and isinstance(props.get("QueueName"), str):
+        if bool(props.get("FifoQueue")) != props["QueueName"].endswith(".fifo"):
+            raise Refused(f"{logical}: a FIFO queue's name must end with .fifo, and only a FIFO queue's")
+    if kind == "AWS::S3::Bucket" and isinstance(props.get("BucketName"), str):
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", props["BucketName"]):
+            raise Refused(f"{logical}: invalid bucket name {props['BucketName']}")
 
 
 # Return values, from each type's page of the CloudFormation resource reference.
@@ -207,7 +246,7 @@ class Resolver:
             "AWS::Partition": self.ctx["partition"],
             "AWS::StackName": self.ctx["stack"],
             "AWS::URLSuffix": "amazonaws.com",
-            "AWS::StackId": f"arn:{self.ctx['partition']}:cloudformation:{self.ctx['region']}:{self.ctx['account']}:stack/{self.ctx['stack']}/0",
+            "AWS::StackId": f"arn:{self.ctx['partition']}:cloudformation:{self.ctx['region']}:{self.ctx['account']}:stack/{self.ctx['stack']}/{stack_uuid(self.ctx['stack'])}",
             "AWS::NoValue": NO_VALUE,
         }
         if name in pseudo:
@@ -313,7 +352,12 @@ def parameters(template, given):
         fail = f"Parameter '{name}' failed to satisfy constraint: {p.get('ConstraintDescription', '')}".rstrip(": ")
         if "AllowedValues" in p and raw not in [str(x) for x in p["AllowedValues"]]:
             raise Refused(f"Parameter '{name}' must be one of AllowedValues")
-        if "AllowedPattern" in p and not re.fullmatch(p["AllowedPattern"], raw):
+        # A CommaDelimitedList's pattern must match each value of the list (CloudFormation user
+        # guide, "Parameters": AllowedPattern).
+        items = raw.split(",") if kind == "CommaDelimitedList" else [raw]
+        if "AllowedPattern" in p and not all(re.fullmatch(p["AllowedPattern"], x) for x in items):
+            raise Refused(fail)
+        if ("MaxLength" in p and len(raw) > int(p["MaxLength"])) or ("MinLength" in p and len(raw) < int(p["MinLength"])):
             raise Refused(fail)
         if kind == "Number":
             try:
@@ -343,11 +387,16 @@ class NoManagedPolicies:
         return {}
 
 
-def resolve(path, given, stack="ai-guard", account="123456789012", region="us-east-1"):
+@functools.lru_cache(maxsize=None)
+def load(path):
     template, errors = decode_str(open(path).read())
     if errors:
         raise SystemExit(f"{path}: {errors}")
-    template = json.loads(json.dumps(template))
+    return json.dumps(template)
+
+
+def resolve(path, given, stack="ai-guard", account="123456789012", region="us-east-1"):
+    template = json.loads(load(path))
     ctx = {"stack": stack, "account": account, "region": region,
            "partition": "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"}
     try:
@@ -369,9 +418,11 @@ def resolve(path, given, stack="ai-guard", account="123456789012", region="us-ea
         for logical, res in template["Resources"].items():
             if "Condition" in res and not r.condition(res["Condition"]):
                 continue
+            props = r.value(res.get("Properties", {}))
+            check_names(logical, res["Type"], props)
             resources[logical] = {
                 "Type": res["Type"],
-                "Properties": r.value(res.get("Properties", {})),
+                "Properties": props,
                 "Metadata": res.get("Metadata", {}),
                 "DeletionPolicy": res.get("DeletionPolicy", "Delete"),
                 "UpdateReplacePolicy": res.get("UpdateReplacePolicy", "Delete"),
@@ -388,8 +439,20 @@ def resolve(path, given, stack="ai-guard", account="123456789012", region="us-ea
     return {"resources": resources, "outputs": outputs}
 
 
+def batch(path):
+    """`--batch`: stdin is a JSON list of {"params": {...}, "stack"?, "account"?, "region"?};
+    stdout the list of their resolutions, in order (one process for many parameter sets)."""
+    out = []
+    for job in json.load(sys.stdin):
+        options = {k: job[k] for k in ("stack", "account", "region") if k in job}
+        out.append(resolve(path, job.get("params", {}), **options))
+    json.dump(out, sys.stdout, sort_keys=True)
+
+
 def main(argv):
     path, rest = argv[0], argv[1:]
+    if rest == ["--batch"]:
+        return batch(path)
     options = {"stack": "ai-guard", "account": "123456789012", "region": "us-east-1"}
     given = {}
     i = 0

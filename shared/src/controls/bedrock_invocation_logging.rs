@@ -117,6 +117,18 @@ impl KnownGood {
     /// flags `BEDROCK_LOG_TEXT`, `BEDROCK_LOG_IMAGE`, `BEDROCK_LOG_EMBEDDING`, `BEDROCK_LOG_VIDEO`
     /// (default `true`). At least one destination is required.
     pub fn from_lookup(env: &dyn Lookup) -> Result<Self, SettingsError> {
+        // A hub replaces the placeholders (`env::Placed`) before this reads them; left here, they
+        // would name a bucket, log group or role that cannot exist.
+        for name in DESTINATION_SETTINGS {
+            if let Some(v) = optional(env, name).filter(|v| has_placeholder(v)) {
+                return Err(SettingsError::new(
+                    name,
+                    &v,
+                    "`{account}` and `{region}` are replaced only by an organization hub \
+                     (MEMBER_ROLE_NAME or REGIONS): give this account's and region's own name",
+                ));
+            }
+        }
         let bucket = optional(env, "BEDROCK_LOG_BUCKET");
         let prefix = optional(env, "BEDROCK_LOG_KEY_PREFIX");
         let group = optional(env, "BEDROCK_LOG_GROUP");
@@ -268,6 +280,75 @@ impl KnownGood {
         }
         diffs
     }
+}
+
+/// The settings that name a destination (each may name it per account and region in a hub).
+const DESTINATION_SETTINGS: [&str; 6] = [
+    "BEDROCK_LOG_BUCKET",
+    "BEDROCK_LOG_KEY_PREFIX",
+    "BEDROCK_LOG_GROUP",
+    "BEDROCK_LOG_ROLE_ARN",
+    "BEDROCK_LOG_LARGE_DATA_BUCKET",
+    "BEDROCK_LOG_LARGE_DATA_KEY_PREFIX",
+];
+
+fn has_placeholder(value: &str) -> bool {
+    value.contains("{account}") || value.contains("{region}")
+}
+
+/// Destinations a hub can never configure, refused at start. Bedrock accepts only destinations in
+/// the account and region it logs (Bedrock user guide, "Monitor model invocation using CloudWatch
+/// Logs and Amazon S3"), and the member role may pass only its own account's delivery role. A hub
+/// with member accounts (`member_accounts`: `MEMBER_ROLE_NAME`) therefore needs each account's own
+/// bucket — S3 bucket names are global, so the name must contain `{account}` — and a delivery role
+/// ARN whose account is `{account}`; a hub acting in more than one region (`regions`) needs each
+/// region's own bucket: `{region}` in the name. Checked on the settings as given (`env`), before
+/// [`crate::env::Placed`] replaces the placeholders. (Log group names are per account and region
+/// already: the same name works everywhere.)
+pub fn check_hub_settings(
+    env: &dyn Lookup,
+    member_accounts: bool,
+    regions: usize,
+) -> Result<(), SettingsError> {
+    for name in ["BEDROCK_LOG_BUCKET", "BEDROCK_LOG_LARGE_DATA_BUCKET"] {
+        let Some(bucket) = optional(env, name) else {
+            continue;
+        };
+        if member_accounts && !bucket.contains("{account}") {
+            return Err(SettingsError::new(
+                name,
+                &bucket,
+                "an organization hub (MEMBER_ROLE_NAME) configures Bedrock logging in every \
+                 member account, and Bedrock accepts only a bucket of that account and region; \
+                 S3 bucket names are global, so name each account's own bucket with `{account}` \
+                 (and `{region}`), e.g. `ai-guard-bedrock-logs-{account}-{region}`",
+            ));
+        }
+        if regions > 1 && !bucket.contains("{region}") {
+            return Err(SettingsError::new(
+                name,
+                &bucket,
+                "the hub acts in several REGIONS, and Bedrock accepts only a bucket in the region \
+                 it logs; S3 bucket names are global, so name each region's own bucket with \
+                 `{region}`, e.g. `ai-guard-bedrock-logs-{account}-{region}`",
+            ));
+        }
+    }
+    if member_accounts {
+        if let Some(role) = optional(env, "BEDROCK_LOG_ROLE_ARN") {
+            if Arn::parse(&role).map(|a| a.account) != Some("{account}") {
+                return Err(SettingsError::new(
+                    "BEDROCK_LOG_ROLE_ARN",
+                    &role,
+                    "an organization hub (MEMBER_ROLE_NAME) configures Bedrock logging in every \
+                     member account, where Bedrock needs a delivery role of that account (the only \
+                     one the member role may pass): put `{account}` in the ARN's account field, \
+                     e.g. `arn:aws:iam::{account}:role/ai-guard-bedrock-logging-{region}`",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The control.
@@ -510,6 +591,151 @@ mod tests {
         ]))
         .unwrap();
         assert!(s3_only.0.cloud_watch.is_none() && !s3_only.0.video && s3_only.0.text);
+    }
+
+    #[test]
+    fn placeholders_outside_a_hub_refuse_to_start() {
+        for name in DESTINATION_SETTINGS {
+            let mut pairs = vec![
+                ("BEDROCK_LOG_BUCKET", "logs"),
+                ("BEDROCK_LOG_GROUP", "/bedrock/invocations"),
+                ("BEDROCK_LOG_ROLE_ARN", ROLE),
+                ("BEDROCK_LOG_LARGE_DATA_BUCKET", "large"),
+            ];
+            pairs.retain(|(k, _)| *k != name);
+            pairs.push((name, "x-{account}-{region}"));
+            let err = KnownGood::from_lookup(&env(&pairs)).unwrap_err();
+            assert_eq!(err.name, name);
+            assert!(err.reason.contains("only by an organization hub"), "{err}");
+        }
+    }
+
+    /// The settings as a hub's template gives them: each account's and region's own destinations.
+    const PER_ACCOUNT: &[(&str, &str)] = &[
+        (
+            "BEDROCK_LOG_BUCKET",
+            "ai-guard-bedrock-logs-{account}-{region}",
+        ),
+        ("BEDROCK_LOG_KEY_PREFIX", "bedrock/"),
+        ("BEDROCK_LOG_GROUP", "/ai-guard/bedrock/model-invocations"),
+        (
+            "BEDROCK_LOG_ROLE_ARN",
+            "arn:aws:iam::{account}:role/ai-guard-bedrock-logging-{region}",
+        ),
+        (
+            "BEDROCK_LOG_LARGE_DATA_BUCKET",
+            "ai-guard-bedrock-large-{account}-{region}",
+        ),
+    ];
+
+    fn with(name: &'static str, value: &'static str) -> Vec<(&'static str, &'static str)> {
+        let mut pairs = PER_ACCOUNT.to_vec();
+        pairs.retain(|(k, _)| *k != name);
+        pairs.push((name, value));
+        pairs
+    }
+
+    #[test]
+    fn a_hub_with_members_needs_each_accounts_and_regions_own_destinations() {
+        check_hub_settings(&env(PER_ACCOUNT), true, 2).unwrap();
+        check_hub_settings(&env(PER_ACCOUNT), false, 1).unwrap();
+        // One region: the account is enough; without members nothing varies per account.
+        check_hub_settings(&env(&with("BEDROCK_LOG_BUCKET", "logs-{account}")), true, 1).unwrap();
+        check_hub_settings(
+            &env(&[
+                ("BEDROCK_LOG_BUCKET", "logs-{region}"),
+                ("BEDROCK_LOG_ROLE_ARN", ROLE),
+            ]),
+            false,
+            2,
+        )
+        .unwrap();
+        for (pairs, members, regions, name, why) in [
+            // The hub's own bucket and role, pushed into every member: Bedrock refuses both.
+            (
+                with("BEDROCK_LOG_BUCKET", "ai-guard-bedrock-logs"),
+                true,
+                1,
+                "BEDROCK_LOG_BUCKET",
+                "`{account}`",
+            ),
+            (
+                with("BEDROCK_LOG_BUCKET", "logs-{region}"),
+                true,
+                2,
+                "BEDROCK_LOG_BUCKET",
+                "`{account}`",
+            ),
+            (
+                with("BEDROCK_LOG_BUCKET", "logs-{account}"),
+                true,
+                2,
+                "BEDROCK_LOG_BUCKET",
+                "`{region}`",
+            ),
+            (
+                with("BEDROCK_LOG_BUCKET", "logs"),
+                false,
+                2,
+                "BEDROCK_LOG_BUCKET",
+                "`{region}`",
+            ),
+            (
+                with("BEDROCK_LOG_LARGE_DATA_BUCKET", "large-{region}"),
+                true,
+                2,
+                "BEDROCK_LOG_LARGE_DATA_BUCKET",
+                "`{account}`",
+            ),
+            (
+                with("BEDROCK_LOG_LARGE_DATA_BUCKET", "large-{account}"),
+                true,
+                3,
+                "BEDROCK_LOG_LARGE_DATA_BUCKET",
+                "`{region}`",
+            ),
+            (
+                with("BEDROCK_LOG_ROLE_ARN", ROLE),
+                true,
+                1,
+                "BEDROCK_LOG_ROLE_ARN",
+                "account field",
+            ),
+            // `{account}` elsewhere than the account field still names the hub's account.
+            (
+                with(
+                    "BEDROCK_LOG_ROLE_ARN",
+                    "arn:aws:iam::123456789012:role/logging-{account}",
+                ),
+                true,
+                1,
+                "BEDROCK_LOG_ROLE_ARN",
+                "account field",
+            ),
+        ] {
+            let err = check_hub_settings(&env(&pairs), members, regions).unwrap_err();
+            assert_eq!(err.name, name, "{pairs:?}");
+            assert!(err.reason.contains(why), "{err}");
+        }
+        // Placed in an account and region, the same settings are valid known-good destinations.
+        let env = env(PER_ACCOUNT);
+        let placed = crate::env::Placed {
+            env: &env,
+            account: "210987654321",
+            region: "eu-west-1",
+        };
+        let good = KnownGood::from_lookup(&placed).unwrap();
+        assert_eq!(
+            good.0.s3,
+            Some(S3Location::new(
+                "ai-guard-bedrock-logs-210987654321-eu-west-1",
+                Some("bedrock/")
+            ))
+        );
+        assert_eq!(
+            good.0.cloud_watch.map(|c| c.role_arn).as_deref(),
+            Some("arn:aws:iam::210987654321:role/ai-guard-bedrock-logging-eu-west-1")
+        );
     }
 
     #[test]

@@ -11,11 +11,29 @@
 //!   (name patterns or `tag:key=value`; empty = off — a new key can lock out readers without
 //!   `kms:Decrypt`) must default to `aws:kms` with `AI_DATA_KMS_KEY` (any customer key when unset)
 //!   and S3 Bucket Keys on. Objects written before keep their old encryption.
+//!
+//!   S3 does not validate the key `PutBucketEncryption` is given (S3 API reference): a key of
+//!   another region or account, a disabled or an asymmetric key is accepted and every later upload
+//!   fails. So before writing `AI_DATA_KMS_KEY` the control checks that the key is usable for the
+//!   bucket — in the bucket's region; of the bucket's account or one `AI_DATA_KMS_KEY_ACCOUNTS`
+//!   allows; `Enabled`, `ENCRYPT_DECRYPT`, `SYMMETRIC_DEFAULT` (one `kms:DescribeKey`, which takes
+//!   a key ARN or an alias ARN; S3 supports symmetric encryption keys only) — and otherwise leaves
+//!   the bucket alone (`failed`, with the reason). The check is made only for a bucket about to be
+//!   written (a compliant one costs nothing), in a dry run too, so a dry run reports what a real
+//!   run would do. One `DescribeKey` verdict is reused for [`KEY_CHECK_TTL`] (a sweep's buckets
+//!   share it); a failed call is not remembered.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use aws_sdk_kms::types::{KeySpec, KeyState, KeyUsageType};
 use aws_sdk_s3::types::{
     ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
     ServerSideEncryptionRule,
 };
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
 use serde_json::Value;
@@ -28,7 +46,7 @@ use crate::controls::s3_buckets::{
 };
 use crate::env::{optional, Lookup};
 use crate::error::SettingsError;
-use crate::resource::{Arn, Resource, Scope};
+use crate::resource::{is_account_id, Arn, Resource, Scope};
 
 pub const GET_POLICY: Operation = Operation {
     service: "s3",
@@ -60,6 +78,15 @@ pub const GET_TAGS: Operation = Operation {
     api: "GetBucketTagging",
     permission: "s3:GetBucketTagging",
 };
+/// Whether `AI_DATA_KMS_KEY` is usable, before a bucket is set to it.
+pub const DESCRIBE_KEY: Operation = Operation {
+    service: "kms",
+    api: "DescribeKey",
+    permission: "kms:DescribeKey",
+};
+
+/// How long one `DescribeKey` verdict on `AI_DATA_KMS_KEY` is reused.
+pub const KEY_CHECK_TTL: Duration = Duration::from_secs(60);
 
 /// The `Sid` of the statement the TLS-only fix adds.
 pub const TLS_SID: &str = "AiGuardTlsOnly";
@@ -98,7 +125,7 @@ pub static KMS_SPEC: ControlSpec = ControlSpec {
     custom_config_rule: None,
     security_hub_controls: &["S3.17"],
     actions: &["remediate"],
-    operations: &[GET_ENCRYPTION, PUT_ENCRYPTION, LIST, GET_TAGS],
+    operations: &[GET_ENCRYPTION, PUT_ENCRYPTION, LIST, GET_TAGS, DESCRIBE_KEY],
     tag_operation: Some(GET_TAGS),
     resource: parse_bucket,
     cloudtrail_targets: bucket_cloudtrail_targets,
@@ -134,8 +161,11 @@ pub struct DataProtectionSettings {
     pub tls_only: Option<NamePatterns>,
     /// `AI_DATA_BUCKETS`.
     pub ai_data: AiDataBuckets,
-    /// `AI_DATA_KMS_KEY`: the key AI data must be encrypted with (unset: any customer key).
+    /// `AI_DATA_KMS_KEY`: the key AI data must be encrypted with, a key ARN or an alias ARN
+    /// (unset: any customer key).
     pub kms_key: Option<String>,
+    /// `AI_DATA_KMS_KEY_ACCOUNTS`: accounts besides the bucket's own that may own that key.
+    pub kms_key_accounts: Vec<String>,
 }
 
 fn patterns(list: &str) -> Vec<String> {
@@ -167,13 +197,21 @@ impl DataProtectionSettings {
                 }
             }
         }
-        let kms_key = optional(env, "AI_DATA_KMS_KEY");
-        if let Some(k) = &kms_key {
-            if Arn::parse(k).is_none_or(|a| a.service != "kms") {
-                return Err(SettingsError::new(
-                    "AI_DATA_KMS_KEY",
-                    k,
-                    "expected a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)",
+        let kms_key = optional(env, "AI_DATA_KMS_KEY")
+            .map(|k| parse_kms_key(&k))
+            .transpose()?;
+        let mut kms_key_accounts = Vec::new();
+        if let Some(v) = optional(env, "AI_DATA_KMS_KEY_ACCOUNTS") {
+            let invalid =
+                |reason: String| SettingsError::new("AI_DATA_KMS_KEY_ACCOUNTS", &v, reason);
+            kms_key_accounts = patterns(&v);
+            if let Some(bad) = kms_key_accounts.iter().find(|a| !is_account_id(a)) {
+                return Err(invalid(format!("`{bad}` is not a 12-digit account id")));
+            }
+            if kms_key.is_none() {
+                return Err(invalid(
+                    "needs AI_DATA_KMS_KEY (it lists the accounts allowed to own that key)"
+                        .to_owned(),
                 ));
             }
         }
@@ -181,7 +219,44 @@ impl DataProtectionSettings {
             tls_only,
             ai_data,
             kms_key,
+            kms_key_accounts,
         })
+    }
+}
+
+/// `AI_DATA_KMS_KEY`: the ARN of a key or of an alias, naming its region and account (a hub has
+/// replaced `{account}` and `{region}` by then).
+fn parse_kms_key(value: &str) -> Result<String, SettingsError> {
+    const EXPECTED: &str = "expected a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) or alias ARN (arn:aws:kms:REGION:ACCOUNT:alias/NAME)";
+    let invalid = |reason: &str| SettingsError::new("AI_DATA_KMS_KEY", value, reason);
+    if value.contains('{') || value.contains('}') {
+        return Err(invalid(
+            "`{account}` and `{region}` are replaced only when the function runs as a hub (MEMBER_ROLE_NAME or REGIONS set); otherwise name the key itself",
+        ));
+    }
+    let arn = Arn::parse(value)
+        .filter(|a| a.service == "kms")
+        .ok_or_else(|| invalid(EXPECTED))?;
+    let region_like = !arn.region.is_empty()
+        && arn
+            .region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !region_like {
+        return Err(invalid(&format!("{EXPECTED}: the ARN names no region")));
+    }
+    if !is_account_id(arn.account) {
+        return Err(invalid(&format!(
+            "{EXPECTED}: the ARN's account is not a 12-digit account id"
+        )));
+    }
+    match arn.resource.split_once('/') {
+        Some(("key", id)) if !id.is_empty() && !id.contains('/') => Ok(value.to_owned()),
+        Some(("alias", name)) if name.starts_with("aws/") => Err(invalid(
+            "an AWS managed key's alias: AI data buckets need a customer managed key",
+        )),
+        Some(("alias", name)) if !name.is_empty() => Ok(value.to_owned()),
+        _ => Err(invalid(EXPECTED)),
     }
 }
 
@@ -553,24 +628,212 @@ pub struct EncryptionState {
     pub algorithm: Option<String>,
     pub key: Option<String>,
     pub bucket_key: bool,
+    /// Why `AI_DATA_KMS_KEY` cannot be used for this bucket (checked only when it is about to be
+    /// written).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_problem: Option<String>,
 }
 
 /// Customer-key default encryption of AI data buckets.
 pub struct BucketKmsEncryption {
     s3: aws_sdk_s3::Client,
+    kms: aws_sdk_kms::Client,
     ai_data: AiDataBuckets,
     key: Option<String>,
+    key_accounts: Vec<String>,
     regions: BucketRegions,
+    /// The buckets that answered from another region than the client's, and that region (what
+    /// `regions` learns from the same redirects).
+    bucket_regions: Mutex<HashMap<String, String>>,
+    /// The last `DescribeKey` verdict on `key` (`None`: usable) and when it was made. Held while the
+    /// call is made, so buckets checked at once share one call.
+    key_check: tokio::sync::Mutex<Option<(Instant, Option<String>)>>,
+}
+
+/// The region a `301 PermanentRedirect` names (`x-amz-bucket-region`).
+fn redirect_region<E>(err: &SdkError<E, HttpResponse>) -> Option<String> {
+    err.raw_response()
+        .filter(|r| r.status().as_u16() == 301)
+        .and_then(|r| r.headers().get("x-amz-bucket-region"))
+        .map(str::to_owned)
+}
+
+/// Why a key `DescribeKey` describes cannot encrypt S3 objects, if so.
+fn unusable(key: &str, metadata: Option<&aws_sdk_kms::types::KeyMetadata>) -> Option<String> {
+    let Some(m) = metadata else {
+        return Some(format!(
+            "DescribeKey returned no metadata for AI_DATA_KMS_KEY {key}"
+        ));
+    };
+    let name = |v: Option<&str>| v.unwrap_or("unknown").to_owned();
+    if m.key_state() != Some(&KeyState::Enabled) {
+        return Some(format!(
+            "AI_DATA_KMS_KEY {key} is {}, not Enabled: S3 would accept it and every upload would fail",
+            name(m.key_state().map(KeyState::as_str))
+        ));
+    }
+    if m.key_usage() != Some(&KeyUsageType::EncryptDecrypt)
+        || m.key_spec() != Some(&KeySpec::SymmetricDefault)
+    {
+        return Some(format!(
+            "AI_DATA_KMS_KEY {key} is a {} key for {}: S3 default encryption needs a symmetric encryption key (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT)",
+            name(m.key_spec().map(KeySpec::as_str)),
+            name(m.key_usage().map(KeyUsageType::as_str))
+        ));
+    }
+    None
 }
 
 impl BucketKmsEncryption {
-    pub fn new(s3: aws_sdk_s3::Client, settings: &DataProtectionSettings) -> Self {
+    /// `kms` checks `AI_DATA_KMS_KEY` before a bucket is set to it.
+    pub fn new(
+        s3: aws_sdk_s3::Client,
+        kms: aws_sdk_kms::Client,
+        settings: &DataProtectionSettings,
+    ) -> Self {
         Self {
             s3,
+            kms,
             ai_data: settings.ai_data.clone(),
             key: settings.kms_key.clone(),
+            key_accounts: settings.kms_key_accounts.clone(),
             regions: BucketRegions::default(),
+            bucket_regions: Mutex::new(HashMap::new()),
+            key_check: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// The bucket's region: the one it answered from, else the client's.
+    fn bucket_region(&self, bucket: &str, scope: &Scope) -> String {
+        self.bucket_regions
+            .lock()
+            .ok()
+            .and_then(|r| r.get(bucket).cloned())
+            .unwrap_or_else(|| scope.region.clone())
+    }
+
+    /// Why `key` cannot be the default key of a bucket of `account` in `region`, if so: its ARN's
+    /// region and account first (no call), then one `DescribeKey` (or its recent verdict).
+    async fn key_problem(&self, key: &str, region: &str, account: &str) -> Option<String> {
+        let Some(arn) = Arn::parse(key) else {
+            return Some(format!("AI_DATA_KMS_KEY {key} is not an ARN"));
+        };
+        if arn.region != region {
+            return Some(format!(
+                "AI_DATA_KMS_KEY {key} is in {}, the bucket in {region}: S3 would accept it and every upload would fail",
+                arn.region
+            ));
+        }
+        if arn.account != account && !self.key_accounts.iter().any(|a| a == arn.account) {
+            return Some(format!(
+                "AI_DATA_KMS_KEY {key} belongs to account {}, the bucket to {account}: a key of another account must be listed in AI_DATA_KMS_KEY_ACCOUNTS (and its key policy must let the bucket's writers use it)",
+                arn.account
+            ));
+        }
+        let mut last = self.key_check.lock().await;
+        if let Some((at, verdict)) = last.as_ref() {
+            if at.elapsed() < KEY_CHECK_TTL {
+                return verdict.clone();
+            }
+        }
+        // Asked in the key's region (the bucket's, checked above), whatever the client's.
+        let verdict = match self
+            .kms
+            .describe_key()
+            .key_id(key)
+            .customize()
+            .config_override(
+                aws_sdk_kms::config::Builder::default()
+                    .region(aws_types::region::Region::new(arn.region.to_owned())),
+            )
+            .send()
+            .await
+        {
+            Ok(out) => unusable(key, out.key_metadata()),
+            Err(e) if e.code() == Some("NotFoundException") => Some(format!(
+                "AI_DATA_KMS_KEY {key} does not exist (DescribeKey: NotFoundException): S3 would accept it and every upload would fail"
+            )),
+            // Not remembered: the next bucket asks again.
+            Err(e) => {
+                return Some(format!(
+                    "cannot check that AI_DATA_KMS_KEY {key} is usable: {}",
+                    AwsError::from_sdk(DESCRIBE_KEY.permission, e)
+                ))
+            }
+        };
+        *last = Some((Instant::now(), verdict.clone()));
+        verdict
+    }
+
+    /// The bucket's encryption; for `action`, also whether the configured key can be written
+    /// (`None`: a verification read, which never checks the key).
+    async fn read(
+        &self,
+        bucket: &Resource,
+        action: Option<&str>,
+        scope: &Scope,
+    ) -> Result<Option<EncryptionState>, AwsError> {
+        // Not AI data: not applicable, without reading its encryption.
+        if let Some(why) = self.scope_reason(&bucket.id, &scope.account).await? {
+            return Ok(Some(EncryptionState {
+                out_of_scope: Some(why),
+                algorithm: None,
+                key: None,
+                bucket_key: false,
+                key_problem: None,
+            }));
+        }
+        let mut found = None;
+        for _ in 0..2 {
+            let request = self
+                .s3
+                .get_bucket_encryption()
+                .bucket(&bucket.id)
+                .expected_bucket_owner(&scope.account)
+                .customize();
+            match self.regions.route(&bucket.id, request).send().await {
+                Ok(out) => {
+                    found = Some(out);
+                    break;
+                }
+                Err(e) if e.code() == Some("NoSuchBucket") => return Ok(None),
+                Err(e) if e.code() == Some("ServerSideEncryptionConfigurationNotFoundError") => {
+                    break
+                }
+                Err(e) if self.regions.redirected(&bucket.id, &e) => {
+                    if let (Some(region), Ok(mut regions)) =
+                        (redirect_region(&e), self.bucket_regions.lock())
+                    {
+                        regions.insert(bucket.id.clone(), region);
+                    }
+                    continue;
+                }
+                Err(e) => return Err(AwsError::from_sdk(GET_ENCRYPTION.permission, e)),
+            }
+        }
+        let rule = found
+            .as_ref()
+            .and_then(|o| o.server_side_encryption_configuration())
+            .and_then(|c| c.rules().first());
+        let default = rule.and_then(|r| r.apply_server_side_encryption_by_default());
+        let mut state = EncryptionState {
+            out_of_scope: None,
+            algorithm: default.map(|d| d.sse_algorithm().as_str().to_owned()),
+            key: default
+                .and_then(|d| d.kms_master_key_id())
+                .map(str::to_owned),
+            bucket_key: rule.and_then(|r| r.bucket_key_enabled()).unwrap_or(false),
+            key_problem: None,
+        };
+        // About to be set to the configured key: check the key first (a compliant bucket, or one
+        // only needing S3 Bucket Keys on its own key, costs no call).
+        if let (Some(action), Some(key)) = (action, self.key.as_deref()) {
+            if matches!(self.decide(&state, action), Decision::Remediate { .. }) {
+                let region = self.bucket_region(&bucket.id, scope);
+                state.key_problem = self.key_problem(key, &region, &scope.account).await;
+            }
+        }
+        Ok(Some(state))
     }
 
     /// Whether `key` (as the bucket names it) is the wanted one, or any customer key.
@@ -638,52 +901,20 @@ impl Control for BucketKmsEncryption {
     async fn inspect(
         &self,
         bucket: &Resource,
+        action: &str,
+        scope: &Scope,
+    ) -> Result<Option<EncryptionState>, AwsError> {
+        self.read(bucket, Some(action), scope).await
+    }
+
+    async fn reinspect(
+        &self,
+        bucket: &Resource,
+        _: &EncryptionState,
         _: &str,
         scope: &Scope,
     ) -> Result<Option<EncryptionState>, AwsError> {
-        // Not AI data: not applicable, without reading its encryption.
-        if let Some(why) = self.scope_reason(&bucket.id, &scope.account).await? {
-            return Ok(Some(EncryptionState {
-                out_of_scope: Some(why),
-                algorithm: None,
-                key: None,
-                bucket_key: false,
-            }));
-        }
-        let mut found = None;
-        for _ in 0..2 {
-            let request = self
-                .s3
-                .get_bucket_encryption()
-                .bucket(&bucket.id)
-                .expected_bucket_owner(&scope.account)
-                .customize();
-            match self.regions.route(&bucket.id, request).send().await {
-                Ok(out) => {
-                    found = Some(out);
-                    break;
-                }
-                Err(e) if e.code() == Some("NoSuchBucket") => return Ok(None),
-                Err(e) if e.code() == Some("ServerSideEncryptionConfigurationNotFoundError") => {
-                    break
-                }
-                Err(e) if self.regions.redirected(&bucket.id, &e) => continue,
-                Err(e) => return Err(AwsError::from_sdk(GET_ENCRYPTION.permission, e)),
-            }
-        }
-        let rule = found
-            .as_ref()
-            .and_then(|o| o.server_side_encryption_configuration())
-            .and_then(|c| c.rules().first());
-        let default = rule.and_then(|r| r.apply_server_side_encryption_by_default());
-        Ok(Some(EncryptionState {
-            out_of_scope: None,
-            algorithm: default.map(|d| d.sse_algorithm().as_str().to_owned()),
-            key: default
-                .and_then(|d| d.kms_master_key_id())
-                .map(str::to_owned),
-            bucket_key: rule.and_then(|r| r.bucket_key_enabled()).unwrap_or(false),
-        }))
+        self.read(bucket, None, scope).await
     }
 
     fn decide(&self, state: &EncryptionState, _: &str) -> Decision<String> {
@@ -716,12 +947,15 @@ impl Control for BucketKmsEncryption {
             self.key.as_deref(),
             state.key.as_deref().filter(|k| kms && self.key_ok(k)),
         ) {
-            (Some(key), _) | (None, Some(key)) => Decision::Remediate {
-                plan: key.to_owned(),
-                actions: vec![PUT_ENCRYPTION.api],
-                reason: format!(
-                    "{what}: set aws:kms with {key} and S3 Bucket Keys (objects written before keep their old encryption)"
-                ),
+            (Some(key), _) | (None, Some(key)) => match &state.key_problem {
+                Some(problem) => Decision::Unsafe(format!("{what}; {problem}")),
+                None => Decision::Remediate {
+                    plan: key.to_owned(),
+                    actions: vec![PUT_ENCRYPTION.api],
+                    reason: format!(
+                        "{what}: set aws:kms with {key} and S3 Bucket Keys (objects written before keep their old encryption)"
+                    ),
+                },
             },
             (None, None) => Decision::Unsafe(format!(
                 "{what}; set AI_DATA_KMS_KEY so ai-guard knows which customer key to use"
@@ -812,6 +1046,173 @@ mod tests {
     fn unparsable_policies_are_refused() {
         assert!(with_statement("{not json", &tls_statement(BUCKET)).is_err());
         assert!(with_statement(r#"{"Version":"2012-10-17"}"#, &tls_statement(BUCKET)).is_err());
+    }
+
+    fn data_settings(pairs: &[(&str, &str)]) -> Result<DataProtectionSettings, SettingsError> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let env = move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        DataProtectionSettings::from_lookup(&env)
+    }
+
+    const KEY_ARN: &str =
+        "arn:aws:kms:eu-west-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    #[test]
+    fn the_key_is_a_key_arn_or_an_alias_arn() {
+        for key in [
+            KEY_ARN,
+            "arn:aws:kms:eu-west-1:210987654321:key/mrk-1234abcd12ab34cd56ef1234567890ab",
+            "arn:aws:kms:eu-west-1:210987654321:alias/ai-data",
+            "arn:aws:kms:eu-west-1:210987654321:alias/team/ai-data",
+            "arn:aws-cn:kms:cn-north-1:210987654321:alias/ai-data",
+        ] {
+            let s = data_settings(&[("AI_DATA_KMS_KEY", key)]).unwrap();
+            assert_eq!(s.kms_key.as_deref(), Some(key));
+        }
+        // Trimmed, as every setting.
+        let s = data_settings(&[("AI_DATA_KMS_KEY", &format!(" {KEY_ARN} "))]).unwrap();
+        assert_eq!(s.kms_key.as_deref(), Some(KEY_ARN));
+        for (key, why) in [
+            (
+                "1234abcd-12ab-34cd-56ef-1234567890ab",
+                "expected a KMS key ARN",
+            ),
+            ("alias/ai-data", "expected a KMS key ARN"),
+            ("arn:aws:s3:::bucket", "expected a KMS key ARN"),
+            (
+                "arn:aws:kms:eu-west-1:210987654321:key/",
+                "expected a KMS key ARN",
+            ),
+            (
+                "arn:aws:kms:eu-west-1:210987654321:alias/",
+                "expected a KMS key ARN",
+            ),
+            (
+                "arn:aws:kms:eu-west-1:210987654321:grant/x",
+                "expected a KMS key ARN",
+            ),
+            ("arn:aws:kms::210987654321:key/x", "names no region"),
+            (
+                "arn:aws:kms:EU-WEST-1:210987654321:key/x",
+                "names no region",
+            ),
+            ("arn:aws:kms:eu-west-1:2109:key/x", "12-digit account id"),
+            (
+                "arn:aws:kms:eu-west-1:210987654321:alias/aws/s3",
+                "AWS managed key",
+            ),
+        ] {
+            let e = data_settings(&[("AI_DATA_KMS_KEY", key)]).unwrap_err();
+            assert_eq!(e.name, "AI_DATA_KMS_KEY");
+            assert!(e.reason.contains(why), "{key}: {e}");
+        }
+    }
+
+    #[test]
+    fn placeholders_are_accepted_once_a_hub_replaced_them() {
+        let template = "arn:aws:kms:{region}:{account}:alias/ai-data";
+        let env = |name: &str| (name == "AI_DATA_KMS_KEY").then(|| template.to_owned());
+        let placed = crate::env::Placed {
+            env: &env,
+            account: "210987654321",
+            region: "eu-west-1",
+        };
+        let s = DataProtectionSettings::from_lookup(&placed).unwrap();
+        assert_eq!(
+            s.kms_key.as_deref(),
+            Some("arn:aws:kms:eu-west-1:210987654321:alias/ai-data")
+        );
+        // Not replaced (no hub): refused at start, saying why.
+        let e = data_settings(&[("AI_DATA_KMS_KEY", template)]).unwrap_err();
+        assert!(
+            e.reason.contains("only when the function runs as a hub"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn other_accounts_allowed_to_own_the_key_are_listed() {
+        let s = data_settings(&[
+            ("AI_DATA_KMS_KEY", KEY_ARN),
+            ("AI_DATA_KMS_KEY_ACCOUNTS", " 210987654321, 111122223333 ,"),
+        ])
+        .unwrap();
+        assert_eq!(s.kms_key_accounts, vec!["210987654321", "111122223333"]);
+        assert!(data_settings(&[("AI_DATA_KMS_KEY", KEY_ARN)])
+            .unwrap()
+            .kms_key_accounts
+            .is_empty());
+        let e = data_settings(&[
+            ("AI_DATA_KMS_KEY", KEY_ARN),
+            ("AI_DATA_KMS_KEY_ACCOUNTS", "210987654321,12345"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.name, "AI_DATA_KMS_KEY_ACCOUNTS");
+        assert!(
+            e.reason.contains("`12345` is not a 12-digit account id"),
+            "{e}"
+        );
+        let e = data_settings(&[("AI_DATA_KMS_KEY_ACCOUNTS", "210987654321")]).unwrap_err();
+        assert!(e.reason.contains("needs AI_DATA_KMS_KEY"), "{e}");
+    }
+
+    #[test]
+    fn only_an_enabled_symmetric_encryption_key_is_usable() {
+        use aws_sdk_kms::types::KeyMetadata;
+        let key = |state: KeyState, spec: KeySpec, usage: KeyUsageType| {
+            KeyMetadata::builder()
+                .key_id("k")
+                .key_state(state)
+                .key_spec(spec)
+                .key_usage(usage)
+                .build()
+                .unwrap()
+        };
+        let ok = key(
+            KeyState::Enabled,
+            KeySpec::SymmetricDefault,
+            KeyUsageType::EncryptDecrypt,
+        );
+        assert_eq!(unusable(KEY_ARN, Some(&ok)), None);
+        let disabled = key(
+            KeyState::Disabled,
+            KeySpec::SymmetricDefault,
+            KeyUsageType::EncryptDecrypt,
+        );
+        let why = unusable(KEY_ARN, Some(&disabled)).unwrap();
+        assert!(why.contains("is Disabled, not Enabled"), "{why}");
+        let pending = key(
+            KeyState::PendingDeletion,
+            KeySpec::SymmetricDefault,
+            KeyUsageType::EncryptDecrypt,
+        );
+        assert!(unusable(KEY_ARN, Some(&pending))
+            .unwrap()
+            .contains("PendingDeletion"));
+        let rsa = key(
+            KeyState::Enabled,
+            KeySpec::Rsa2048,
+            KeyUsageType::EncryptDecrypt,
+        );
+        let why = unusable(KEY_ARN, Some(&rsa)).unwrap();
+        assert!(why.contains("RSA_2048 key for ENCRYPT_DECRYPT"), "{why}");
+        let hmac = key(
+            KeyState::Enabled,
+            KeySpec::Hmac256,
+            KeyUsageType::GenerateVerifyMac,
+        );
+        assert!(unusable(KEY_ARN, Some(&hmac))
+            .unwrap()
+            .contains("needs a symmetric encryption key"));
+        assert!(unusable(KEY_ARN, None).is_some());
     }
 
     #[test]

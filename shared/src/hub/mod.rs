@@ -39,7 +39,7 @@ use crate::outcome::{OutcomeRecord, Response};
 use crate::settings::Settings;
 
 pub use route::{route, Part, Routed, SweepJob};
-pub use scope::{AccountScope, HubSettings, ASSUME_ROLE, SEND_SWEEPS};
+pub use scope::{AccountScope, HubSettings, ASSUME_ROLE, DESCRIBE_ORGANIZATION, SEND_SWEEPS};
 
 /// Builds a function's engine from its settings and the clients of one account and region (the
 /// account and region, for settings that name them with `{account}` and `{region}`).
@@ -214,12 +214,24 @@ impl Hub {
         if !self.regions().iter().any(|r| r == region) {
             return Ok(Some(format!("region {region} is not in REGIONS")));
         }
-        let inside = if self.hub.member_role.is_none() {
-            account == own
-        } else {
-            self.scope.contains(account).await?
-        };
-        Ok((!inside).then(|| format!("account {account} is not in the hub's scope")))
+        if self.hub.member_role.is_none() {
+            return Ok(
+                (account != own).then(|| format!("account {account} is not in the hub's scope"))
+            );
+        }
+        if self.scope.contains(account, own).await? {
+            return Ok(None);
+        }
+        Ok(Some(
+            if self.scope.management().await.as_deref() == Some(account) {
+                format!(
+                    "account {account} is the organization's management account, where no member \
+                     role is deployed (service-managed StackSets never deploy there)"
+                )
+            } else {
+                format!("account {account} is not in the hub's scope")
+            },
+        ))
     }
 
     async fn parts(&self, parts: Vec<Part>, own: &str) -> Result<Answer, EngineError> {
@@ -261,7 +273,7 @@ impl Hub {
         let accounts: Vec<String> = if self.hub.member_role.is_none() {
             vec![own.to_owned()]
         } else {
-            self.scope.accounts().await?.iter().cloned().collect()
+            self.scope.accounts(own).await?
         };
         let regions = self.regions();
         Ok(accounts

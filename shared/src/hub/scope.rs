@@ -1,7 +1,10 @@
 //! Where a hub acts: its settings (`MEMBER_ROLE_NAME`, `REGIONS`, `ORGANIZATIONAL_UNITS`,
 //! `EXCLUDED_ACCOUNTS`, `SWEEP_QUEUE_URL`) and the organization's accounts in scope, listed with
 //! AWS Organizations and cached for the life of the process (refreshed every
-//! [`AccountScope::REFRESH`], or sooner when an event names an account not yet seen).
+//! [`AccountScope::REFRESH`], or sooner when an event names an account not yet seen). The
+//! organization's management account is never in scope unless it is the hub's own: service-managed
+//! StackSets never deploy the member role there (CloudFormation `DeploymentTargets`), so every call
+//! through it would be denied.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -27,6 +30,13 @@ pub const LIST_CHILD_UNITS: Operation = Operation {
     api: "ListOrganizationalUnitsForParent",
     permission: "organizations:ListOrganizationalUnitsForParent",
 };
+/// The organization's management account (`Organization.MasterAccountId`), asked once per
+/// process. IAM has no resource type for it: granted on `*`.
+pub const DESCRIBE_ORGANIZATION: Operation = Operation {
+    service: "organizations",
+    api: "DescribeOrganization",
+    permission: "organizations:DescribeOrganization",
+};
 pub const ASSUME_ROLE: Operation = Operation {
     service: "sts",
     api: "AssumeRole",
@@ -43,8 +53,9 @@ pub const SEND_SWEEPS: Operation = Operation {
 /// exactly as a single-account deployment does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HubSettings {
-    /// `MEMBER_ROLE_NAME`: the role (optionally with its path, `path/name`) assumed in member
-    /// accounts. Unset: the hub's own account only (in every region of `regions`).
+    /// `MEMBER_ROLE_NAME`: the role assumed in member accounts, optionally with its path, given as
+    /// `name`, `path/name`, `/name` or `/path/name` and kept as `name` or `path/name` (what follows
+    /// `:role/` in its ARN). Unset: the hub's own account only (in every region of `regions`).
     pub member_role: Option<String>,
     /// `REGIONS`: the regions acted in (default: the function's own).
     pub regions: Vec<String>,
@@ -102,30 +113,47 @@ fn is_parent_id(id: &str) -> bool {
     }
 }
 
-/// An IAM role name with an optional path: `name` or `path/.../name` (IAM API reference,
-/// `RoleName`: `[\w+=,.@-]`, ≤ 64 characters).
-fn is_role_name(value: &str) -> bool {
-    let name = value.rsplit('/').next().unwrap_or_default();
+/// IAM's limits (IAM API reference, `CreateRole`): a role name is 1-64 characters, a path (with its
+/// leading and trailing `/`) at most 512.
+const ROLE_NAME_MAX: usize = 64;
+const ROLE_PATH_MAX: usize = 512;
+
+/// An IAM role name with an optional path, normalized to `name` or `path/.../name` (what follows
+/// `:role/` in its ARN); `None` when it is not one. Accepted: `name`, `path/name`, and IAM's own
+/// form `/name`, `/path/name` (the member template's `${MemberRolePath}${MemberRoleName}`). Every
+/// segment uses the role-name characters `[\w+=,.@-]` (a narrower set than IAM allows in paths:
+/// no `*` or `?`, which would be wildcards in the policies naming the role), none is empty.
+fn role_name(value: &str) -> Option<String> {
+    let relative = value.strip_prefix('/').unwrap_or(value);
     let allowed = |s: &str| {
-        s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b))
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b))
     };
-    !name.is_empty()
-        && name.len() <= 64
-        && !value.starts_with('/')
-        && value.split('/').all(|s| !s.is_empty() && allowed(s))
+    let (path_ok, name) = match relative.rsplit_once('/') {
+        // The path as IAM writes it, `/segment/.../`, is the segments and two slashes.
+        Some((path, name)) => (
+            path.split('/').all(allowed) && path.len() + 2 <= ROLE_PATH_MAX,
+            name,
+        ),
+        None => (true, relative),
+    };
+    (path_ok && allowed(name) && name.len() <= ROLE_NAME_MAX).then(|| relative.to_owned())
 }
 
 impl HubSettings {
     pub fn from_lookup(env: &dyn Lookup) -> Result<Option<Self>, SettingsError> {
-        let member_role = optional(env, "MEMBER_ROLE_NAME");
-        if let Some(r) = member_role.as_deref().filter(|r| !is_role_name(r)) {
-            return Err(SettingsError::new(
-                "MEMBER_ROLE_NAME",
-                r,
-                "expected an IAM role name, optionally with its path (`path/name`)",
-            ));
-        }
+        let member_role = match optional(env, "MEMBER_ROLE_NAME") {
+            None => None,
+            Some(r) => Some(role_name(&r).ok_or_else(|| {
+                SettingsError::new(
+                    "MEMBER_ROLE_NAME",
+                    &r,
+                    "expected an IAM role name (at most 64 characters), optionally with its path \
+                     (`path/name` or IAM's `/path/name`, the path at most 512 characters)",
+                )
+            })?),
+        };
         let regions = list(env, "REGIONS");
         if let Some(r) = regions.iter().find(|r| !is_region(r)) {
             return Err(SettingsError::new(
@@ -196,12 +224,27 @@ impl HubSettings {
 }
 
 /// The accounts in scope: the organization's ACTIVE accounts (under the OUs, when set) minus the
-/// excluded ones. (Without a member role the hub acts in its own account only and never asks.)
+/// excluded ones and — unless the hub runs in it — the management account. (Without a member
+/// role the hub acts in its own account only and never asks.)
 pub struct AccountScope {
     organizations: Option<aws_sdk_organizations::Client>,
     organizational_units: Vec<String>,
     excluded: Vec<String>,
-    cache: tokio::sync::Mutex<Option<(Instant, Arc<BTreeSet<String>>)>>,
+    cache: tokio::sync::Mutex<Cache>,
+}
+
+#[derive(Default)]
+struct Cache {
+    /// The last listing (excluded accounts already removed; the management account not) and when.
+    listing: Option<(Instant, Arc<BTreeSet<String>>)>,
+    /// The management account: an organization's never changes, so it is asked once.
+    management: Option<String>,
+}
+
+/// Whether a listed `account` is acted in by a hub running in `own`: every one but the
+/// management account, which only a hub running in it acts in (with its own role).
+fn acted_in(account: &str, management: Option<&str>, own: &str) -> bool {
+    management != Some(account) || account == own
 }
 
 impl AccountScope {
@@ -215,7 +258,7 @@ impl AccountScope {
             organizations: settings.member_role.is_some().then_some(organizations),
             organizational_units: settings.organizational_units.clone(),
             excluded: settings.excluded_accounts.clone(),
-            cache: tokio::sync::Mutex::new(None),
+            cache: tokio::sync::Mutex::new(Cache::default()),
         }
     }
 
@@ -223,50 +266,97 @@ impl AccountScope {
     pub fn operations(&self) -> Vec<Operation> {
         match (&self.organizations, self.organizational_units.is_empty()) {
             (None, _) => Vec::new(),
-            (Some(_), true) => vec![LIST_ACCOUNTS],
-            (Some(_), false) => vec![LIST_ACCOUNTS_FOR_PARENT, LIST_CHILD_UNITS],
+            (Some(_), true) => vec![DESCRIBE_ORGANIZATION, LIST_ACCOUNTS],
+            (Some(_), false) => vec![
+                DESCRIBE_ORGANIZATION,
+                LIST_ACCOUNTS_FOR_PARENT,
+                LIST_CHILD_UNITS,
+            ],
         }
     }
 
-    /// Every account in scope (listed at most once per [`Self::REFRESH`]).
-    pub async fn accounts(&self) -> Result<Arc<BTreeSet<String>>, AwsError> {
-        self.listing(Self::REFRESH).await
+    /// Every account in scope for a hub running in `own` (listed at most once per
+    /// [`Self::REFRESH`]).
+    pub async fn accounts(&self, own: &str) -> Result<Vec<String>, AwsError> {
+        let (accounts, management) = self.listing(Self::REFRESH).await?;
+        Ok(accounts
+            .iter()
+            .filter(|a| acted_in(a, management.as_deref(), own))
+            .cloned()
+            .collect())
     }
 
-    /// Whether `account` is in scope. An account the listing does not have is looked for once
-    /// more when the listing is older than [`Self::RELIST_FOR_UNKNOWN`] (a new account is covered
-    /// within a minute, and unknown accounts cannot make the hub list on every event).
-    pub async fn contains(&self, account: &str) -> Result<bool, AwsError> {
+    /// Whether `account` is in scope for a hub running in `own`. An account the listing does not
+    /// have is looked for once more when the listing is older than [`Self::RELIST_FOR_UNKNOWN`]
+    /// (a new account is covered within a minute, and unknown accounts cannot make the hub list
+    /// on every event).
+    pub async fn contains(&self, account: &str, own: &str) -> Result<bool, AwsError> {
         if self.excluded.iter().any(|a| a == account) {
             return Ok(false);
         }
-        if self.listing(Self::REFRESH).await?.contains(account) {
-            return Ok(true);
+        let (accounts, management) = self.listing(Self::REFRESH).await?;
+        if accounts.contains(account) {
+            return Ok(acted_in(account, management.as_deref(), own));
         }
-        Ok(self
-            .listing(Self::RELIST_FOR_UNKNOWN)
-            .await?
-            .contains(account))
+        let (accounts, management) = self.listing(Self::RELIST_FOR_UNKNOWN).await?;
+        Ok(accounts.contains(account) && acted_in(account, management.as_deref(), own))
     }
 
-    async fn listing(&self, max_age: Duration) -> Result<Arc<BTreeSet<String>>, AwsError> {
+    /// The organization's management account, when it has been learnt.
+    pub async fn management(&self) -> Option<String> {
+        self.cache.lock().await.management.clone()
+    }
+
+    async fn listing(
+        &self,
+        max_age: Duration,
+    ) -> Result<(Arc<BTreeSet<String>>, Option<String>), AwsError> {
         let mut cache = self.cache.lock().await;
-        if let Some((at, accounts)) = cache.as_ref() {
+        if let Some((at, accounts)) = cache.listing.as_ref() {
             if at.elapsed() < max_age {
-                return Ok(accounts.clone());
+                return Ok((accounts.clone(), cache.management.clone()));
             }
         }
-        let mut accounts = match &self.organizations {
-            None => BTreeSet::new(),
-            Some(client) if self.organizational_units.is_empty() => all_accounts(client).await?,
-            Some(client) => accounts_under(client, &self.organizational_units).await?,
+        let Some(client) = &self.organizations else {
+            return Ok((Arc::new(BTreeSet::new()), None));
+        };
+        if cache.management.is_none() {
+            cache.management = Some(management_account(client).await?);
+        }
+        let mut accounts = if self.organizational_units.is_empty() {
+            all_accounts(client).await?
+        } else {
+            accounts_under(client, &self.organizational_units).await?
         };
         accounts.retain(|a| !self.excluded.contains(a));
-        tracing::info!(accounts = accounts.len(), "accounts in scope listed");
+        tracing::info!(
+            accounts = accounts.len(),
+            management = cache.management.as_deref().unwrap_or_default(),
+            "accounts in scope listed"
+        );
         let accounts = Arc::new(accounts);
-        *cache = Some((Instant::now(), accounts.clone()));
-        Ok(accounts)
+        cache.listing = Some((Instant::now(), accounts.clone()));
+        Ok((accounts, cache.management.clone()))
     }
+}
+
+/// `DescribeOrganization`'s `Organization.MasterAccountId`.
+async fn management_account(client: &aws_sdk_organizations::Client) -> Result<String, AwsError> {
+    let out = client
+        .describe_organization()
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(DESCRIBE_ORGANIZATION.permission, e))?;
+    out.organization()
+        .and_then(|o| o.master_account_id())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            AwsError::new(
+                crate::aws::AwsErrorKind::Other,
+                DESCRIBE_ORGANIZATION.permission,
+                "DescribeOrganization returned no management account (MasterAccountId)",
+            )
+        })
 }
 
 fn active(account: &aws_sdk_organizations::types::Account) -> bool {
@@ -353,6 +443,16 @@ mod tests {
     }
 
     #[test]
+    fn the_management_account_only_for_a_hub_running_in_it() {
+        let management = Some("111111111111");
+        assert!(!acted_in("111111111111", management, "222222222222"));
+        assert!(acted_in("333333333333", management, "222222222222"));
+        assert!(acted_in("222222222222", management, "222222222222"));
+        assert!(acted_in("111111111111", management, "111111111111"));
+        assert!(acted_in("111111111111", None, "222222222222"));
+    }
+
+    #[test]
     fn unset_is_a_single_account_deployment() {
         assert_eq!(settings(&[]).unwrap(), None);
         assert_eq!(settings(&[("MEMBER_ROLE_NAME", "")]).unwrap(), None);
@@ -385,14 +485,57 @@ mod tests {
     }
 
     #[test]
+    fn role_paths_in_iams_own_form_are_accepted_and_normalized() {
+        for (given, kept) in [
+            ("ai-guard-member", "ai-guard-member"),
+            ("/ai-guard-member", "ai-guard-member"),
+            ("security/ai-guard-member", "security/ai-guard-member"),
+            ("/security/ai-guard-member", "security/ai-guard-member"),
+            ("/a/b/c", "a/b/c"),
+        ] {
+            let hub = settings(&[("MEMBER_ROLE_NAME", given)]).unwrap().unwrap();
+            assert_eq!(hub.member_role.as_deref(), Some(kept), "{given}");
+            assert_eq!(
+                hub.member_role_arn("222222222222", "us-east-1"),
+                Some(format!("arn:aws:iam::222222222222:role/{kept}")),
+                "{given}"
+            );
+        }
+        // IAM's limits, exactly: a 64-character name; a path of 512 with its two slashes.
+        let name = "n".repeat(64);
+        let path = "p".repeat(510);
+        for given in [
+            name.clone(),
+            format!("/{path}/{name}"),
+            format!("{path}/{name}"),
+        ] {
+            assert!(settings(&[("MEMBER_ROLE_NAME", &given)]).is_ok(), "{given}");
+        }
+    }
+
+    #[test]
     fn invalid_values_refuse_to_start() {
+        let long_name = format!("/security/{}", "n".repeat(65));
+        let long_path = format!("/{}/member", "p".repeat(511));
         for (pairs, name) in [
             (
                 vec![("MEMBER_ROLE_NAME", "arn:aws:iam::1:role/x")],
                 "MEMBER_ROLE_NAME",
             ),
-            (vec![("MEMBER_ROLE_NAME", "/x")], "MEMBER_ROLE_NAME"),
+            (vec![("MEMBER_ROLE_NAME", "//x")], "MEMBER_ROLE_NAME"),
+            (vec![("MEMBER_ROLE_NAME", "/x/")], "MEMBER_ROLE_NAME"),
+            (vec![("MEMBER_ROLE_NAME", "/")], "MEMBER_ROLE_NAME"),
+            (vec![("MEMBER_ROLE_NAME", "a//b")], "MEMBER_ROLE_NAME"),
+            (vec![("MEMBER_ROLE_NAME", "/a/*/b")], "MEMBER_ROLE_NAME"),
             (vec![("MEMBER_ROLE_NAME", "a b")], "MEMBER_ROLE_NAME"),
+            (
+                vec![("MEMBER_ROLE_NAME", long_name.as_str())],
+                "MEMBER_ROLE_NAME",
+            ),
+            (
+                vec![("MEMBER_ROLE_NAME", long_path.as_str())],
+                "MEMBER_ROLE_NAME",
+            ),
             (vec![("REGIONS", "us-east-1,Europe")], "REGIONS"),
             (vec![("REGIONS", "useast1")], "REGIONS"),
             (
