@@ -441,6 +441,44 @@ fn the_hub_names_the_bedrock_destinations_the_member_template_creates() {
     }
 }
 
+/// Bedrock user guide ("Set up an Amazon S3 destination"): with SSE-KMS, the key lets
+/// `bedrock.amazonaws.com` call `kms:GenerateDataKey` only for this account (`aws:SourceAccount`)
+/// and this region's Bedrock (`aws:SourceArn` `arn:<partition>:bedrock:<region>:<account>:*`) —
+/// the same confinement as the bucket policy and the delivery role's trust. Both templates.
+#[test]
+fn the_bedrock_log_keys_confine_bedrock_to_its_account_and_region() {
+    let hub = hub();
+    let one = resolve_in(
+        "template.yaml",
+        &[("EnableBedrockInvocationLogging", "true")],
+        HUB,
+        "us-east-1",
+    );
+    let cases = [
+        (member(&hub, "eu-west-1", &[]), MEMBER, "eu-west-1"),
+        (hub.clone(), HUB, "us-east-1"),
+        (one, HUB, "us-east-1"),
+    ];
+    for (t, account, region) in cases {
+        let key = t["resources"]["BedrockLogKey"]["Properties"]["KeyPolicy"]["Statement"]
+            .as_array()
+            .expect("key policy")
+            .iter()
+            .find(|s| s["Principal"]["Service"] == "bedrock.amazonaws.com")
+            .cloned()
+            .expect("Bedrock's key statement");
+        assert_eq!(
+            key["Condition"]["StringEquals"]["aws:SourceAccount"], account,
+            "{key}"
+        );
+        assert_eq!(
+            key["Condition"]["ArnLike"]["aws:SourceArn"],
+            format!("arn:aws:bedrock:{region}:{account}:*"),
+            "{key}"
+        );
+    }
+}
+
 /// StackSet commands run from a delegated administrator need `--call-as DELEGATED_ADMIN`
 /// (CloudFormation API reference, CreateStackSet `CallAs`): every such command in the README says
 /// whom it runs as.
