@@ -179,6 +179,28 @@ pub async fn evaluate<C: Control>(control: &C, request: &Request<'_>) -> Evaluat
         }
     }
     if let Err(e) = control.apply(resource, &plan, scope).await {
+        // A service refusing the write (not a permission, not throttling) may mean the resource
+        // changed between our read and our write (a key scheduled for deletion meanwhile): judge
+        // it again as it is now, and record that instead of a failure when it needs no fix.
+        if e.kind == AwsErrorKind::Other {
+            if let Ok(Some(now)) = control.inspect(resource, action, scope).await {
+                let settled_now = |outcome, d: String| Evaluation {
+                    resource: canonical.clone(),
+                    before: before_json.clone(),
+                    after: snapshot(&now),
+                    ..Evaluation::new(
+                        outcome,
+                        format!("changed while being fixed: {d} (the write was refused: {e})"),
+                    )
+                };
+                match control.decide(&now, action) {
+                    Decision::Compliant(d) => return settled_now(Outcome::Compliant, d),
+                    Decision::NotApplicable(d) => return settled_now(Outcome::NotApplicable, d),
+                    Decision::Deferred(d) => return settled_now(Outcome::Deferred, d),
+                    Decision::Remediate { .. } | Decision::Unsafe(_) => {}
+                }
+            }
+        }
         return Evaluation {
             resource: canonical,
             before: before_json,

@@ -96,6 +96,10 @@ struct Thing {
     /// Deleted by someone else while being fixed.
     #[serde(skip)]
     vanishes_on_write: bool,
+    /// Put by someone else, while being fixed, in a state no write is possible in: the write is
+    /// refused (as KMS refuses EnableKeyRotation on a key scheduled for deletion meanwhile).
+    #[serde(skip)]
+    busy_on_write: bool,
 }
 
 #[derive(Default)]
@@ -188,6 +192,14 @@ impl Control for Toggle {
                 "gone",
             ));
         };
+        if thing.busy_on_write {
+            thing.busy = true;
+            return Err(AwsError::new(
+                AwsErrorKind::Other,
+                WRITE.permission,
+                "InvalidState: busy",
+            ));
+        }
         if thing.vanishes_on_write {
             things.remove(&id);
         } else if !thing.writes_undone {
@@ -430,4 +442,23 @@ async fn routing_uses_specs_alone_and_bad_input_is_a_named_error() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("unknown control `other`"), "{err}");
+}
+
+/// A write refused because the resource changed meanwhile (someone scheduled a key's deletion
+/// between our read and our write): read again, and the record is what the resource is now, not
+/// `failed`.
+#[tokio::test]
+async fn a_write_refused_because_the_resource_changed_meanwhile_is_judged_again() {
+    let f = fixture(
+        &[],
+        &[Thing {
+            busy_on_write: true,
+            ..thing("racing")
+        }],
+    );
+    let (outcome, detail) = f.one(direct("thing/racing")).await;
+    assert_eq!(outcome, Outcome::Deferred, "{detail}");
+    assert!(detail.contains("changed while being fixed"), "{detail}");
+    assert!(detail.contains("InvalidState"), "{detail}");
+    assert_eq!(f.writes(), 1);
 }
