@@ -109,6 +109,29 @@ impl AwsError {
         }
     }
 
+    /// The service refused the call because of the resource's state, which may have changed since
+    /// it was read (KMS `KMSInvalidStateException`, `ConflictException`, `ResourceInUse`,
+    /// `IncorrectState`…): worth reading the resource again.
+    pub fn is_state_conflict(&self) -> bool {
+        self.kind == AwsErrorKind::Other
+            && self.code.as_deref().is_some_and(|c| {
+                [
+                    "InvalidState",
+                    "IncorrectState",
+                    "Conflict",
+                    "ResourceInUse",
+                ]
+                .iter()
+                .any(|k| c.contains(k))
+            })
+    }
+
+    /// With the service's error code (tests and in-memory controls).
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+
     fn describe(&self) -> String {
         let code = self.code.as_deref().unwrap_or("error");
         match self.kind {
@@ -124,6 +147,18 @@ impl AwsError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_conflicts_are_told_from_other_refusals() {
+        let e = |code: &str| {
+            AwsError::from_code("kms:EnableKeyRotation", Some(code.into()), "m".into())
+        };
+        assert!(e("KMSInvalidStateException").is_state_conflict());
+        assert!(e("ConflictException").is_state_conflict());
+        assert!(!e("ValidationException").is_state_conflict());
+        assert!(!e("AccessDenied").is_state_conflict());
+        assert!(!e("ThrottlingException").is_state_conflict());
+    }
 
     #[test]
     fn access_denied_names_the_permission() {

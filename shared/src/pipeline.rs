@@ -179,10 +179,10 @@ pub async fn evaluate<C: Control>(control: &C, request: &Request<'_>) -> Evaluat
         }
     }
     if let Err(e) = control.apply(resource, &plan, scope).await {
-        // A service refusing the write (not a permission, not throttling) may mean the resource
-        // changed between our read and our write (a key scheduled for deletion meanwhile): judge
-        // it again as it is now, and record that instead of a failure when it needs no fix.
-        if e.kind == AwsErrorKind::Other {
+        // A service refusing the write because of the resource's state may mean it changed
+        // between our read and our write (a key scheduled for deletion meanwhile): judge it again
+        // as it is now, and record that instead of a failure when it needs no fix.
+        if e.is_state_conflict() {
             if let Ok(Some(now)) = control.inspect(resource, action, scope).await {
                 let settled_now = |outcome, d: String| Evaluation {
                     resource: canonical.clone(),

@@ -194,11 +194,10 @@ impl Control for Toggle {
         };
         if thing.busy_on_write {
             thing.busy = true;
-            return Err(AwsError::new(
-                AwsErrorKind::Other,
-                WRITE.permission,
-                "InvalidState: busy",
-            ));
+            return Err(
+                AwsError::new(AwsErrorKind::Other, WRITE.permission, "the thing is busy")
+                    .with_code("InvalidStateException"),
+            );
         }
         if thing.vanishes_on_write {
             things.remove(&id);
@@ -459,6 +458,6 @@ async fn a_write_refused_because_the_resource_changed_meanwhile_is_judged_again(
     let (outcome, detail) = f.one(direct("thing/racing")).await;
     assert_eq!(outcome, Outcome::Deferred, "{detail}");
     assert!(detail.contains("changed while being fixed"), "{detail}");
-    assert!(detail.contains("InvalidState"), "{detail}");
+    assert!(detail.contains("busy"), "{detail}");
     assert_eq!(f.writes(), 1);
 }
