@@ -105,3 +105,16 @@ pub fn role_policies(role: &Value) -> Vec<&Value> {
         .map(|ps| ps.iter().map(|p| &p["PolicyDocument"]).collect())
         .unwrap_or_default()
 }
+
+/// The function of a resolved template built from `binary` (its `BuildProperties.Binary`).
+pub fn function_by_binary<'a>(t: &'a Value, binary: &str) -> &'a Value {
+    t["resources"]
+        .as_object()
+        .expect("resources")
+        .values()
+        .find(|r| {
+            r["Type"] == "AWS::Lambda::Function"
+                && r["Metadata"]["BuildProperties"]["Binary"] == binary
+        })
+        .unwrap_or_else(|| panic!("no function {binary}"))
+}

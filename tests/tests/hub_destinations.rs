@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 use aws_sdk_bedrock::types::{CloudWatchConfig, LoggingConfig, S3Config};
 use aws_sdk_organizations::types::OrganizationFeatureSet;
 use integration_tests::iam::{evaluate, Decision, Principal, Request};
-use integration_tests::template::{resolve, resolve_in, role_policies};
+use integration_tests::template::{function_by_binary, resolve, resolve_in, role_policies};
 use integration_tests::{admin, env, settings, Emulator, ACCOUNT, REGION};
 use remediation::clients::AwsClients;
 use remediation::functions::BEDROCK_INVOCATION_LOGGING;
@@ -226,10 +226,7 @@ fn hub_template() -> Value {
 }
 
 fn function_env(hub: &Value) -> Vec<(String, String)> {
-    let function = of_type(hub, "AWS::Lambda::Function")
-        .into_iter()
-        .find(|f| f["Metadata"]["BuildProperties"]["Binary"] == FUNCTION)
-        .expect("the Bedrock function");
+    let function = function_by_binary(hub, FUNCTION);
     function["Properties"]["Environment"]["Variables"]
         .as_object()
         .expect("environment")

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use integration_tests::iam::{evaluate, evaluate_cross_account, Decision, Principal, Request};
 use integration_tests::operation_resource;
-use integration_tests::template::{resolve_in, role_policies as policies};
+use integration_tests::template::{function_by_binary, resolve_in, role_policies as policies};
 use remediation::config_rule::PUT_EVALUATIONS;
 use remediation::functions::FUNCTIONS;
 use serde_json::{json, Value};
@@ -396,12 +396,7 @@ fn the_hub_assumes_the_role_the_member_template_creates_path_included() {
 #[test]
 fn the_hub_names_the_bedrock_destinations_the_member_template_creates() {
     let hub = hub();
-    let (_, function) = hub["resources"]
-        .as_object()
-        .expect("resources")
-        .iter()
-        .find(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"] == "bedrock-invocation-logging")
-        .expect("bedrock function");
+    let function = function_by_binary(&hub, "bedrock-invocation-logging");
     let vars = &function["Properties"]["Environment"]["Variables"];
     let primary = member(&hub, "us-east-1", &[]);
     for region in ["us-east-1", "eu-west-1"] {
@@ -514,12 +509,7 @@ fn one_account_in_several_regions_gets_its_destinations_from_the_member_template
         "us-east-1",
     );
     assert!(single.get("refused").is_none(), "{single}");
-    let (_, function) = single["resources"]
-        .as_object()
-        .expect("resources")
-        .iter()
-        .find(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"] == "bedrock-invocation-logging")
-        .expect("bedrock function");
+    let function = function_by_binary(&single, "bedrock-invocation-logging");
     let vars = &function["Properties"]["Environment"]["Variables"];
     let t = resolve_in("member-template.yaml", &[], HUB, "eu-west-1");
     assert!(t.get("refused").is_none(), "{t}");

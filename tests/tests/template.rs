@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use integration_tests::iam::{evaluate, Decision, Principal, Request, NO_RESOURCE_SCOPE};
-use integration_tests::template::{resolve, resolve_many, role_policies, Job};
+use integration_tests::template::{function_by_binary, resolve, resolve_many, role_policies, Job};
 use integration_tests::{aws, operation_resource, Recorder, ACCOUNT, REGION};
 use remediation::env::Lookup;
 use remediation::hub::{Hub, HubSettings, ASSUME_ROLE, SEND_SWEEPS};
@@ -352,10 +352,7 @@ const REFUSED_AT_START: &[StartRefusal] = &[(
 fn settings_no_member_account_could_use_stop_the_function_at_start() {
     for (params, binary, variable) in REFUSED_AT_START {
         let t = deployable("refused at start", params);
-        let (_, function) = of_type(&t, "AWS::Lambda::Function")
-            .into_iter()
-            .find(|(_, f)| binary_of(f) == *binary)
-            .expect("function");
+        let function = function_by_binary(&t, binary);
         match reaches_runtime_api(binary, &env_of(function), "INFO") {
             Ok(()) => panic!("{params:?}: {binary} started"),
             Err(e) => assert!(e.contains(variable), "{params:?}: {e}"),
@@ -646,10 +643,7 @@ const MEMBER: &str = "210987654321";
 #[test]
 fn bedrock_can_deliver_to_the_destinations_the_template_creates() {
     let t = deployable("defaults", &[]);
-    let (_, function) = of_type(&t, "AWS::Lambda::Function")
-        .into_iter()
-        .find(|(_, f)| binary_of(f) == "bedrock-invocation-logging")
-        .expect("bedrock function");
+    let function = function_by_binary(&t, "bedrock-invocation-logging");
     let vars = env_of(function);
     let bedrock = Principal::Service("bedrock.amazonaws.com");
     // Bedrock's requests carry the account and a source ARN in it (Bedrock user guide, "Model
