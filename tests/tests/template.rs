@@ -970,16 +970,27 @@ fn a_hubs_rules_are_on_its_organization_only_bus() {
     );
 }
 
-/// The `Enable*` switches, one per function of the registry (a test in registry.rs ties them).
-const SWITCHES: &[&str] = &[
-    "EnableS3PublicAccessBlock",
-    "EnableBedrockInvocationLogging",
-    "EnableSageMakerNotebookGuard",
-    "EnableKmsKeyRotation",
-    "EnableS3DataProtection",
-    "EnableGuardDutyDetector",
-    "EnableCloudTrailLogging",
-];
+/// The template's function switches: the `Enable*` parameters its `AtLeastOneControl` rule
+/// names, one per function of the registry.
+fn switches() -> Vec<String> {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"),
+    )
+    .expect("template.yaml");
+    let rule = text
+        .split("  AtLeastOneControl:")
+        .nth(1)
+        .and_then(|r| r.split("AssertDescription").next())
+        .expect("the AtLeastOneControl rule");
+    let switches: Vec<String> = rule
+        .split("!Ref ")
+        .skip(1)
+        .filter_map(|r| r.split(',').next())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(switches.len(), functions::FUNCTIONS.len(), "{switches:?}");
+    switches
+}
 
 /// The longest stack name that works: CloudFormation allows 128 characters, but names the template
 /// derives from the stack name must fit their types' limits (the longest: a Config rule name, 128
@@ -995,15 +1006,16 @@ const LONGEST_STACK_NAME: usize = 81;
 /// - every dead-letter queue (a function's, a sweep queue's) is watched by an alarm.
 #[test]
 fn every_switch_combination_deploys_and_holds_together() {
+    let switches = switches();
     let mut jobs = Vec::new();
     for hub in [false, true] {
-        for bits in 1u32..(1 << SWITCHES.len()) {
-            let mut params: Vec<(&str, &str)> = SWITCHES
+        for bits in 1u32..(1 << switches.len()) {
+            let mut params: Vec<(&str, &str)> = switches
                 .iter()
                 .enumerate()
                 .map(|(i, s)| {
                     (
-                        *s,
+                        s.as_str(),
                         if bits & (1 << i) != 0 {
                             "true"
                         } else {
