@@ -16,7 +16,7 @@ pub enum IntakeError {
     UnsupportedResourceType(String, String),
     #[error("unknown control `{control}` (this function has {valid})")]
     UnknownControl { control: String, valid: String },
-    #[error("`{id}` could name a resource of several controls ({candidates}): add `control` (or `resourceType`)")]
+    #[error("`{id}` could name resources of different types ({candidates}): add `resourceType` (or `control`)")]
     AmbiguousControl { id: String, candidates: String },
     #[error("unknown action `{action}` for {control} (valid: {valid})")]
     UnknownAction {

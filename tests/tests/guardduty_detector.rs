@@ -168,3 +168,51 @@ async fn the_detector_heals_itself_by_every_trigger() {
         "left to the administrator"
     );
 }
+
+/// GuardDuty refuses any CreateDetector/UpdateDetector naming both EKS Runtime Monitoring and
+/// Runtime Monitoring (API reference, UpdateDetector): such a setting would make every fix fail,
+/// so the function refuses it at start. (In another region: the test above owns us-east-1's
+/// detector.)
+#[tokio::test]
+async fn features_that_exclude_each_other_are_refused_at_start() {
+    let both = [(
+        "GUARDDUTY_FEATURES",
+        "S3_DATA_EVENTS,EKS_RUNTIME_MONITORING,RUNTIME_MONITORING",
+    )];
+    let s = settings(&both);
+    let calls = Recorder::new();
+    let err = functions::guardduty_detector(s.clone(), &env(&both), &aws(&s, &calls).await)
+        .err()
+        .expect("refused at start");
+    assert!(
+        err.to_string().contains("GUARDDUTY_FEATURES") && err.to_string().contains("exclude"),
+        "{err}"
+    );
+    assert!(calls.calls().is_empty());
+    // The rule the setting check mirrors, as the emulator (and AWS) apply it.
+    let gd = AwsClients::load(&settings(&[]))
+        .await
+        .acting_in("eu-west-3", None)
+        .guardduty();
+    let feature = |f: &str| {
+        DetectorFeatureConfiguration::builder()
+            .name(DetectorFeature::from(f))
+            .status(FeatureStatus::Enabled)
+            .build()
+    };
+    let refused = gd
+        .create_detector()
+        .enable(true)
+        .features(feature("EKS_RUNTIME_MONITORING"))
+        .features(feature("RUNTIME_MONITORING"))
+        .send()
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert!(gd
+        .list_detectors()
+        .send()
+        .await
+        .expect("list")
+        .detector_ids()
+        .is_empty());
+}

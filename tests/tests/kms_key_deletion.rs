@@ -31,10 +31,16 @@ async fn fixture(pairs: &[(&str, &str)]) -> Fixture {
 impl Fixture {
     /// A key with an `alias/ai-…` alias.
     async fn ai_key(&self) -> String {
+        self.ai_key_of(false).await
+    }
+
+    /// A key with an `alias/ai-…` alias, multi-Region (a primary) or not.
+    async fn ai_key_of(&self, multi_region: bool) -> String {
         let key = self
             .kms
             .create_key()
             .description("fine-tuning data")
+            .multi_region(multi_region)
             .send()
             .await
             .expect("key")
@@ -75,6 +81,25 @@ impl Fixture {
             .unwrap_or_default()
     }
 
+    /// Schedules `key`'s deletion (leaving it in `pending`), has the guard handle CloudTrail's
+    /// record of it, and checks the key was cancelled, enabled and verified.
+    async fn deletion_cancelled(&self, key: &str, pending: &str) -> remediation::OutcomeRecord {
+        self.schedule_deletion(key).await;
+        assert_eq!(self.state(key).await, pending);
+        let response = self
+            .ok(&event("cloudtrail-schedule-key-deletion.json", key))
+            .await;
+        let r = response.results[0].clone();
+        assert_eq!(
+            (r.control, r.outcome),
+            (GUARD, Outcome::Remediated),
+            "{r:?}"
+        );
+        assert_eq!(r.actions, vec!["CancelKeyDeletion", "EnableKey"]);
+        assert_eq!(self.state(key).await, "Enabled");
+        r
+    }
+
     async fn ok(&self, event: &Value) -> Response {
         integration_tests::handled(&self.engine, &self.calls, event).await
     }
@@ -92,21 +117,9 @@ fn guard_records(r: &Response) -> Vec<&remediation::OutcomeRecord> {
 async fn a_protected_key_scheduled_for_deletion_is_cancelled_enabled_and_verified() {
     let f = fixture(&[("PROTECTED_KEYS", "alias/ai-*")]).await;
     let key = f.ai_key().await;
-    f.schedule_deletion(&key).await;
-    assert_eq!(f.state(&key).await, "PendingDeletion");
-    let response = f
-        .ok(&event("cloudtrail-schedule-key-deletion.json", &key))
-        .await;
-    let r = &response.results[0];
-    assert_eq!(
-        (r.control, r.outcome),
-        (GUARD, Outcome::Remediated),
-        "{r:?}"
-    );
-    assert_eq!(r.actions, vec!["CancelKeyDeletion", "EnableKey"]);
+    let r = f.deletion_cancelled(&key, "PendingDeletion").await;
     assert!(r.detail.contains("alias/ai-*"), "{}", r.detail);
     assert_eq!(r.trigger, "cloudtrail:ScheduleKeyDeletion");
-    assert_eq!(f.state(&key).await, "Enabled");
     assert_eq!(
         f.calls.calls(),
         [
@@ -228,11 +241,31 @@ async fn every_trigger_reaches_the_guard() {
     assert_eq!(fixed.len(), 1);
     assert_eq!(fixed[0].outcome, Outcome::Remediated);
     assert_eq!(f.state(&key).await, "Enabled");
-    // A direct payload naming the key without its control is refused with what to add.
-    let err = f
-        .engine
-        .handle(&json!({"resourceId": key}), integration_tests::ACCOUNT)
+    // A direct payload naming the key without its control runs both controls of the key (as
+    // version 1's `{"resourceId": "<key>"}` did): one record each.
+    let key = f.ai_key().await;
+    f.schedule_deletion(&key).await;
+    let bare = f.ok(&json!({ "resourceId": key })).await;
+    let mut controls: Vec<_> = bare.results.iter().map(|r| r.control).collect();
+    controls.sort_unstable();
+    assert_eq!(controls, [GUARD, "kms-key-rotation"], "{bare:?}");
+    assert_eq!(guard_records(&bare)[0].outcome, Outcome::Remediated);
+    assert_eq!(f.state(&key).await, "Enabled");
+}
+
+#[tokio::test]
+async fn a_protected_multi_region_primary_pending_replica_deletion_is_cancelled_and_enabled() {
+    // KMS keeps a multi-Region primary key that still has replicas in `PendingReplicaDeletion`
+    // (unusable, indefinitely) instead of `PendingDeletion`; CancelKeyDeletion is allowed there.
+    let f = fixture(&[("PROTECTED_KEYS", "alias/ai-*")]).await;
+    let key = f.ai_key_of(true).await;
+    f.kms
+        .replicate_key()
+        .key_id(&key)
+        .replica_region("us-west-2")
+        .send()
         .await
-        .expect_err("ambiguous");
-    assert!(err.to_string().contains("add `control`"), "{err}");
+        .expect("replica");
+    let r = f.deletion_cancelled(&key, "PendingReplicaDeletion").await;
+    assert!(r.detail.contains("replica"), "{}", r.detail);
 }

@@ -110,6 +110,17 @@ impl DetectorSettings {
                 features.push(f.to_owned());
             }
         }
+        // GuardDuty refuses every CreateDetector/UpdateDetector naming both (API reference,
+        // UpdateDetector: Runtime Monitoring already includes EKS): every fix would fail.
+        let both = ["EKS_RUNTIME_MONITORING", "RUNTIME_MONITORING"];
+        if both.iter().all(|b| features.iter().any(|f| f == b)) {
+            return Err(SettingsError::new(
+                "GUARDDUTY_FEATURES",
+                &value,
+                "EKS_RUNTIME_MONITORING and RUNTIME_MONITORING exclude each other (GuardDuty refuses \
+                 any request naming both; RUNTIME_MONITORING already covers EKS): keep one",
+            ));
+        }
         Ok(Self { features })
     }
 
@@ -422,6 +433,18 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("MAGIC"), "{err}");
+        let err = DetectorSettings::from_lookup(&|k: &str| {
+            (k == "GUARDDUTY_FEATURES")
+                .then(|| "S3_DATA_EVENTS,EKS_RUNTIME_MONITORING, RUNTIME_MONITORING".to_owned())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("exclude each other"), "{err}");
+        for one in ["EKS_RUNTIME_MONITORING", "RUNTIME_MONITORING"] {
+            assert!(DetectorSettings::from_lookup(&|k: &str| {
+                (k == "GUARDDUTY_FEATURES").then(|| format!("S3_DATA_EVENTS,{one}"))
+            })
+            .is_ok());
+        }
     }
 
     #[test]

@@ -249,14 +249,19 @@ impl Control for KeyDeletionGuard {
                 state.key_manager.to_ascii_lowercase()
             ));
         }
-        let pending = state.key_state == KeyState::PendingDeletion.as_str();
+        // A multi-Region primary key scheduled for deletion while it still has replicas waits in
+        // `PendingReplicaDeletion` (unusable, indefinitely); KMS cancels its deletion like any other
+        // (KMS developer guide, "Deleting multi-Region keys" and the key state table).
+        let replica_wait = state.key_state == KeyState::PendingReplicaDeletion.as_str();
+        let pending = replica_wait || state.key_state == KeyState::PendingDeletion.as_str();
         let disabled = state.key_state == KeyState::Disabled.as_str();
         if state.key_state == KeyState::Enabled.as_str() {
             return Decision::Compliant("enabled, not scheduled for deletion".to_owned());
         }
         if !(pending || disabled) {
             return Decision::NotApplicable(format!(
-                "key state {}: the guard restores PendingDeletion and Disabled keys only",
+                "key state {}: the guard restores PendingDeletion, PendingReplicaDeletion and \
+                 Disabled keys only",
                 state.key_state
             ));
         }
@@ -269,14 +274,22 @@ impl Control for KeyDeletionGuard {
         let (actions, reason) = if pending {
             (
                 vec![CANCEL.api, ENABLE_KEY.api],
-                format!(
-                    "scheduled for deletion{} although protected by {protection}",
-                    state
-                        .deletion_date
-                        .as_deref()
-                        .map(|d| format!(" on {d}"))
-                        .unwrap_or_default()
-                ),
+                if replica_wait {
+                    format!(
+                        "multi-Region primary key scheduled for deletion (PendingReplicaDeletion: \
+                         unusable now, deleted once its replica keys are) although protected by \
+                         {protection}"
+                    )
+                } else {
+                    format!(
+                        "scheduled for deletion{} although protected by {protection}",
+                        state
+                            .deletion_date
+                            .as_deref()
+                            .map(|d| format!(" on {d}"))
+                            .unwrap_or_default()
+                    )
+                },
             )
         } else {
             (
@@ -400,6 +413,25 @@ mod tests {
         };
         assert!(matches!(
             g.decide(&aws_key, "remediate"),
+            Decision::NotApplicable(_)
+        ));
+        match g.decide(
+            &key("PendingReplicaDeletion", Some("alias/ai-*")),
+            "remediate",
+        ) {
+            Decision::Remediate {
+                plan,
+                actions,
+                reason,
+            } => {
+                assert!(plan.cancel);
+                assert_eq!(actions, vec!["CancelKeyDeletion", "EnableKey"]);
+                assert!(reason.contains("replica"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            g.decide(&key("PendingReplicaDeletion", None), "remediate"),
             Decision::NotApplicable(_)
         ));
         assert!(matches!(

@@ -1,8 +1,9 @@
-//! A direct or SSM Automation payload → one resource of one control. The control is the one the
-//! payload names (`control`), else the only one of the function for `resourceType`, else the only
-//! one whose identifiers the id fits (or, among several, the only one with the payload's `action`);
-//! a bare account id names the account-level setting. Anything
-//! ambiguous is an error that says what to add — never a guess by list order.
+//! A direct or SSM Automation payload → one resource, run through the control the payload names
+//! (`control`), else through every control of the function for that resource: those of
+//! `resourceType`, else those whose identifiers the id fits (among several, those with the
+//! payload's `action`) — one record each, as a CloudTrail event for the resource gets. A bare
+//! account id names the account-level setting. An id that fits resources of different types is an
+//! error that says what to add — never a guess by list order.
 
 use serde_json::Value;
 
@@ -15,7 +16,7 @@ use crate::outcome::Trigger;
 use crate::resource::is_account_id;
 
 impl Router<'_> {
-    fn spec_for(&self, p: &DirectPayload) -> Result<&'static ControlSpec, IntakeError> {
+    fn specs_for(&self, p: &DirectPayload) -> Result<Vec<&'static ControlSpec>, IntakeError> {
         let ids = || {
             self.specs
                 .iter()
@@ -44,7 +45,7 @@ impl Router<'_> {
                     format!("{} handles {}", spec.id, spec.resource_type),
                 ));
             }
-            return Ok(spec);
+            return Ok(vec![spec]);
         }
         let candidates: Vec<&'static ControlSpec> = match &p.resource_type {
             Some(t) => {
@@ -96,23 +97,35 @@ impl Router<'_> {
                 }
             }
         };
-        // Several controls for the identifier: the payload's action may name one of them.
-        let by_action: Vec<&'static ControlSpec> = match &p.action {
-            Some(action) if candidates.len() > 1 => candidates
-                .iter()
-                .copied()
-                .filter(|s| s.action(action).is_some())
-                .collect(),
-            _ => Vec::new(),
+        // Several controls for the identifier: the payload's action may narrow them (none having
+        // it: the action check names each one's actions).
+        let candidates = match &p.action {
+            Some(action) if candidates.len() > 1 => {
+                let with: Vec<_> = candidates
+                    .iter()
+                    .copied()
+                    .filter(|s| s.action(action).is_some())
+                    .collect();
+                if with.is_empty() {
+                    candidates
+                } else {
+                    with
+                }
+            }
+            _ => candidates,
         };
-        if let [one] = by_action.as_slice() {
-            return Ok(one);
-        }
+        // One resource with several controls (a key's rotation and deletion guard): all of them.
         match candidates.as_slice() {
-            [one] => Ok(one),
+            [first, rest @ ..] if rest.iter().all(|s| s.resource_type == first.resource_type) => {
+                Ok(candidates)
+            }
             many => Err(IntakeError::AmbiguousControl {
                 id: p.resource_id.clone(),
-                candidates: many.iter().map(|s| s.id).collect::<Vec<_>>().join(", "),
+                candidates: many
+                    .iter()
+                    .map(|s| format!("{} ({})", s.id, s.resource_type))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }),
         }
     }
@@ -143,27 +156,33 @@ impl Router<'_> {
                 });
             }
         }
-        let spec = self.spec_for(&payload)?;
-        let action = match &payload.action {
-            None => spec.default_action(),
-            Some(name) => spec
-                .action(name)
-                .ok_or_else(|| IntakeError::UnknownAction {
-                    action: name.clone(),
-                    control: spec.id.to_owned(),
-                    valid: spec.actions.join(", "),
-                })?,
-        };
-        let target = self.target(spec, &payload.resource_id, action)?;
+        let mut targets = Vec::new();
+        let mut names = Vec::new();
+        for spec in self.specs_for(&payload)? {
+            let action = match &payload.action {
+                None => spec.default_action(),
+                Some(name) => spec
+                    .action(name)
+                    .ok_or_else(|| IntakeError::UnknownAction {
+                        action: name.clone(),
+                        control: spec.id.to_owned(),
+                        valid: spec.actions.join(", "),
+                    })?,
+            };
+            if !names.contains(&action) {
+                names.push(action);
+            }
+            targets.push(self.target(spec, &payload.resource_id, action)?);
+        }
         Ok(Intake {
             dry_run: payload.dry_run.unwrap_or(false),
             ..self.intake(
                 Trigger {
                     source: "direct",
-                    name: action.to_owned(),
+                    name: names.join(","),
                     ..Trigger::default()
                 },
-                Work::Targets(vec![target]),
+                Work::Targets(targets),
             )
         })
     }

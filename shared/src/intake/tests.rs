@@ -222,7 +222,7 @@ fn scheduled_event_is_a_sweep() {
 }
 
 #[test]
-fn a_direct_payload_may_name_the_control_and_ambiguity_is_an_error() {
+fn a_direct_payload_may_name_the_control_else_runs_every_control_of_its_resource() {
     let p = |v: Value| parse(&v, &controls(), &scope());
     let named = p(json!({"resourceId": "123456789012", "control": BUCKET})).unwrap();
     assert_eq!(targets(&named)[0].0, BUCKET);
@@ -230,14 +230,56 @@ fn a_direct_payload_may_name_the_control_and_ambiguity_is_an_error() {
         p(json!({"resourceId": "x-bucket", "control": "nope"})),
         Err(IntakeError::UnknownControl { .. })
     ));
-    // Two controls of one type: the payload must say which.
+    // Two controls of one type: a bare resource runs both, one target each (as a CloudTrail event
+    // for it would).
     static TLS: ControlSpec = ControlSpec {
         id: "s3-bucket-tls-only",
         ..BUCKET_SPEC
     };
     let two: Vec<&'static ControlSpec> = vec![&BUCKET_SPEC, &TLS];
-    let err = parse(&json!({"resourceId": "x-bucket"}), &two, &scope()).unwrap_err();
+    let both = parse(&json!({"resourceId": "x-bucket"}), &two, &scope()).unwrap();
+    assert_eq!(
+        targets(&both),
+        vec![
+            (
+                BUCKET,
+                "arn:aws:s3:::x-bucket".to_owned(),
+                "remediate",
+                false
+            ),
+            (
+                "s3-bucket-tls-only",
+                "arn:aws:s3:::x-bucket".to_owned(),
+                "remediate",
+                false
+            ),
+        ]
+    );
+    // An action only one of them has picks that one.
+    static ROTATE: ControlSpec = ControlSpec {
+        id: "s3-bucket-rotate",
+        actions: &["remediate", "rotate-now"],
+        ..BUCKET_SPEC
+    };
+    let three: Vec<&'static ControlSpec> = vec![&BUCKET_SPEC, &TLS, &ROTATE];
+    let picked = parse(
+        &json!({"resourceId": "x-bucket", "action": "rotate-now"}),
+        &three,
+        &scope(),
+    )
+    .unwrap();
+    assert_eq!(targets(&picked)[0].0, "s3-bucket-rotate");
+    assert_eq!(targets(&picked).len(), 1);
+    // An id that fits resources of different types must say which.
+    static ACCOUNT_LIKE: ControlSpec = ControlSpec {
+        id: "any-name",
+        resource_type: "AWS::Other::Thing",
+        ..BUCKET_SPEC
+    };
+    let mixed: Vec<&'static ControlSpec> = vec![&BUCKET_SPEC, &ACCOUNT_LIKE];
+    let err = parse(&json!({"resourceId": "x-bucket"}), &mixed, &scope()).unwrap_err();
     assert!(matches!(err, IntakeError::AmbiguousControl { .. }), "{err}");
+    assert!(err.to_string().contains("add `resourceType`"), "{err}");
     let t = parse(
         &json!({"resourceId": "x-bucket", "control": "s3-bucket-tls-only"}),
         &two,
