@@ -41,6 +41,23 @@ Where AWS is stricter than moto (each passes on plain moto and fails on AWS):
 - S3: a request for a bucket in another region than the request's (its SigV4 credential scope)
   answers `301 PermanentRedirect` with the bucket's region in `x-amz-bucket-region` (S3 user guide,
   "Virtual hosting of buckets" / "Making requests"); moto answers from any region.
+- S3 `PutBucketPolicy`: refused with 403 `AccessDenied` when the policy grants public access and
+  `BlockPublicPolicy` is on for the bucket, for its account, or by an organization S3 policy (S3 API
+  reference, PublicAccessBlockConfiguration: "Setting this element to TRUE causes Amazon S3 to
+  reject calls to PUT Bucket policy if the specified bucket policy allows public access"). "Public"
+  is a subset of the S3 user guide's "The meaning of 'public'": an `Allow` to `*`/`{"AWS": "*"}` (or
+  with `NotPrincipal`) not fixed by a positive condition on aws:SourceIp/SourceArn/SourceVpc(e)/
+  SourceOwner/SourceAccount/userid/PrincipalOrgID/PrincipalAccount/PrincipalArn or the SSE-KMS key
+  id with wildcard-free values. A policy naming an IAM unique id (`AROA…`, `AIDA…`) or a deleted
+  principal is refused with 400 `MalformedPolicy: Invalid principal in policy` (AWS re:Post, "How
+  do I troubleshoot the error 'Invalid principal in policy'…"). A stored policy is normalised as S3
+  stores it: an account id principal becomes the account's root ARN (IAM user guide, "AWS JSON
+  policy elements: Principal"), single-item lists their item, no whitespace. moto stored any text.
+- S3 `PutBucketEncryption` with `aws:kms:dsse` and `BucketKeyEnabled` true: refused (400
+  `InvalidArgument`; the text is the emulator's). S3 Bucket Keys are for SSE-KMS only (S3 API
+  reference, PutBucketEncryption; SSM runbook reference, AWS-EnableS3BucketKeys: "Amazon S3 Bucket
+  Keys aren't supported for ... DSSE-KMS"); AWS documents no error for the combination, so this is
+  stricter than documented: code that passes here sends no Bucket Keys with DSSE-KMS. moto kept it.
 - KMS is eventually consistent (KMS developer guide, "Eventual consistency"): a read right after a
   write may return the old state. `GET /_harness/kms/stale-reads?key=ID` makes the first
   `GetKeyRotationStatus` of that key after each rotation write answer the state before the write.
@@ -49,6 +66,19 @@ Fault hooks (to prove the code's handling of situations AWS cannot be asked to p
 - `GET /_harness/s3/discard-public-access-block-writes?bucket=NAME`: from then on a
   `PutPublicAccessBlock` on that bucket succeeds but is not kept, as if another actor reverted it
   at once; the remediation's verification read must catch it.
+- `GET /_harness/s3/organization-bpa?account=ACCOUNT&assign=all|none` (`assign=detach` to undo): an
+  AWS Organizations S3 policy manages the account's Block Public Access. S3 Control
+  `GetPublicAccessBlock` then answers the organization's effective setting (all four on or off),
+  and `Put`/`DeletePublicAccessBlock` answer 403 `AccessDenied` (S3 Control API reference,
+  GetPublicAccessBlock: "returns the effective account-level configuration, which may inherit from
+  organization-level policies"; PutPublicAccessBlock: "You might get an Access Denied (403) error
+  when the account is managed by organization-level Block Public Access policies"; AWS
+  Organizations user guide, "Amazon S3 policies": detached, the account's own setting is back).
+- `GET /_harness/s3/deleted-principal?arn=ARN&id=AROA...`: the IAM principal ARN was deleted: bucket
+  policies naming it are read back with its unique id instead, as S3 shows a deleted principal
+  (AWS re:Post, "Why is there an unknown principal format in my IAM resource-based policy?").
+- `GET /_harness/s3/raw-policy?bucket=NAME&policy=URL-ENCODED`: store a bucket policy exactly as
+  given, not in S3's normal form, so the next write of it is one S3 rewrites.
 - `GET /_harness/requests[?reset=1]`: how many AWS requests the emulator has answered (benchmarks).
 - `GET /_harness/sns/messages?topic=ARN`: the messages published to a topic (moto keeps them).
 - `GET /_harness/faults?throttle=0.2&server_error=0.05&seed=7`: from then on that fraction of AWS
@@ -85,8 +115,13 @@ Fault hooks (to prove the code's handling of situations AWS cannot be asked to p
   none); `PutEventSelectors` refuses what AWS refuses (basic selectors for data resources other
   than S3 objects, Lambda functions and DynamoDB tables — the guide's `AWS::Bedrock::*` basic
   selector among them —, more than five basic selectors, basic and advanced in one request, an
-  advanced selector without `eventCategory` or a data selector without `resources.type`), and one
-  kind replaces the other (moto kept stale advanced selectors).
+  advanced selector without `eventCategory` or a data selector without `resources.type`, more
+  than 500 values across a trail's advanced selectors, a `resources.type` CloudTrail does not
+  document), and one kind replaces the other (moto kept stale advanced selectors).
+  `StartLogging`, `StopLogging` and `PutEventSelectors` on another region's trail (named by ARN,
+  or a multi-Region trail's shadow by name) answer `InvalidHomeRegionException`, as AWS does; moto
+  answered TrailNotFound. `DescribeTrails` reports `HasCustomEventSelectors` as it is (moto: always
+  false).
 - `GET /_harness/bedrock/destinations?bucket=B&logGroup=G&role=ROLE_ARN` (each repeatable; and
   `account=`/`region=` for another account's or region's; `trust=` a URL-encoded trust policy
   for the roles instead of plain trust in bedrock.amazonaws.com): create Bedrock log destinations
@@ -404,6 +439,90 @@ def create_key(self, policy, key_usage, key_spec, *args, **kwargs):
 kms_models.KmsBackend.create_key = create_key
 
 
+# Deleting a multi-Region primary key that still has replicas (KMS API reference,
+# ScheduleKeyDeletion; developer guide, "Deleting multi-Region keys"): its state becomes
+# `PendingReplicaDeletion`, with no DeletionDate but `PendingDeletionWindowInDays`, until the last
+# replica is deleted. Key state table ("Key states of AWS KMS keys"): CancelKeyDeletion succeeds
+# only in PendingDeletion and PendingReplicaDeletion (the key comes back Disabled); EnableKey fails
+# in both. moto schedules every key as PendingDeletion and enables or cancels in any state.
+
+
+def _live_replicas(backend, key):
+    if not key.multi_region:
+        return []
+    config = key.multi_region_configuration
+    if config.get("PrimaryKey", {}).get("Arn") != key.arn:
+        return []
+    live = []
+    for replica in config.get("ReplicaKeys", []):
+        replica_backend = kms_models.kms_backends[backend.account_id][replica["Region"]]
+        if key.id in replica_backend.keys:
+            live.append(replica)
+    return live
+
+
+def schedule_key_deletion_model(self, key_id, pending_window_in_days):
+    key = self.keys[key_id]
+    if 7 <= pending_window_in_days <= 30 and _live_replicas(self, key):
+        key.enabled = False
+        key.key_state = "PendingReplicaDeletion"
+        key.deletion_date = None
+        key.pending_deletion_window_in_days = pending_window_in_days
+        return None
+    return _original_schedule_model(self, key_id, pending_window_in_days)
+
+
+def _kms_state_guard(backend, key_id, allowed, operation):
+    key = backend.keys[backend.any_id_to_key_id(key_id)]
+    if key.key_state not in allowed:
+        raise KmsError(
+            "KMSInvalidStateException",
+            f"{key.arn} is {key.key_state} and cannot be used for {operation}.",
+        )
+
+
+def cancel_key_deletion_model(self, key_id):
+    _kms_state_guard(self, key_id, ("PendingDeletion", "PendingReplicaDeletion"), "CancelKeyDeletion")
+    return _original_cancel_model(self, key_id)
+
+
+def enable_key_model(self, key_id):
+    _kms_state_guard(self, key_id, ("Enabled", "Disabled", "Unavailable"), "EnableKey")
+    return _original_enable_model(self, key_id)
+
+
+def schedule_key_deletion_response(self):
+    key_id = self._get_param("KeyId")
+    self._validate_cmk_id(key_id)
+    window = self._get_param("PendingWindowInDays") or 30
+    deletion_date = self.kms_backend.schedule_key_deletion(key_id, window)
+    key = self.kms_backend.describe_key(key_id)
+    body = {"KeyId": key.arn, "KeyState": key.key_state}
+    if key.key_state == "PendingReplicaDeletion":
+        body["PendingWindowInDays"] = window
+    else:
+        body["DeletionDate"] = deletion_date
+    return json.dumps(body)
+
+
+def key_to_dict(self):
+    body = _original_key_to_dict(self)
+    if self.key_state == "PendingReplicaDeletion":
+        body["KeyMetadata"]["PendingDeletionWindowInDays"] = getattr(self, "pending_deletion_window_in_days", 30)
+    return body
+
+
+_original_schedule_model = kms_models.KmsBackend.schedule_key_deletion
+_original_cancel_model = kms_models.KmsBackend.cancel_key_deletion
+_original_enable_model = kms_models.KmsBackend.enable_key
+_original_key_to_dict = kms_models.Key.to_dict
+kms_models.KmsBackend.schedule_key_deletion = schedule_key_deletion_model
+kms_models.KmsBackend.cancel_key_deletion = cancel_key_deletion_model
+kms_models.KmsBackend.enable_key = enable_key_model
+kms_models.Key.to_dict = key_to_dict
+kms_responses.KmsResponse.schedule_key_deletion = schedule_key_deletion_response
+
+
 # --- SageMaker notebook instances ---------------------------------------------------------------
 
 from moto.core.responses import EmptyResult
@@ -544,6 +663,260 @@ def _wrong_region(environ, start_response):
          ("x-amz-bucket-region", bucket.region_name)],
     )
     return [body]
+
+
+# --- S3: bucket policies, DSSE-KMS default encryption, organization-managed Block Public Access --
+
+from xml.sax.saxutils import escape as _xml_escape
+
+from moto.s3control import models as s3control_models
+from werkzeug.exceptions import HTTPException as _HTTPException
+
+
+class S3Refusal(_HTTPException):
+    """An S3 error answer: S3's flat `<Error>` body, or S3 Control's `<ErrorResponse><Error>`."""
+
+    def __init__(self, status, code, message, control=False):
+        super().__init__()
+        self.code = status
+        error = f"<Code>{code}</Code><Message>{_xml_escape(message)}</Message>"
+        if control:
+            body = f"<ErrorResponse><Error>{error}</Error><RequestId>harness</RequestId></ErrorResponse>"
+        else:
+            body = f"<Error>{error}<RequestId>harness</RequestId></Error>"
+        # moto answers an HTTPException raised by a backend with its `description` as the body.
+        self.description = '<?xml version="1.0" encoding="UTF-8"?>' + body
+
+    def get_headers(self, *args, **kwargs):
+        return [("Content-Type", "application/xml")]
+
+    def get_body(self, *args, **kwargs):
+        return self.description
+
+
+# Accounts whose Block Public Access an AWS Organizations S3 policy manages: account -> "all" | "none".
+ORGANIZATION_BPA = {}
+# IAM principals deleted since a bucket policy named them: ARN -> the unique id S3 shows instead.
+DELETED_PRINCIPALS = {}
+
+# IAM unique ids of users (AIDA...) and roles (AROA...) (IAM user guide, "IAM identifiers", unique IDs).
+_UNIQUE_ID = _re.compile(r"^(AIDA|AROA)[A-Z0-9]{12,}$")
+# "The meaning of 'public'" (S3 user guide, Blocking public access): a grant to everyone is not public
+# when a condition fixes it to one of these (a subset: the guide also counts fixed principals, VPCs
+# and more; IP ranges are taken as fixed when no wider than the whole internet).
+_FIXING_KEYS = {
+    "aws:sourceip", "aws:sourcearn", "aws:sourcevpc", "aws:sourcevpce", "aws:sourceowner",
+    "aws:sourceaccount", "s3:x-amz-server-side-encryption-aws-kms-key-id", "aws:userid",
+    "aws:principalorgid", "aws:principalaccount", "aws:principalarn",
+}
+
+
+def _values(value):
+    if isinstance(value, list):
+        return value
+    return [] if value is None else [value]
+
+
+def _statements(doc):
+    statements = doc.get("Statement") if isinstance(doc, dict) else None
+    return [s for s in _values(statements) if isinstance(s, dict)]
+
+
+def _aws_principals(statement):
+    found = []
+    for field in ("Principal", "NotPrincipal"):
+        principal = statement.get(field)
+        if isinstance(principal, dict):
+            found.extend(v for v in _values(principal.get("AWS")) if isinstance(v, str))
+    return found
+
+
+def _fixed(value):
+    text = str(value)
+    return "*" not in text and "?" not in text and text not in ("0.0.0.0/0", "::/0")
+
+
+def _grants_public_access(doc):
+    """Whether a policy grants public access as S3's "The meaning of 'public'" defines it (subset)."""
+    for statement in _statements(doc):
+        if statement.get("Effect") != "Allow":
+            continue
+        if "NotPrincipal" in statement:
+            return True
+        principal = statement.get("Principal")
+        everyone = principal == "*" or (
+            isinstance(principal, dict) and "*" in _values(principal.get("AWS"))
+        )
+        if not everyone:
+            continue
+        conditions = statement.get("Condition") or {}
+        fixing = any(
+            "Not" not in operator and "Null" not in operator and not operator.endswith("IfExists")
+            and key.lower() in _FIXING_KEYS and _values(value) and all(_fixed(v) for v in _values(value))
+            for operator, block in conditions.items() if isinstance(block, dict)
+            for key, value in block.items()
+        )
+        if not fixing:
+            return True
+    return False
+
+
+def _collapse(value):
+    """Single-item lists of strings become the string, everywhere below a statement."""
+    if isinstance(value, dict):
+        return {k: _collapse(v) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [_collapse(v) for v in value]
+        return items[0] if len(items) == 1 and isinstance(items[0], str) else items
+    return value
+
+
+def _normalised(doc, partition):
+    """A policy as S3 stores it: an account id principal as the account's root ARN, single-item lists
+    as strings, no whitespace."""
+    for statement in _statements(doc):
+        for field in ("Principal", "NotPrincipal"):
+            principal = statement.get(field)
+            if isinstance(principal, dict) and "AWS" in principal:
+                principal["AWS"] = [
+                    f"arn:{partition}:iam::{v}:root" if isinstance(v, str) and v.isdigit() and len(v) == 12 else v
+                    for v in _values(principal["AWS"])
+                ]
+    if isinstance(doc.get("Statement"), list):
+        doc["Statement"] = [_collapse(s) for s in doc["Statement"]]
+    elif isinstance(doc.get("Statement"), dict):
+        doc["Statement"] = _collapse(doc["Statement"])
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _account_blocks_public_policy(account_id, partition):
+    assign = ORGANIZATION_BPA.get(account_id)
+    if assign is not None:
+        return assign == "all"
+    account = s3control_models.s3control_backends[account_id][partition].public_access_block
+    return bool(account and account.block_public_policy)
+
+
+def put_bucket_policy(self, bucket_name, policy):
+    bucket = self.get_bucket(bucket_name)
+    try:
+        doc = json.loads(policy)
+    except (ValueError, TypeError):
+        doc = None
+    if not isinstance(doc, dict):
+        bucket.policy = policy  # moto's own behaviour for text that is not a JSON object
+        return
+    for statement in _statements(doc):
+        for principal in _aws_principals(statement):
+            if _UNIQUE_ID.match(principal) or principal in DELETED_PRINCIPALS:
+                raise S3Refusal(400, "MalformedPolicy", "Invalid principal in policy")
+    partition = getattr(self, "partition", "aws")
+    bucket_block = bucket.public_access_block
+    if _grants_public_access(doc) and (
+        (bucket_block is not None and bucket_block.block_public_policy)
+        or _account_blocks_public_policy(bucket.account_id, partition)
+    ):
+        raise S3Refusal(403, "AccessDenied", "Access Denied")
+    bucket.policy = _normalised(doc, partition)
+
+
+def get_bucket_policy(self, bucket_name):
+    policy = self.get_bucket(bucket_name).policy
+    if not policy or not DELETED_PRINCIPALS:
+        return policy
+    try:
+        doc = json.loads(policy)
+    except (ValueError, TypeError):
+        return policy
+    deleted = False
+    for statement in _statements(doc):
+        for field in ("Principal", "NotPrincipal"):
+            principal = statement.get(field)
+            names = _values(principal.get("AWS")) if isinstance(principal, dict) else []
+            if any(isinstance(v, str) and v in DELETED_PRINCIPALS for v in names):
+                shown = [DELETED_PRINCIPALS.get(v, v) if isinstance(v, str) else v for v in names]
+                principal["AWS"] = shown[0] if len(shown) == 1 else shown
+                deleted = True
+    if not deleted:
+        return policy
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+_original_put_encryption = s3_models.S3Backend.put_bucket_encryption
+
+
+def put_bucket_encryption(self, bucket_name, encryption):
+    rule = (encryption or {}).get("Rule")
+    rule = rule if isinstance(rule, dict) else {}
+    default = rule.get("ApplyServerSideEncryptionByDefault") or {}
+    bucket_key = str(rule.get("BucketKeyEnabled", "false")).lower() == "true"
+    if default.get("SSEAlgorithm") == "aws:kms:dsse" and bucket_key:
+        self.get_bucket(bucket_name)
+        raise S3Refusal(400, "InvalidArgument", "S3 Bucket Keys are not supported for DSSE-KMS")
+    return _original_put_encryption(self, bucket_name, encryption)
+
+
+s3_models.S3Backend.put_bucket_policy = put_bucket_policy
+s3_models.S3Backend.get_bucket_policy = get_bucket_policy
+s3_models.S3Backend.put_bucket_encryption = put_bucket_encryption
+
+_original_get_account_bpa = s3control_models.S3ControlBackend.get_public_access_block
+_original_put_account_bpa = s3control_models.S3ControlBackend.put_public_access_block
+_original_delete_account_bpa = s3control_models.S3ControlBackend.delete_public_access_block
+
+
+def _refuse_if_organization_managed(account_id):
+    if account_id in ORGANIZATION_BPA:
+        raise S3Refusal(403, "AccessDenied", "Access Denied", control=True)
+
+
+def get_account_public_access_block(self, account_id):
+    assign = ORGANIZATION_BPA.get(account_id)
+    if assign is not None and account_id == self.account_id:
+        on = assign == "all"
+        return s3_models.PublicAccessBlock(on, on, on, on)
+    return _original_get_account_bpa(self, account_id)
+
+
+def put_account_public_access_block(self, account_id, pub_block_config):
+    _refuse_if_organization_managed(account_id)
+    return _original_put_account_bpa(self, account_id, pub_block_config)
+
+
+def delete_account_public_access_block(self, account_id):
+    _refuse_if_organization_managed(account_id)
+    return _original_delete_account_bpa(self, account_id)
+
+
+s3control_models.S3ControlBackend.get_public_access_block = get_account_public_access_block
+s3control_models.S3ControlBackend.put_public_access_block = put_account_public_access_block
+s3control_models.S3ControlBackend.delete_public_access_block = delete_account_public_access_block
+
+
+def s3_harness(path, query, start_response):
+    """The S3 harness paths (`/_harness/s3/...`), or None for another path."""
+    def first(name):
+        return (query.get(name) or [""])[0]
+
+    if path == "/_harness/s3/organization-bpa":
+        with _LOCK:
+            if first("assign") in ("all", "none"):
+                ORGANIZATION_BPA[first("account")] = first("assign")
+            else:
+                ORGANIZATION_BPA.pop(first("account"), None)
+            return json_response(start_response, dict(ORGANIZATION_BPA))
+    if path == "/_harness/s3/deleted-principal":
+        with _LOCK:
+            DELETED_PRINCIPALS[first("arn")] = first("id")
+            return json_response(start_response, dict(DELETED_PRINCIPALS))
+    if path == "/_harness/s3/raw-policy":
+        for backend in s3_models.s3_backends.values():
+            for partition_backend in backend.values():
+                if first("bucket") in partition_backend.buckets:
+                    partition_backend.buckets[first("bucket")].policy = first("policy").encode()
+                    return json_response(start_response, {"stored": True})
+        return json_response(start_response, {"stored": False})
+    return None
 
 
 # --- Bedrock destinations, made the way a user makes them ---------------------------------------
@@ -748,6 +1121,14 @@ def _check_features(features):
             raise GuardDutyBadRequest(
                 "The request is rejected because an invalid or out-of-range value is specified as an input parameter."
             )
+    # GuardDuty API reference, CreateDetector / UpdateDetector: "Specifying both EKS Runtime
+    # Monitoring (EKS_RUNTIME_MONITORING) and Runtime Monitoring (RUNTIME_MONITORING) will cause an
+    # error" (Runtime Monitoring already covers EKS).
+    names = {f.get("name") for f in features or []}
+    if {"EKS_RUNTIME_MONITORING", "RUNTIME_MONITORING"} <= names:
+        raise GuardDutyBadRequest(
+            "The request is rejected because EKS_RUNTIME_MONITORING and RUNTIME_MONITORING cannot both be specified."
+        )
 
 
 _moto_create_detector = guardduty_models.GuardDutyBackend.create_detector
@@ -815,6 +1196,32 @@ BASIC_DATA_TYPES = {"AWS::S3::Object", "AWS::Lambda::Function", "AWS::DynamoDB::
 ADVANCED_FIELDS = {"eventCategory", "eventSource", "eventName", "eventType", "readOnly", "resources.type",
                    "resources.ARN", "errorCode", "userIdentity.arn", "sessionCredentialFromConsole",
                    "vpcEndpointId", "eventTypeName"}
+# `resources.type` values CloudTrail documents (CloudTrail user guide, "Understanding CloudTrail
+# events", table "Data events supported by AWS CloudTrail"): every Amazon Bedrock row, and the rows
+# tests use. A value it does not know is refused (InvalidEventSelectorsException: "Specify a valid
+# value for a parameter", CloudTrail API reference, PutEventSelectors errors).
+DATA_EVENT_TYPES = {
+    "AWS::Bedrock::AdvancedOptimizePromptJob", "AWS::Bedrock::AgentAlias", "AWS::Bedrock::AsyncInvoke",
+    "AWS::Bedrock::AutomatedReasoningPolicy", "AWS::Bedrock::AutomatedReasoningPolicyVersion",
+    "AWS::Bedrock::Blueprint", "AWS::Bedrock::DataAutomationInvocation", "AWS::Bedrock::DataAutomationProfile",
+    "AWS::Bedrock::DataAutomationProject", "AWS::Bedrock::FlowAlias", "AWS::Bedrock::FlowExecution",
+    "AWS::Bedrock::Guardrail", "AWS::Bedrock::InlineAgent", "AWS::Bedrock::KnowledgeBase", "AWS::Bedrock::Model",
+    "AWS::Bedrock::PromptVersion", "AWS::Bedrock::Session", "AWS::Bedrock::Tool",
+    "AWS::S3::Object", "AWS::S3::AccessPoint", "AWS::S3Express::Object", "AWS::Lambda::Function",
+    "AWS::DynamoDB::Table", "AWS::DynamoDB::Stream",
+}
+# "If a trail uses advanced event selectors, a maximum of 500 total values for all conditions in all
+# advanced event selectors is allowed" (CloudTrail user guide, "Quotas in AWS CloudTrail"; API
+# reference, InvalidEventSelectorsException).
+MAX_ADVANCED_VALUES = 500
+_CONDITIONS = ("Equals", "StartsWith", "EndsWith", "NotEquals", "NotStartsWith", "NotEndsWith")
+
+
+class InvalidHomeRegion(_CloudTrailError):
+    code = 400
+
+    def __init__(self, message):
+        super().__init__("InvalidHomeRegionException", message)
 
 
 class InvalidEventSelectors(_CloudTrailError):
@@ -863,12 +1270,77 @@ def trail_put_event_selectors(self, event_selectors, advanced_event_selectors):
                 raise InvalidEventSelectors("Each advanced event selector needs eventCategory and known fields only.")
             if fields["eventCategory"].get("Equals") == ["Data"] and "resources.type" not in fields:
                 raise InvalidEventSelectors("A data event selector needs resources.type.")
+            for value in (fields.get("resources.type") or {}).get("Equals") or []:
+                if value not in DATA_EVENT_TYPES:
+                    raise InvalidEventSelectors(f"Value {value} for resources.type is not valid.")
+        values = sum(len(f.get(c) or []) for s in advanced_event_selectors
+                     for f in s.get("FieldSelectors") or [] for c in _CONDITIONS)
+        if values > MAX_ADVANCED_VALUES:
+            raise InvalidEventSelectors(
+                f"The advanced event selectors have {values} values; a maximum of {MAX_ADVANCED_VALUES} total "
+                "values for all conditions in all advanced event selectors is allowed.")
         self.event_selectors = []
         self.advanced_event_selectors = advanced_event_selectors
 
 
 cloudtrail_models.Trail.__init__ = trail_init
 cloudtrail_models.Trail.put_event_selectors = trail_put_event_selectors
+
+
+def _home_trail(self, name_or_arn):
+    """The trail `name_or_arn` if this backend's region (the request's, from its SigV4 credential
+    scope) is its home region. Another region's trail — named by its ARN, or by name where a
+    multi-Region trail has its shadow — is refused: "The PutEventSelectors operation must be called
+    from the Region in which the trail was created; otherwise, an InvalidHomeRegionException is
+    thrown" (CloudTrail API reference, PutEventSelectors); StartLogging and StopLogging "must be
+    called from the Region in which the trail was created" and "cannot be called on the shadow
+    trails" (API reference, StartLogging, StopLogging). moto's backend is per region and answered
+    TrailNotFound."""
+    try:
+        return self.get_trail(name_or_arn)
+    except cloudtrail_models.TrailNotFoundException:
+        for region, backend in list(cloudtrail_models.cloudtrail_backends[self.account_id].items()):
+            if region == self.region_name:
+                continue
+            for trail in list(backend.trails.values()):
+                if trail.arn == name_or_arn or (trail.trail_name == name_or_arn and trail.is_multi_region):
+                    raise InvalidHomeRegion(
+                        f"Trail {trail.arn} was created in {trail.region_name}: call this operation in "
+                        f"its home region, not {self.region_name}.")
+        raise
+
+
+def backend_start_logging(self, name):
+    _home_trail(self, name).start_logging()
+
+
+def backend_stop_logging(self, name):
+    _home_trail(self, name).stop_logging()
+
+
+def backend_put_event_selectors(self, trail_name, event_selectors, advanced_event_selectors):
+    trail = _home_trail(self, trail_name)
+    trail.put_event_selectors(event_selectors, advanced_event_selectors)
+    return trail.arn, event_selectors, advanced_event_selectors
+
+
+_moto_trail_description = cloudtrail_models.Trail.description
+_DEFAULT_SELECTORS = [{"ReadWriteType": "All", "IncludeManagementEvents": True, "DataResources": [],
+                       "ExcludeManagementEventSources": []}]
+
+
+def trail_description(self, include_region=False):
+    """`HasCustomEventSelectors` as it is ("Specifies if the trail has custom event selectors",
+    CloudTrail API reference, Trail): false only with the default selector; moto said false always."""
+    desc = _moto_trail_description(self, include_region)
+    desc["HasCustomEventSelectors"] = bool(self.advanced_event_selectors) or self.event_selectors != _DEFAULT_SELECTORS
+    return desc
+
+
+cloudtrail_models.CloudTrailBackend.start_logging = backend_start_logging
+cloudtrail_models.CloudTrailBackend.stop_logging = backend_stop_logging
+cloudtrail_models.CloudTrailBackend.put_event_selectors = backend_put_event_selectors
+cloudtrail_models.Trail.description = trail_description
 
 
 # --- Harness endpoints ------------------------------------------------------------------------
@@ -890,6 +1362,10 @@ def harness_app(environ, start_response):
     if path == "/_harness/s3/discard-public-access-block-writes":
         DISCARD_BPA_WRITES.update(query.get("bucket") or [])
         return json_response(start_response, sorted(DISCARD_BPA_WRITES))
+    if path.startswith("/_harness/s3/"):
+        answered = s3_harness(path, query, start_response)
+        if answered is not None:
+            return answered
     if path == "/_harness/securityhub/findings":
         found = []
         for account in securityhub_backends.values():

@@ -354,11 +354,13 @@ async fn each_trigger_reaches_the_controls_it_concerns() {
         assert_eq!(controls(&r), vec![control], "{file}");
         assert_eq!(r.results[0].outcome, Outcome::Compliant, "{file}: {r:?}");
     }
-    // Without a control, a bucket id fits both: the payload must say which.
-    let err = integration_tests::handle(&f.engine, &f.calls, &json!({"resourceId": b}))
-        .await
-        .unwrap_err();
-    assert!(err.to_string().contains("add `control`"), "{err}");
+    // Without a control, a bucket id runs both controls, one record each.
+    let r = f.run(&json!({"resourceId": b})).await;
+    assert_eq!(controls(&r), vec![TLS, KMS]);
+    assert!(
+        r.results.iter().all(|r| r.outcome == Outcome::Compliant),
+        "{r:?}"
+    );
 }
 
 /// The outcome and detail of the customer-key control on `bucket`, with the calls it made.
@@ -604,4 +606,283 @@ async fn a_sweep_checks_the_key_once() {
         describes, 1,
         "buckets checked at once share one DescribeKey"
     );
+}
+
+/// Sets a bucket's default encryption as its owner would.
+async fn set_encryption(f: &Fixture, bucket: &str, algorithm: &str, key: &str, bucket_key: bool) {
+    use aws_sdk_s3::types::{
+        ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+        ServerSideEncryptionRule,
+    };
+    f.s3.put_bucket_encryption()
+        .bucket(bucket)
+        .server_side_encryption_configuration(
+            ServerSideEncryptionConfiguration::builder()
+                .rules(
+                    ServerSideEncryptionRule::builder()
+                        .apply_server_side_encryption_by_default(
+                            ServerSideEncryptionByDefault::builder()
+                                .sse_algorithm(ServerSideEncryption::from(algorithm))
+                                .kms_master_key_id(key)
+                                .build()
+                                .unwrap(),
+                        )
+                        .bucket_key_enabled(bucket_key)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Whether S3 Bucket Keys are on for the bucket's default encryption.
+async fn bucket_key(f: &Fixture, bucket: &str) -> Option<bool> {
+    f.s3.get_bucket_encryption()
+        .bucket(bucket)
+        .send()
+        .await
+        .ok()?
+        .server_side_encryption_configuration()?
+        .rules()
+        .first()?
+        .bucket_key_enabled()
+}
+
+#[tokio::test]
+async fn dual_layer_dsse_kms_is_kept_never_downgraded() {
+    // DSSE-KMS is dual-layer encryption with a KMS key: S3 Bucket Keys do not apply to it
+    // (S3 API reference, PutBucketEncryption: "If you specify default encryption by using SSE-KMS,
+    // you can also configure Amazon S3 Bucket Keys"; SSM runbook reference, AWS-EnableS3BucketKeys:
+    // "Amazon S3 Bucket Keys aren't supported for dual-layer server-side encryption with AWS KMS
+    // keys (DSSE-KMS)"). The emulator refuses a DSSE-KMS configuration with Bucket Keys.
+    let key = new_key(ACCOUNT, REGION, None).await;
+    let other = new_key(ACCOUNT, REGION, None).await;
+    let f = fixture(
+        &[],
+        &[("AI_DATA_BUCKETS", "ai-*"), ("AI_DATA_KMS_KEY", &key)],
+    )
+    .await;
+    let refused = f.bucket("ai-dsse-refused").await;
+    let refusal = f
+        .s3
+        .put_bucket_encryption()
+        .bucket(&refused)
+        .server_side_encryption_configuration(
+            aws_sdk_s3::types::ServerSideEncryptionConfiguration::builder()
+                .rules(
+                    aws_sdk_s3::types::ServerSideEncryptionRule::builder()
+                        .apply_server_side_encryption_by_default(
+                            aws_sdk_s3::types::ServerSideEncryptionByDefault::builder()
+                                .sse_algorithm(aws_sdk_s3::types::ServerSideEncryption::AwsKmsDsse)
+                                .kms_master_key_id(&key)
+                                .build()
+                                .unwrap(),
+                        )
+                        .bucket_key_enabled(true)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await;
+    assert!(refusal.is_err(), "DSSE-KMS with S3 Bucket Keys is refused");
+
+    // With the wanted key: compliant as it is, one read.
+    let dsse = f.bucket("ai-dsse").await;
+    set_encryption(&f, &dsse, "aws:kms:dsse", &key, false).await;
+    let (outcome, detail, calls) = kms_run(&f, &dsse).await;
+    assert_eq!(outcome, Outcome::Compliant, "{detail}");
+    assert!(detail.contains("aws:kms:dsse"), "{detail}");
+    assert_eq!(calls, vec![GET_ENC]);
+    assert_eq!(
+        f.encryption(&dsse).await,
+        (Some("aws:kms:dsse".to_owned()), Some(key.clone()))
+    );
+
+    // With another key: the key is fixed, the second layer kept, no Bucket Keys asked for.
+    let wrong = f.bucket("ai-dsse-other").await;
+    set_encryption(&f, &wrong, "aws:kms:dsse", &other, false).await;
+    let (outcome, detail, calls) = kms_run(&f, &wrong).await;
+    assert_eq!(outcome, Outcome::Remediated, "{detail}");
+    assert!(detail.contains("aws:kms:dsse"), "{detail}");
+    assert_eq!(calls, vec![GET_ENC, DESCRIBE_KEY, PUT_ENC, GET_ENC]);
+    assert_eq!(
+        f.encryption(&wrong).await,
+        (Some("aws:kms:dsse".to_owned()), Some(key.clone()))
+    );
+    assert_eq!(bucket_key(&f, &wrong).await, Some(false));
+    // And it stays compliant.
+    assert_eq!(kms_run(&f, &wrong).await.0, Outcome::Compliant);
+}
+
+/// A policy statement granting `s3:GetObject` on `bucket`'s objects to everyone.
+fn public_read(bucket: &str) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"PublicRead","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{bucket}/*"}}]}}"#
+    )
+}
+
+/// Turns `BlockPublicPolicy` (and the other three flags) on for a bucket.
+async fn block_public_access(f: &Fixture, bucket: &str) {
+    f.s3.put_public_access_block()
+        .bucket(bucket)
+        .public_access_block_configuration(
+            aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .ignore_public_acls(true)
+                .block_public_policy(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_public_policy_under_block_public_policy_is_failed_with_the_reason() {
+    // With Block Public Access's BlockPublicPolicy on, S3 refuses (403 AccessDenied) any
+    // PutBucketPolicy whose policy grants public access (S3 API reference,
+    // PublicAccessBlockConfiguration: "Setting this element to TRUE causes Amazon S3 to reject
+    // calls to PUT Bucket policy if the specified bucket policy allows public access"; "public" as
+    // the S3 user guide defines it, "The meaning of 'public'"). The policy already in place stays
+    // ("Enabling this setting doesn't affect existing bucket policies"), so the owner's public
+    // grant plus the TLS-only statement is such a write. The emulator enforces it.
+    let f = fixture(&[], &[]).await;
+    let b = f.bucket("tls-public").await;
+    f.set_policy(&b, &public_read(&b)).await;
+    block_public_access(&f, &b).await;
+    let public = f.policy(&b).await.unwrap();
+    let refused =
+        f.s3.put_bucket_policy()
+            .bucket(&b)
+            .policy(&public)
+            .send()
+            .await;
+    assert!(
+        refused.is_err(),
+        "S3 refuses to write a public policy again"
+    );
+
+    let (outcome, detail) = f.direct(&b, TLS).await;
+    assert_eq!(outcome, Outcome::Failed, "{detail}");
+    assert!(
+        detail.contains("grants public access")
+            && detail.contains("PublicRead")
+            && detail.contains("BlockPublicPolicy"),
+        "{detail}"
+    );
+    assert!(!detail.contains("missing permission"), "{detail}");
+    assert_eq!(
+        f.policy(&b).await,
+        Some(public),
+        "the owner's grant is kept"
+    );
+
+    // Without BlockPublicPolicy, S3 takes the same write: the public bucket becomes TLS-only and
+    // the owner's grant stays (this function does not read Block Public Access: it tries).
+    let open = f.bucket("tls-public-open").await;
+    f.set_policy(&open, &public_read(&open)).await;
+    let (outcome, detail) = f.direct(&open, TLS).await;
+    assert_eq!(outcome, Outcome::Remediated, "{detail}");
+    let written = f.policy(&open).await.unwrap();
+    assert!(
+        written.contains("PublicRead") && written.contains("aws:SecureTransport"),
+        "{written}"
+    );
+
+    // A grant to everyone fixed by a condition (here: one source account) is not public.
+    let fixed = f.bucket("tls-fixed").await;
+    f.set_policy(
+        &fixed,
+        &format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"Logs","Effect":"Allow","Principal":{{"Service":"logging.s3.amazonaws.com"}},"Action":"s3:PutObject","Resource":"arn:aws:s3:::{fixed}/*"}},{{"Sid":"Partner","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{fixed}/*","Condition":{{"StringEquals":{{"aws:SourceAccount":"{OTHER_ACCOUNT}"}}}}}}]}}"#
+        ),
+    )
+    .await;
+    block_public_access(&f, &fixed).await;
+    let (outcome, detail) = f.direct(&fixed, TLS).await;
+    assert_eq!(outcome, Outcome::Remediated, "{detail}");
+}
+
+#[tokio::test]
+async fn a_policy_naming_a_deleted_principal_is_reported_not_resent() {
+    // S3 shows a deleted IAM role or user as its unique id (AROA…, AIDA…) and refuses any policy
+    // naming it: "MalformedPolicy: Invalid principal in policy" (AWS re:Post knowledge center,
+    // "Why is there an unknown principal format in my IAM resource-based policy?" and "How do I
+    // troubleshoot the error 'Invalid principal in policy' in my S3 bucket policy?"). The emulator
+    // shows a deleted principal so and refuses such a policy.
+    let f = fixture(&[], &[]).await;
+    let b = f.bucket("tls-deleted").await;
+    let role = format!("arn:aws:iam::{ACCOUNT}:role/{}", unique("gone"));
+    f.set_policy(
+        &b,
+        &format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"Readers","Effect":"Allow","Principal":{{"AWS":"{role}"}},"Action":"s3:GetObject","Resource":"arn:aws:s3:::{b}/*"}}]}}"#
+        ),
+    )
+    .await;
+    let id = "AROAKSCDLFT9R5DQP782U";
+    Emulator::get().harness_get(&format!(
+        "/_harness/s3/deleted-principal?arn={role}&id={id}"
+    ));
+    let shown = f.policy(&b).await.unwrap();
+    assert!(shown.contains(id), "{shown}");
+    let refused =
+        f.s3.put_bucket_policy()
+            .bucket(&b)
+            .policy(&shown)
+            .send()
+            .await;
+    assert!(refused.is_err(), "S3 refuses a policy naming a unique id");
+
+    let (outcome, detail) = f.direct(&b, TLS).await;
+    assert_eq!(outcome, Outcome::Failed, "{detail}");
+    assert!(
+        detail.contains(&format!("names a deleted IAM principal {id}"))
+            && detail.contains("remove it"),
+        "{detail}"
+    );
+    assert!(!detail.contains("missing permission"), "{detail}");
+    assert_eq!(f.calls.calls(), vec![GET_POLICY], "no doomed write");
+    assert_eq!(f.policy(&b).await, Some(shown));
+}
+
+#[tokio::test]
+async fn a_policy_s3_rewrites_on_write_is_verified_by_meaning() {
+    // S3 stores a policy in its own form: an account id principal as the account's root ARN
+    // (IAM user guide, "AWS JSON policy elements: Principal", AWS account principals: the
+    // service may convert the 12-digit id to the root ARN), single-item lists as their item, no
+    // whitespace. The emulator normalises so; `raw-policy` stores a policy not in that form (as
+    // a client wrote it), so the control's write is the one S3 rewrites.
+    let f = fixture(&[], &[]).await;
+    let b = f.bucket("tls-rewritten").await;
+    let written = format!(
+        r#"{{"Version": "2012-10-17", "Statement": [{{"Sid": "Partner", "Effect": "Allow", "Principal": {{"AWS": ["{OTHER_ACCOUNT}"]}}, "Action": ["s3:GetObject"], "Resource": "arn:aws:s3:::{b}/*"}}]}}"#
+    );
+    let encoded: String = written
+        .bytes()
+        .map(|c| match c {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (c as char).to_string(),
+            _ => format!("%{c:02X}"),
+        })
+        .collect();
+    Emulator::get().harness_get(&format!(
+        "/_harness/s3/raw-policy?bucket={b}&policy={encoded}"
+    ));
+    assert_eq!(f.policy(&b).await.as_deref(), Some(written.as_str()));
+
+    let (outcome, detail) = f.direct(&b, TLS).await;
+    assert_eq!(outcome, Outcome::Remediated, "{detail}");
+    assert_eq!(f.calls.calls(), vec![GET_POLICY, PUT_POLICY, GET_POLICY]);
+    let stored = f.policy(&b).await.unwrap();
+    assert!(
+        stored.contains(&format!(r#""AWS":"arn:aws:iam::{OTHER_ACCOUNT}:root""#)),
+        "S3 rewrote the principal: {stored}"
+    );
+    assert_eq!(f.direct(&b, TLS).await.0, Outcome::Compliant);
 }

@@ -752,3 +752,72 @@ fn with_finding(file: &str, calls: &[&str]) -> Vec<String> {
     }
     v
 }
+
+/// Marks the account's Block Public Access as managed by an AWS Organizations S3 policy
+/// (`all`, `none`), or detaches it (`detach`), in the emulator; detached again when dropped.
+struct OrganizationPolicy;
+
+impl OrganizationPolicy {
+    fn assign(assign: &str) -> Self {
+        Emulator::get().harness_get(&format!(
+            "/_harness/s3/organization-bpa?account={ACCOUNT}&assign={assign}"
+        ));
+        OrganizationPolicy
+    }
+}
+
+impl Drop for OrganizationPolicy {
+    fn drop(&mut self) {
+        Emulator::get().harness_get(&format!(
+            "/_harness/s3/organization-bpa?account={ACCOUNT}&assign=detach"
+        ));
+    }
+}
+
+#[tokio::test]
+async fn an_account_managed_by_an_organization_s3_policy() {
+    // An AWS Organizations S3 policy can manage an account's Block Public Access: it overrides the
+    // account-level setting, `GetPublicAccessBlock` "returns the effective account-level
+    // configuration, which may inherit from organization-level policies", and
+    // `PutPublicAccessBlock` "may be restricted ... You might get an Access Denied (403) error"
+    // (S3 Control API reference, GetPublicAccessBlock and PutPublicAccessBlock; AWS Organizations
+    // user guide, "Amazon S3 policies": "Override protection: Prevents account-level
+    // modifications when organization policies are active"). The emulator's `organization-bpa`
+    // switch does so.
+    let _turn = ACCOUNT_SETTING.lock().await;
+    let f = fixture(&[]).await;
+    f.set_account_flags(None).await;
+    let account = || events::load("s3-public-access-block/direct-account.json", &[]);
+
+    // The organization blocks everything: the effective setting is compliant, nothing written.
+    {
+        let _org = OrganizationPolicy::assign("all");
+        let response = f.ok(&account()).await;
+        let r = only(&response);
+        assert_eq!(r.outcome, Outcome::Compliant, "{r:?}");
+        assert_eq!(f.calls.calls(), vec![ACCOUNT_GET]);
+    }
+    // The organization turns it off: S3 Control refuses the write; the record says who manages it.
+    {
+        let _org = OrganizationPolicy::assign("none");
+        let err = f
+            .handle(&account())
+            .await
+            .expect_err("not compliant, not fixable");
+        let EngineError::Unresolved { response, .. } = err else {
+            panic!("expected unresolved: {err}")
+        };
+        let r = only(&response);
+        assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
+        assert!(
+            r.detail.contains("managed by the organization"),
+            "{}",
+            r.detail
+        );
+        assert!(!r.detail.contains("missing permission"), "{}", r.detail);
+        assert_eq!(f.calls.calls(), vec![ACCOUNT_GET, ACCOUNT_PUT]);
+    }
+    // Detached: the account's own setting is back (none), and fixable again.
+    assert_eq!(f.account_flags().await, None);
+    assert_eq!(only(&f.ok(&account()).await).outcome, Outcome::Remediated);
+}

@@ -7,10 +7,19 @@
 //!   stable `Sid` into the policy's text, so every other statement stays byte for byte; a bucket
 //!   without a policy gets a policy with just that statement. A policy that cannot be parsed, or
 //!   that the statement would push over S3's 20 KB limit, is never touched (`failed`, with why).
+//!   Nor is a policy S3 refuses to take back whatever the settings: one naming a deleted IAM
+//!   principal (S3 shows it by its unique id, `AROA…`/`AIDA…`, and answers `MalformedPolicy:
+//!   Invalid principal in policy`). A policy granting public access ("The meaning of 'public'", S3
+//!   user guide) is written (S3 takes it while Block Public Access's `BlockPublicPolicy` is off);
+//!   refused with `403 AccessDenied`, the record says why, not "missing permission". The owner's
+//!   grant is never removed. The policy read back is compared with the one written by meaning, since S3
+//!   stores a policy in its own form ([`policy_meaning`]).
 //! * **Customer-key default encryption** (`s3-bucket-kms-encryption`): buckets in `AI_DATA_BUCKETS`
 //!   (name patterns or `tag:key=value`; empty = off — a new key can lock out readers without
 //!   `kms:Decrypt`) must default to `aws:kms` with `AI_DATA_KMS_KEY` (any customer key when unset)
-//!   and S3 Bucket Keys on. Objects written before keep their old encryption.
+//!   and S3 Bucket Keys on — or to dual-layer `aws:kms:dsse` with that key, which S3 Bucket Keys do
+//!   not apply to: a DSSE-KMS bucket is never downgraded to one layer (with another key, only the
+//!   key is changed). Objects written before keep their old encryption.
 //!
 //!   S3 does not validate the key `PutBucketEncryption` is given (S3 API reference): a key of
 //!   another region or account, a disabled or an asymmetric key is accepted and every later upload
@@ -289,11 +298,7 @@ fn strings(v: Option<&Value>) -> Vec<&str> {
 /// Whether `statement` denies every `s3:*` request without TLS on `bucket` and its objects.
 pub fn denies_plain_http(statement: &Value, bucket_arn: &str) -> bool {
     let effect = statement.get("Effect").and_then(Value::as_str) == Some("Deny");
-    let everyone = match statement.get("Principal") {
-        Some(Value::String(p)) => p == "*",
-        Some(Value::Object(o)) => strings(o.get("AWS")).contains(&"*"),
-        _ => false,
-    };
+    let everyone = names_everyone(statement.get("Principal"));
     let every_action = strings(statement.get("Action"))
         .iter()
         .any(|a| *a == "*" || a.eq_ignore_ascii_case("s3:*"));
@@ -313,6 +318,213 @@ pub fn denies_plain_http(statement: &Value, bucket_arn: &str) -> bool {
         _ => false,
     };
     effect && everyone && every_action && both && insecure
+}
+
+/// Whether a `Principal` is everyone: `"*"` or `{"AWS": "*"}`.
+fn names_everyone(principal: Option<&Value>) -> bool {
+    match principal {
+        Some(Value::String(p)) => p == "*",
+        Some(Value::Object(o)) => strings(o.get("AWS")).contains(&"*"),
+        _ => false,
+    }
+}
+
+/// A statement's name in a record: its `Sid`, or its position.
+fn statement_name(statement: &Value, index: usize) -> String {
+    match statement.get("Sid").and_then(Value::as_str) {
+        Some(sid) if !sid.is_empty() => format!("statement {sid}"),
+        _ => format!("statement {}", index + 1),
+    }
+}
+
+/// Condition keys that, with a fixed value, keep a grant to everyone from being public (S3 user
+/// guide, Blocking public access, "The meaning of 'public'"; a subset of S3's own evaluation).
+const FIXING_KEYS: &[&str] = &[
+    "aws:sourceip",
+    "aws:sourcearn",
+    "aws:sourcevpc",
+    "aws:sourcevpce",
+    "aws:sourceowner",
+    "aws:sourceaccount",
+    "s3:x-amz-server-side-encryption-aws-kms-key-id",
+    "aws:userid",
+    "aws:principalorgid",
+    "aws:principalaccount",
+    "aws:principalarn",
+];
+
+/// Whether a condition block limits a grant to something fixed: a key of [`FIXING_KEYS`] under a
+/// positive operator, with values free of wildcards (and an IP range narrower than everything).
+fn fixed_by(conditions: Option<&Value>) -> bool {
+    let Some(Value::Object(operators)) = conditions else {
+        return false;
+    };
+    operators.iter().any(|(operator, block)| {
+        let positive = !operator.contains("Not")
+            && !operator.contains("Null")
+            && !operator.ends_with("IfExists");
+        let Value::Object(keys) = block else {
+            return false;
+        };
+        positive
+            && keys.iter().any(|(key, value)| {
+                let values: Vec<String> = match value {
+                    Value::Array(items) => items.iter().map(scalar_text).collect(),
+                    other => vec![scalar_text(other)],
+                };
+                FIXING_KEYS.contains(&key.to_ascii_lowercase().as_str())
+                    && !values.is_empty()
+                    && values.iter().all(|v| {
+                        !v.contains(['*', '?']) && v != "0.0.0.0/0" && v != "::/0" && !v.is_empty()
+                    })
+            })
+    })
+}
+
+fn scalar_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The statement of `statements` that grants public access as S3 defines it (an `Allow` to
+/// everyone, or with `NotPrincipal`, not fixed by a condition), if any.
+pub fn public_grant(statements: &[Value]) -> Option<String> {
+    statements.iter().enumerate().find_map(|(i, s)| {
+        let allow = s.get("Effect").and_then(Value::as_str) == Some("Allow");
+        let everyone = s.get("NotPrincipal").is_some() || names_everyone(s.get("Principal"));
+        (allow && everyone && !fixed_by(s.get("Condition"))).then(|| statement_name(s, i))
+    })
+}
+
+/// The statement of `statements` that allows everyone under some condition (which S3 may or may
+/// not count as limiting it), if any: what can make S3 refuse a policy as public.
+fn grant_to_everyone(statements: &[Value]) -> Option<String> {
+    statements.iter().enumerate().find_map(|(i, s)| {
+        let allow = s.get("Effect").and_then(Value::as_str) == Some("Allow");
+        let everyone = s.get("NotPrincipal").is_some() || names_everyone(s.get("Principal"));
+        (allow && everyone).then(|| statement_name(s, i))
+    })
+}
+
+/// Whether a principal is an IAM unique id (`AIDA…` a user, `AROA…` a role): how S3 shows a
+/// principal that was deleted after the policy named it.
+fn is_unique_id(principal: &str) -> bool {
+    (principal.starts_with("AROA") || principal.starts_with("AIDA"))
+        && principal.len() >= 16
+        && principal
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// The first deleted principal (an IAM unique id) that `statements` name, if any.
+pub fn deleted_principal(statements: &[Value]) -> Option<String> {
+    statements.iter().find_map(|s| {
+        ["Principal", "NotPrincipal"].iter().find_map(|field| {
+            let aws = s.get(*field).and_then(|p| p.get("AWS"));
+            strings(aws)
+                .into_iter()
+                .find(|p| is_unique_id(p))
+                .map(str::to_owned)
+        })
+    })
+}
+
+/// The statements of a policy document (one statement or a list).
+fn statements_of(doc: &Value) -> Vec<Value> {
+    match doc.get("Statement") {
+        Some(Value::Array(a)) => a.clone(),
+        Some(one) => vec![one.clone()],
+        None => Vec::new(),
+    }
+}
+
+/// Why S3 would refuse to take a policy with these statements back as it is (plus the TLS-only
+/// statement), whatever the account's settings: it names a deleted principal. (A public grant is
+/// refused only while Block Public Access's `BlockPublicPolicy` is on, which this function does
+/// not read: the write is tried, and a refusal explained — see [`refused_policy`].)
+pub fn refused_as_is(statements: &[Value]) -> Option<String> {
+    deleted_principal(statements).map(|id| format!(
+        "the bucket policy names a deleted IAM principal {id} (S3 shows a deleted role or user by its unique id) and S3 refuses any policy that names one (MalformedPolicy: Invalid principal in policy): remove it from the policy, or replace it with a valid ARN, and the TLS-only statement can be added"
+    ))
+}
+
+/// What a policy means, as comparable JSON: S3 stores a policy in its own form (an account id
+/// principal as the account's root ARN — IAM user guide, "AWS JSON policy elements: Principal";
+/// single-item lists as their item; its own key order and whitespace), so a policy read back is
+/// compared with the one written by this, not by its bytes. Lists are sets (their order and
+/// repeats mean nothing), booleans and numbers are the strings the policy grammar reads them as,
+/// and an account is its id whether written as the id or as its root ARN.
+pub fn policy_meaning(text: &str) -> Option<Value> {
+    fn canonical(value: &Value, under_aws: bool) -> Value {
+        match value {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), canonical(v, k == "AWS")))
+                    .collect(),
+            ),
+            Value::Array(items) => {
+                let mut items: Vec<Value> = items.iter().map(|v| canonical(v, under_aws)).collect();
+                items.sort_by_key(Value::to_string);
+                items.dedup();
+                if items.len() == 1 {
+                    items.pop().unwrap_or(Value::Null)
+                } else {
+                    Value::Array(items)
+                }
+            }
+            Value::String(s) if under_aws => Value::String(root_account(s).unwrap_or(s).to_owned()),
+            Value::Bool(_) | Value::Number(_) => Value::String(value.to_string()),
+            other => other.clone(),
+        }
+    }
+    fn root_account(principal: &str) -> Option<&str> {
+        let arn = Arn::parse(principal)?;
+        (arn.service == "iam" && arn.resource == "root" && is_account_id(arn.account))
+            .then_some(arn.account)
+    }
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .map(|doc| canonical(&doc, false))
+}
+
+/// A refused `PutBucketPolicy` explained, when the refusal is about the policy rather than the
+/// role: a deleted principal S3 no longer accepts, or (S3's bare `AccessDenied`, not IAM's "is not
+/// authorized to perform") a public grant — or a grant to everyone S3 may count as public — that
+/// Block Public Access's `BlockPublicPolicy` refuses to write again. The write is tried rather
+/// than skipped: with `BlockPublicPolicy` off, S3 takes it and the public bucket gets TLS-only.
+fn refused_policy(plan: &str, err: AwsError) -> AwsError {
+    let explained = |message: String| AwsError {
+        kind: crate::aws::AwsErrorKind::Other,
+        message,
+        ..err.clone()
+    };
+    if err.code.as_deref() == Some("MalformedPolicy") && err.message.contains("Invalid principal") {
+        return explained(format!(
+            "{}: the policy names a principal that no longer exists (S3 shows a deleted IAM role or user by its unique id, AROA… or AIDA…): remove it from the policy, then the TLS-only statement can be added",
+            err.message
+        ));
+    }
+    let iam = err.message.contains("not authorized to perform");
+    if err.kind == crate::aws::AwsErrorKind::AccessDenied && !iam {
+        let statements = serde_json::from_str::<Value>(plan)
+            .map(|doc| statements_of(&doc))
+            .unwrap_or_default();
+        if let Some(which) = public_grant(&statements) {
+            return explained(format!(
+                "{} — the bucket policy grants public access ({which} allows everyone, with no condition that limits it): with Block Public Access's BlockPublicPolicy on (bucket or account; s3-public-access-block turns it on) S3 refuses any write of a policy that grants public access, so the TLS-only statement needs that grant removed or narrowed by its owner first; ai-guard never removes it (S3 names the action an IAM denial is about: not authorized to perform s3:PutBucketPolicy)",
+                err.message
+            ));
+        }
+        if let Some(which) = grant_to_everyone(&statements) {
+            return explained(format!(
+                "{} — the bucket policy's {which} allows everyone: if S3 counts it as public access, Block Public Access's BlockPublicPolicy (bucket or account) refuses any write of this policy, and the TLS-only statement needs that grant removed or narrowed by its owner first (S3 names the action an IAM denial is about: not authorized to perform s3:PutBucketPolicy)",
+                err.message
+            ));
+        }
+    }
+    err
 }
 
 /// The statement the fix adds.
@@ -515,11 +727,7 @@ impl Control for BucketTlsOnly {
                     state.unsafe_reason = Some(format!("the bucket policy cannot be parsed ({e})"))
                 }
                 Ok(doc) => {
-                    let statements = match doc.get("Statement") {
-                        Some(Value::Array(a)) => a.clone(),
-                        Some(one) => vec![one.clone()],
-                        None => Vec::new(),
-                    };
+                    let statements = statements_of(&doc);
                     state.tls_statement = statements
                         .iter()
                         .enumerate()
@@ -531,15 +739,20 @@ impl Control for BucketTlsOnly {
                                 .unwrap_or_else(|| format!("statement {}", i + 1))
                         });
                     if state.tls_statement.is_none() {
-                        match with_statement(text, &ours) {
-                            Ok(fixed) if fixed.len() > POLICY_MAX_BYTES => {
-                                state.unsafe_reason = Some(format!(
-                                    "adding the TLS-only statement would make the policy {} bytes, over S3's {POLICY_MAX_BYTES}-byte limit",
-                                    fixed.len()
-                                ))
-                            }
-                            Ok(fixed) => state.fixed = Some(fixed),
-                            Err(why) => state.unsafe_reason = Some(why),
+                        // A policy S3 refuses to take back whatever the settings: never a doomed
+                        // write.
+                        match refused_as_is(&statements) {
+                            Some(why) => state.unsafe_reason = Some(why),
+                            None => match with_statement(text, &ours) {
+                                Ok(fixed) if fixed.len() > POLICY_MAX_BYTES => {
+                                    state.unsafe_reason = Some(format!(
+                                        "adding the TLS-only statement would make the policy {} bytes, over S3's {POLICY_MAX_BYTES}-byte limit",
+                                        fixed.len()
+                                    ))
+                                }
+                                Ok(fixed) => state.fixed = Some(fixed),
+                                Err(why) => state.unsafe_reason = Some(why),
+                            },
                         }
                     }
                 }
@@ -601,17 +814,20 @@ impl Control for BucketTlsOnly {
             .route(&bucket.id, request)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk(PUT_POLICY.permission, e))?;
+            .map_err(|e| refused_policy(plan, AwsError::from_sdk(PUT_POLICY.permission, e)))?;
         Ok(())
     }
 
+    /// The policy read back must mean the one written (S3 rewrites a policy into its own form).
     fn verify(&self, plan: &String, after: &PolicyState) -> Result<(), String> {
-        let parse = |t: &str| serde_json::from_str::<Value>(t).ok();
-        match after.policy.as_deref().and_then(parse) {
-            Some(read) if Some(&read) == parse(plan).as_ref() && after.tls_statement.is_some() => {
+        match after.policy.as_deref().map(policy_meaning) {
+            Some(Some(read))
+                if Some(&read) == policy_meaning(plan).as_ref()
+                    && after.tls_statement.is_some() =>
+            {
                 Ok(())
             }
-            Some(_) => Err("the policy read back is not the one written".to_owned()),
+            Some(_) => Err("the policy read back does not mean the one written".to_owned()),
             None => Err("no policy read back".to_owned()),
         }
     }
@@ -632,6 +848,22 @@ pub struct EncryptionState {
     /// written).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_problem: Option<String>,
+}
+
+/// SSE-KMS, single-layer encryption with a KMS key.
+const SSE_KMS: &str = "aws:kms";
+/// DSSE-KMS, dual-layer encryption with a KMS key (S3 Bucket Keys do not apply to it).
+const DSSE_KMS: &str = "aws:kms:dsse";
+
+/// What the customer-key fix writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncryptionPlan {
+    /// `aws:kms`; `aws:kms:dsse` for a bucket already dual-layer, which is never downgraded.
+    pub algorithm: &'static str,
+    pub key: String,
+    /// S3 Bucket Keys: SSE-KMS only (S3 API reference, PutBucketEncryption; S3 Bucket Keys are
+    /// not supported for DSSE-KMS).
+    pub bucket_key: bool,
 }
 
 /// Customer-key default encryption of AI data buckets.
@@ -878,7 +1110,7 @@ impl BucketKmsEncryption {
 
 impl Control for BucketKmsEncryption {
     type State = EncryptionState;
-    type Plan = String;
+    type Plan = EncryptionPlan;
 
     fn spec(&self) -> &'static ControlSpec {
         &KMS_SPEC
@@ -917,17 +1149,22 @@ impl Control for BucketKmsEncryption {
         self.read(bucket, None, scope).await
     }
 
-    fn decide(&self, state: &EncryptionState, _: &str) -> Decision<String> {
+    fn decide(&self, state: &EncryptionState, _: &str) -> Decision<EncryptionPlan> {
         if let Some(why) = &state.out_of_scope {
             return Decision::NotApplicable(why.clone());
         }
-        let kms = matches!(state.algorithm.as_deref(), Some("aws:kms" | "aws:kms:dsse"));
+        let dsse = state.algorithm.as_deref() == Some(DSSE_KMS);
+        let kms = dsse || state.algorithm.as_deref() == Some(SSE_KMS);
         let key_ok = state.key.as_deref().is_some_and(|k| self.key_ok(k));
-        if kms && key_ok && state.bucket_key {
+        let key_name = state.key.as_deref().unwrap_or_default();
+        // DSSE-KMS: two layers with the key; S3 Bucket Keys do not apply to it.
+        if dsse && key_ok {
             return Decision::Compliant(format!(
-                "aws:kms with {} and S3 Bucket Keys",
-                state.key.as_deref().unwrap_or_default()
+                "aws:kms:dsse (dual-layer) with {key_name} (S3 Bucket Keys do not apply to DSSE-KMS)"
             ));
+        }
+        if kms && key_ok && state.bucket_key {
+            return Decision::Compliant(format!("aws:kms with {key_name} and S3 Bucket Keys"));
         }
         let what = if !kms {
             format!(
@@ -949,8 +1186,24 @@ impl Control for BucketKmsEncryption {
         ) {
             (Some(key), _) | (None, Some(key)) => match &state.key_problem {
                 Some(problem) => Decision::Unsafe(format!("{what}; {problem}")),
+                // Dual-layer stays dual-layer: only its key is changed.
+                None if dsse => Decision::Remediate {
+                    plan: EncryptionPlan {
+                        algorithm: DSSE_KMS,
+                        key: key.to_owned(),
+                        bucket_key: false,
+                    },
+                    actions: vec![PUT_ENCRYPTION.api],
+                    reason: format!(
+                        "{what}: set aws:kms:dsse with {key}, keeping the second layer (S3 Bucket Keys do not apply to DSSE-KMS; objects written before keep their old encryption)"
+                    ),
+                },
                 None => Decision::Remediate {
-                    plan: key.to_owned(),
+                    plan: EncryptionPlan {
+                        algorithm: SSE_KMS,
+                        key: key.to_owned(),
+                        bucket_key: true,
+                    },
                     actions: vec![PUT_ENCRYPTION.api],
                     reason: format!(
                         "{what}: set aws:kms with {key} and S3 Bucket Keys (objects written before keep their old encryption)"
@@ -963,7 +1216,12 @@ impl Control for BucketKmsEncryption {
         }
     }
 
-    async fn apply(&self, bucket: &Resource, key: &String, scope: &Scope) -> Result<(), AwsError> {
+    async fn apply(
+        &self,
+        bucket: &Resource,
+        plan: &EncryptionPlan,
+        scope: &Scope,
+    ) -> Result<(), AwsError> {
         let invalid = |e: aws_sdk_s3::error::BuildError| {
             AwsError::new(
                 crate::aws::AwsErrorKind::Other,
@@ -974,12 +1232,13 @@ impl Control for BucketKmsEncryption {
         let rule = ServerSideEncryptionRule::builder()
             .apply_server_side_encryption_by_default(
                 ServerSideEncryptionByDefault::builder()
-                    .sse_algorithm(ServerSideEncryption::AwsKms)
-                    .kms_master_key_id(key)
+                    .sse_algorithm(ServerSideEncryption::from(plan.algorithm))
+                    .kms_master_key_id(&plan.key)
                     .build()
                     .map_err(invalid)?,
             )
-            .bucket_key_enabled(true)
+            // Sent only for SSE-KMS: S3 Bucket Keys are not supported with DSSE-KMS.
+            .set_bucket_key_enabled(plan.bucket_key.then_some(true))
             .build();
         let config = ServerSideEncryptionConfiguration::builder()
             .rules(rule)
@@ -1000,10 +1259,10 @@ impl Control for BucketKmsEncryption {
         Ok(())
     }
 
-    fn verify(&self, key: &String, after: &EncryptionState) -> Result<(), String> {
-        if after.algorithm.as_deref() == Some("aws:kms")
-            && after.key.as_deref() == Some(key.as_str())
-            && after.bucket_key
+    fn verify(&self, plan: &EncryptionPlan, after: &EncryptionState) -> Result<(), String> {
+        if after.algorithm.as_deref() == Some(plan.algorithm)
+            && after.key.as_deref() == Some(plan.key.as_str())
+            && (after.bucket_key || !plan.bucket_key)
         {
             Ok(())
         } else {
@@ -1213,6 +1472,251 @@ mod tests {
             .unwrap()
             .contains("needs a symmetric encryption key"));
         assert!(unusable(KEY_ARN, None).is_some());
+    }
+
+    fn offline_s3() -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                .build(),
+        )
+    }
+
+    fn kms_control(key: Option<&str>) -> BucketKmsEncryption {
+        let kms = aws_sdk_kms::Client::from_conf(
+            aws_sdk_kms::Config::builder()
+                .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+                .build(),
+        );
+        let settings = DataProtectionSettings {
+            ai_data: AiDataBuckets {
+                names: NamePatterns(vec!["*".to_owned()]),
+                tags: Vec::new(),
+            },
+            kms_key: key.map(str::to_owned),
+            ..DataProtectionSettings::default()
+        };
+        BucketKmsEncryption::new(offline_s3(), kms, &settings)
+    }
+
+    fn encryption(algorithm: &str, key: &str, bucket_key: bool) -> EncryptionState {
+        EncryptionState {
+            out_of_scope: None,
+            algorithm: Some(algorithm.to_owned()),
+            key: Some(key.to_owned()),
+            bucket_key,
+            key_problem: None,
+        }
+    }
+
+    #[test]
+    fn dsse_kms_is_never_downgraded_to_single_layer() {
+        // S3 Bucket Keys apply to SSE-KMS only (S3 API reference, PutBucketEncryption; SSM
+        // runbook reference, AWS-EnableS3BucketKeys: "Amazon S3 Bucket Keys aren't supported for
+        // dual-layer server-side encryption with AWS KMS keys (DSSE-KMS)").
+        let other = "arn:aws:kms:eu-west-1:210987654321:key/other";
+        for key in [Some(KEY_ARN), None] {
+            let c = kms_control(key);
+            let dsse = encryption("aws:kms:dsse", KEY_ARN, false);
+            match c.decide(&dsse, "remediate") {
+                Decision::Compliant(why) => assert!(why.contains("aws:kms:dsse"), "{why}"),
+                other => panic!("{key:?}: {other:?}"),
+            }
+        }
+        // A DSSE-KMS bucket with another key: the key is fixed, the second layer kept, no
+        // Bucket Keys.
+        let c = kms_control(Some(KEY_ARN));
+        match c.decide(&encryption("aws:kms:dsse", other, false), "remediate") {
+            Decision::Remediate { plan, reason, .. } => {
+                let written = format!("{plan:?}");
+                assert!(written.contains("aws:kms:dsse"), "{written}");
+                assert!(written.contains(KEY_ARN), "{written}");
+                assert!(!written.contains("bucket_key: true"), "{written}");
+                assert!(reason.contains("aws:kms:dsse"), "{reason}");
+                assert!(c
+                    .verify(&plan, &encryption("aws:kms:dsse", KEY_ARN, false))
+                    .is_ok());
+                assert!(c
+                    .verify(&plan, &encryption("aws:kms", KEY_ARN, true))
+                    .is_err());
+            }
+            other => panic!("{other:?}"),
+        }
+        // SSE-KMS is as before: the key and S3 Bucket Keys.
+        assert!(matches!(
+            c.decide(&encryption("aws:kms", KEY_ARN, true), "remediate"),
+            Decision::Compliant(_)
+        ));
+        match c.decide(&encryption("aws:kms", KEY_ARN, false), "remediate") {
+            Decision::Remediate { plan, .. } => {
+                assert!(c
+                    .verify(&plan, &encryption("aws:kms", KEY_ARN, true))
+                    .is_ok());
+                assert!(c
+                    .verify(&plan, &encryption("aws:kms", KEY_ARN, false))
+                    .is_err());
+            }
+            other => panic!("{other:?}"),
+        }
+        match c.decide(&encryption("AES256", "", false), "remediate") {
+            Decision::Remediate { plan, .. } => {
+                assert!(c
+                    .verify(&plan, &encryption("aws:kms", KEY_ARN, true))
+                    .is_ok());
+                assert!(c
+                    .verify(&plan, &encryption("aws:kms:dsse", KEY_ARN, false))
+                    .is_err());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_policy_read_back_is_compared_by_meaning() {
+        // S3 stores a policy in its own form: an account id principal as the root ARN (IAM user
+        // guide, "AWS JSON policy elements: Principal"), single-item lists as their item, its own
+        // whitespace and key order.
+        let c = BucketTlsOnly::new(offline_s3(), &DataProtectionSettings::default());
+        let ours = tls_statement(BUCKET);
+        let written = format!(
+            r#"{{"Version": "2012-10-17", "Id": "P", "Statement": [{{"Sid": "Partner", "Effect": "Allow", "Principal": {{"AWS": ["210987654321"]}}, "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::training/*"]}}, {ours}]}}"#
+        );
+        let stored = format!(
+            r#"{{"Id":"P","Version":"2012-10-17","Statement":[{{"Sid":"Partner","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::210987654321:root"}},"Action":"s3:GetObject","Resource":"arn:aws:s3:::training/*"}},{ours}]}}"#
+        );
+        let after = PolicyState {
+            out_of_scope: false,
+            policy: Some(stored.clone()),
+            unsafe_reason: None,
+            tls_statement: Some(TLS_SID.to_owned()),
+            fixed: None,
+        };
+        assert_eq!(c.verify(&written, &after), Ok(()));
+        // Anything that changes the meaning is still told apart.
+        for changed in [
+            stored.replace("s3:GetObject", "s3:PutObject"),
+            stored.replace("210987654321", "111122223333"),
+            stored.replace(r#""Id":"P","#, ""),
+        ] {
+            let after = PolicyState {
+                policy: Some(changed.clone()),
+                ..after.clone()
+            };
+            assert!(c.verify(&written, &after).is_err(), "{changed}");
+        }
+    }
+
+    fn statements(policy: &str) -> Vec<Value> {
+        statements_of(&serde_json::from_str(policy).unwrap())
+    }
+
+    #[test]
+    fn public_grants_and_deleted_principals_are_seen_before_any_write() {
+        // "The meaning of 'public'" (S3 user guide): a grant to everyone is public unless a
+        // condition fixes it (a subset of S3's evaluation).
+        let public = statements(
+            r#"{"Statement":[{"Sid":"Tls","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"*"},{"Sid":"Web","Effect":"Allow","Principal":{"AWS":["*"]},"Action":"s3:GetObject","Resource":"arn:aws:s3:::training/*"}]}"#,
+        );
+        assert_eq!(public_grant(&public).as_deref(), Some("statement Web"));
+        // Refused only while BlockPublicPolicy is on: tried, and a refusal explained.
+        assert_eq!(refused_as_is(&public), None);
+        for condition in [
+            r#"{"StringEquals":{"aws:SourceAccount":"210987654321"}}"#,
+            r#"{"IpAddress":{"aws:SourceIp":["10.0.0.0/8","192.168.0.0/16"]}}"#,
+            r#"{"StringEquals":{"aws:PrincipalOrgID":"o-abc123"}}"#,
+        ] {
+            let fixed = statements(&format!(
+                r#"{{"Statement":{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*","Condition":{condition}}}}}"#
+            ));
+            assert_eq!(public_grant(&fixed), None, "{condition}");
+        }
+        for condition in [
+            r#"{"StringLike":{"aws:SourceArn":"arn:aws:sns:*"}}"#,
+            r#"{"IpAddress":{"aws:SourceIp":"0.0.0.0/0"}}"#,
+            r#"{"StringNotEquals":{"aws:SourceAccount":"210987654321"}}"#,
+            r#"{"Bool":{"aws:SecureTransport":"true"}}"#,
+        ] {
+            let open = statements(&format!(
+                r#"{{"Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*","Condition":{condition}}}]}}"#
+            ));
+            assert_eq!(
+                public_grant(&open).as_deref(),
+                Some("statement 1"),
+                "{condition}"
+            );
+        }
+        let named = statements(
+            r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::210987654321:root","Service":"logging.s3.amazonaws.com"},"Action":"s3:PutObject","Resource":"*"}]}"#,
+        );
+        assert_eq!(refused_as_is(&named), None);
+        // A deleted role or user shows as its unique id (AWS re:Post, "Why is there an unknown
+        // principal format in my IAM resource-based policy?").
+        let deleted = statements(
+            r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::210987654321:root","AROAKSCDLFT9R5DQP782U"]},"Action":"s3:GetObject","Resource":"*"}]}"#,
+        );
+        assert_eq!(
+            deleted_principal(&deleted).as_deref(),
+            Some("AROAKSCDLFT9R5DQP782U")
+        );
+        let why = refused_as_is(&deleted).unwrap();
+        assert!(
+            why.contains("names a deleted IAM principal AROAKSCDLFT9R5DQP782U")
+                && why.contains("remove it"),
+            "{why}"
+        );
+        assert_eq!(deleted_principal(&named), None);
+        assert!(!is_unique_id("AROA"));
+        assert!(!is_unique_id(
+            "arn:aws:iam::210987654321:role/AROAKSCDLFT9R5DQP782U"
+        ));
+    }
+
+    #[test]
+    fn a_refused_policy_write_says_why_when_the_policy_is_the_reason() {
+        let denied = |message: &str| {
+            AwsError::from_code(
+                PUT_POLICY.permission,
+                Some("AccessDenied".to_owned()),
+                message.to_owned(),
+            )
+        };
+        // A grant to everyone under a condition S3 may count as public: S3's bare AccessDenied.
+        let conditional = r#"{"Statement":[{"Sid":"Partners","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*","Condition":{"StringEquals":{"aws:SourceVpc":"vpc-1"}}}]}"#;
+        let why = refused_policy(conditional, denied("Access Denied")).to_string();
+        assert!(
+            why.contains("statement Partners allows everyone") && why.contains("BlockPublicPolicy"),
+            "{why}"
+        );
+        assert!(!why.contains("missing permission"), "{why}");
+        // A public grant (no condition fixing it): said outright.
+        let public = r#"{"Statement":[{"Sid":"Web","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*"}]}"#;
+        let why = refused_policy(public, denied("Access Denied")).to_string();
+        assert!(
+            why.contains("grants public access (statement Web")
+                && why.contains("BlockPublicPolicy")
+                && !why.contains("missing permission"),
+            "{why}"
+        );
+        // IAM's own denial, or a policy without such a grant: the missing permission.
+        let iam = denied("User: arn:aws:sts::123456789012:assumed-role/r/s is not authorized to perform: s3:PutBucketPolicy on resource: \"arn:aws:s3:::training\" because no identity-based policy allows the s3:PutBucketPolicy action");
+        assert!(refused_policy(conditional, iam)
+            .to_string()
+            .contains("missing permission s3:PutBucketPolicy"));
+        let private = r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::210987654321:root"},"Action":"s3:GetObject","Resource":"*"}]}"#;
+        assert!(refused_policy(private, denied("Access Denied"))
+            .to_string()
+            .contains("missing permission s3:PutBucketPolicy"));
+        // A deleted principal S3 no longer takes.
+        let malformed = AwsError::from_code(
+            PUT_POLICY.permission,
+            Some("MalformedPolicy".to_owned()),
+            "Invalid principal in policy".to_owned(),
+        );
+        let why = refused_policy(private, malformed).to_string();
+        assert!(
+            why.contains("names a principal that no longer exists") && why.contains("remove it"),
+            "{why}"
+        );
     }
 
     #[test]

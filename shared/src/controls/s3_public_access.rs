@@ -2,6 +2,11 @@
 //!
 //! Compliant iff all four flags are on. Otherwise one `PutPublicAccessBlock` with all four on,
 //! verified by reading it back. A compliant resource costs one read; a fix costs read + write + read.
+//!
+//! An AWS Organizations S3 policy may manage an account's Block Public Access: the account-level
+//! read then returns the organization's effective setting (compliant when it blocks everything),
+//! and S3 Control refuses the account-level write with `403 AccessDenied`, which the record
+//! reports as managed by the organization, not as a missing permission.
 
 use aws_sdk_s3::types::PublicAccessBlockConfiguration as BucketConfiguration;
 use aws_sdk_s3control::types::PublicAccessBlockConfiguration as AccountConfiguration;
@@ -10,7 +15,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
 
-use crate::aws::AwsError;
+use crate::aws::{AwsError, AwsErrorKind};
 use crate::control::{Control, ControlSpec, Decision};
 use crate::controls::s3_buckets::{
     bucket_cloudtrail_targets, bucket_tags, list_buckets, parse_bucket, BucketRegions,
@@ -424,8 +429,31 @@ impl Control for AccountPublicAccessBlock {
             .public_access_block_configuration(config)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk(PUT_ACCOUNT.permission, e))?;
+            .map_err(|e| organization_managed(AwsError::from_sdk(PUT_ACCOUNT.permission, e)))?;
         Ok(())
+    }
+}
+
+/// An account-level write refused because an AWS Organizations S3 policy manages the account's
+/// Block Public Access, explained as such. Such a policy overrides the account-level setting and
+/// S3 Control refuses account-level writes with `403 AccessDenied` (S3 Control API reference,
+/// PutPublicAccessBlock; AWS Organizations user guide, "Amazon S3 policies"); what
+/// `GetPublicAccessBlock` returns then is the effective setting, so an account the organization
+/// keeps blocked is compliant without a write. A refusal by IAM (or an SCP) says which action the
+/// caller "is not authorized to perform" (S3 user guide, "Troubleshoot access denied (403
+/// Forbidden) errors": the messages of same-account requests name the policy type and action):
+/// that one keeps naming the missing permission.
+fn organization_managed(err: AwsError) -> AwsError {
+    if err.kind != AwsErrorKind::AccessDenied || err.message.contains("not authorized to perform") {
+        return err;
+    }
+    AwsError {
+        kind: AwsErrorKind::Other,
+        message: format!(
+            "{} — the account's Block Public Access is managed by the organization: an AWS Organizations S3 policy overrides the account-level setting and S3 Control refuses account-level writes; change it in the organization's S3 policy (an IAM denial would say the role is not authorized to perform {})",
+            err.message, PUT_ACCOUNT.permission
+        ),
+        ..err
     }
 }
 
@@ -465,6 +493,32 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn an_organization_managed_account_is_told_from_a_missing_permission() {
+        let denied = |message: &str| {
+            organization_managed(AwsError::from_code(
+                PUT_ACCOUNT.permission,
+                Some("AccessDenied".to_owned()),
+                message.to_owned(),
+            ))
+            .to_string()
+        };
+        let managed = denied("Access Denied");
+        assert!(managed.contains("managed by the organization"), "{managed}");
+        assert!(!managed.contains("missing permission"), "{managed}");
+        let iam = denied("User: arn:aws:sts::123456789012:assumed-role/r/s is not authorized to perform: s3:PutAccountPublicAccessBlock because no identity-based policy allows the s3:PutAccountPublicAccessBlock action");
+        assert!(
+            iam.contains("missing permission s3:PutAccountPublicAccessBlock"),
+            "{iam}"
+        );
+        let throttled = organization_managed(AwsError::from_code(
+            PUT_ACCOUNT.permission,
+            Some("SlowDown".to_owned()),
+            "Please reduce your request rate.".to_owned(),
+        ));
+        assert_eq!(throttled.kind, AwsErrorKind::Throttled);
     }
 
     #[test]
