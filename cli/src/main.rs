@@ -40,9 +40,11 @@ struct Cli {
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
-    /// Organization: the role (name, path/name or /path/name) to assume in member accounts; every
-    /// ACTIVE account of the organization is in scope but the management account, unless the
-    /// caller is in it (the caller must be allowed to list them and describe the organization).
+    /// Organization: the prefix of the roles (name, path/name or /path/name) to assume in member
+    /// accounts, the templates' MemberRoleName: each function assumes `<prefix>-<function>` (its
+    /// short name, as `list` shows). Every ACTIVE account of the organization is in scope but the
+    /// management account, unless the caller is in it (the caller must be allowed to list them and
+    /// describe the organization).
     #[arg(long, global = true)]
     member_role: Option<String>,
     /// Regions to act in, comma-separated (default: --region's).
@@ -118,10 +120,12 @@ impl Runner {
     }
 }
 
-/// The hub settings from the organization options (the same as the functions' variables).
-fn hub_settings(cli: &Cli) -> Result<Option<HubSettings>, String> {
+/// The hub settings of `function` from the organization options (the same as the functions'
+/// variables; the member role is the function's own).
+fn hub_settings(cli: &Cli, function: &Function) -> Result<Option<HubSettings>, String> {
+    let member_role = cli.member_role.as_deref().map(|p| function.member_role(p));
     let options = [
-        ("MEMBER_ROLE_NAME", &cli.member_role),
+        ("MEMBER_ROLE_NAME", &member_role),
         ("REGIONS", &cli.regions),
         ("ORGANIZATIONAL_UNITS", &cli.organizational_units),
         ("EXCLUDED_ACCOUNTS", &cli.excluded_accounts),
@@ -138,13 +142,12 @@ fn hub_settings(cli: &Cli) -> Result<Option<HubSettings>, String> {
 /// The runners of the selected functions, built once (the scan and the fix share them).
 fn engines(cli: &Cli, aws: &AwsClients) -> Result<Vec<(&'static str, Runner)>, String> {
     let settings = Settings::from_lookup(&ProcessEnv).map_err(|e| e.to_string())?;
-    let hub = hub_settings(cli)?;
     let chosen = |f: &Function| {
         cli.controls.is_empty() || cli.controls.iter().any(|c| c == f.short || c == f.name)
     };
     let mut engines = Vec::new();
     for function in FUNCTIONS.iter().copied().filter(|f| chosen(f)) {
-        let built = match &hub {
+        let built = match &hub_settings(cli, function)? {
             None => (function.build)(settings.clone(), &ProcessEnv, aws)
                 .map(|e| Runner::Engine(Box::new(e))),
             Some(h) => function

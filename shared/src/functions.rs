@@ -49,6 +49,13 @@ pub struct Function {
 }
 
 impl Function {
+    /// This function's member role in an organization: `<prefix>-<short>` (the templates'
+    /// `MemberRoleName` as the prefix, with its path), one role per function so that a defect in
+    /// one acts with its own permissions only.
+    pub fn member_role(&self, prefix: &str) -> String {
+        format!("{prefix}-{}", self.short)
+    }
+
     /// The Lambda entry point of this function's binary: logging, settings and clients once at
     /// init (an invalid setting stops it there), then the engine — or, with `MEMBER_ROLE_NAME` or
     /// `REGIONS`, the hub of engines across the organization — for every event.

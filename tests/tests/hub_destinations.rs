@@ -452,7 +452,7 @@ async fn a_hub_with_default_parameters_fixes_every_member_and_region_with_their_
                 .find(|r| {
                     r["Attributes"]["Arn"]
                         .as_str()
-                        .is_some_and(|a| a.ends_with(":role/ai-guard-member"))
+                        .is_some_and(|a| a.ends_with(":role/ai-guard-member-bedrock"))
                 })
                 .unwrap_or_else(|| panic!("{account}: no member role"));
             (role_policies(role), str_of(&role["Attributes"]["Arn"]))

@@ -47,6 +47,30 @@ fn resource<'a>(t: &'a Value, logical: &str) -> &'a Value {
     &t["resources"][logical]
 }
 
+/// The member roles of a resolved member template, by ARN.
+fn member_roles(t: &Value) -> Vec<&Value> {
+    t["resources"]
+        .as_object()
+        .expect("resources")
+        .iter()
+        .filter(|(logical, r)| r["Type"] == "AWS::IAM::Role" && logical.starts_with("MemberRole"))
+        .map(|(_, r)| r)
+        .collect()
+}
+
+/// The member role of `function` (its ARN ends `:role/<path><ROLE>-<short>`).
+fn member_role<'a>(t: &'a Value, function: &remediation::functions::Function) -> &'a Value {
+    let suffix = format!("/{}", function.member_role(ROLE));
+    member_roles(t)
+        .into_iter()
+        .find(|r| {
+            r["Attributes"]["Arn"]
+                .as_str()
+                .is_some_and(|a| a.ends_with(&suffix))
+        })
+        .unwrap_or_else(|| panic!("no member role for {}", function.name))
+}
+
 fn request<'a>(principal: &'a str, action: &'a str, resource: &'a str) -> Request<'a> {
     Request {
         principal: Principal::Role(principal),
@@ -73,72 +97,135 @@ fn the_member_template_is_plain_cloudformation_without_functions() {
     }
     // IAM is global: the roles come from the primary region's stack instance only.
     let other = member(&hub(), "eu-west-1", &[]);
-    assert!(other["resources"].get("MemberRole").is_none());
+    assert!(member_roles(&other).is_empty());
     assert!(other["resources"].get("ForwardCloudTrail").is_some());
 }
 
 #[test]
-fn only_the_hub_functions_may_assume_the_member_role() {
+fn each_member_role_may_be_assumed_by_its_own_hub_function_only() {
     let hub = hub();
     let t = member(&hub, "us-east-1", &[]);
-    let role = resource(&t, "MemberRole");
-    let role_arn = role["Attributes"]["Arn"].as_str().expect("arn");
-    assert_eq!(role_arn, format!("arn:aws:iam::{MEMBER}:role/{ROLE}"));
-    let trust = &role["Properties"]["AssumeRolePolicyDocument"];
     let roles: Vec<&str> = hub["outputs"]["HubRoleArns"]
         .as_str()
         .expect("roles")
         .split(',')
         .collect();
+    // One hub role per function, in the registry's order (the member template selects by it).
     assert_eq!(roles.len(), FUNCTIONS.len());
-    for hub_role in &roles {
-        let (_, r) = hub["resources"]
-            .as_object()
-            .expect("resources")
-            .iter()
-            .find(|(_, r)| r["Attributes"]["Arn"] == *hub_role)
-            .expect("hub role");
-        // The member account is in the hub's organization (aws:ResourceOrgID).
+    assert_eq!(member_roles(&t).len(), FUNCTIONS.len());
+    let hub_role = |binary: &str| -> String {
+        let function = function_by_binary(&hub, binary);
+        let logical = function["Properties"]["Role"]["Fn::GetAtt"][0]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| function["Properties"]["Role"].as_str().map(str::to_owned))
+            .expect("role");
+        hub["resources"][logical.as_str()]["Attributes"]["Arn"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or(logical)
+    };
+    for (i, function) in FUNCTIONS.iter().enumerate() {
+        assert_eq!(roles[i], hub_role(function.name), "{}", function.name);
+        let target = member_role(&t, function);
+        let target_arn = target["Attributes"]["Arn"].as_str().expect("arn");
+        assert_eq!(
+            target_arn,
+            format!("arn:aws:iam::{MEMBER}:role/{}", function.member_role(ROLE))
+        );
+        // The function's MEMBER_ROLE_NAME names it.
+        let vars =
+            &function_by_binary(&hub, function.name)["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            vars["MEMBER_ROLE_NAME"].as_str(),
+            Some(format!("/{}", function.member_role(ROLE)).as_str())
+        );
+        let trust = &target["Properties"]["AssumeRolePolicyDocument"];
+        for (j, caller) in FUNCTIONS.iter().enumerate() {
+            let caller_arn = roles[j];
+            let (_, r) = hub["resources"]
+                .as_object()
+                .expect("resources")
+                .iter()
+                .find(|(_, r)| r["Attributes"]["Arn"] == caller_arn)
+                .expect("hub role");
+            // The member account is in the hub's organization (aws:ResourceOrgID).
+            let d = evaluate_cross_account(
+                &policies(r),
+                trust,
+                &Request {
+                    context: vec![("aws:ResourceOrgID", ORG.to_owned())],
+                    ..request(caller_arn, "sts:AssumeRole", target_arn)
+                },
+                HUB,
+                MEMBER,
+            );
+            let expected = if i == j {
+                Decision::Allow
+            } else {
+                Decision::ImplicitDeny
+            };
+            assert_eq!(
+                d, expected,
+                "{} assuming {}'s role",
+                caller.name, function.name
+            );
+        }
+        // Any other principal of the hub account, even one allowed to assume any role, is refused.
+        let anyone = json!({"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]});
+        let other = format!("arn:aws:iam::{HUB}:role/DataScientist");
         let d = evaluate_cross_account(
-            &policies(r),
+            &[&anyone],
             trust,
-            &Request {
-                context: vec![("aws:ResourceOrgID", ORG.to_owned())],
-                ..request(hub_role, "sts:AssumeRole", role_arn)
-            },
+            &request(&other, "sts:AssumeRole", target_arn),
             HUB,
             MEMBER,
         );
-        assert_eq!(d, Decision::Allow, "{hub_role}");
+        assert_eq!(d, Decision::ImplicitDeny);
     }
-    // Any other principal of the hub account, even one allowed to assume any role, is refused.
-    let anyone =
-        json!({"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]});
-    let other = format!("arn:aws:iam::{HUB}:role/DataScientist");
-    let d = evaluate_cross_account(
-        &[&anyone],
-        trust,
-        &request(&other, "sts:AssumeRole", role_arn),
+    // A hub without some functions: their member roles are not created (a trust policy naming a
+    // role that does not exist is refused by IAM), the others still trust their own.
+    let partial = resolve_in(
+        "template.yaml",
+        &[
+            ("MemberRoleName", ROLE),
+            ("OrganizationId", ORG),
+            ("EnableKmsKeyRotation", "false"),
+            ("EnableSageMakerNotebookGuard", "false"),
+        ],
         HUB,
-        MEMBER,
+        "us-east-1",
     );
-    assert_eq!(d, Decision::ImplicitDeny);
+    let t = member(&partial, "us-east-1", &[]);
+    let created: BTreeSet<&str> = member_roles(&t)
+        .iter()
+        .filter_map(|r| r["Properties"]["RoleName"].as_str())
+        .collect();
+    let expected: BTreeSet<String> = FUNCTIONS
+        .iter()
+        .filter(|f| !matches!(f.short, "kms" | "sagemaker"))
+        .map(|f| f.member_role(ROLE))
+        .collect();
+    assert_eq!(
+        created,
+        expected.iter().map(String::as_str).collect::<BTreeSet<_>>()
+    );
 }
 
 #[test]
-fn the_member_role_grants_exactly_what_the_controls_declare() {
+fn each_member_role_grants_exactly_what_its_functions_controls_declare() {
     let t = member(
         &hub(),
         "us-east-1",
         &[("BedrockLogRoleName", "bedrock-logging")],
     );
-    let role = resource(&t, "MemberRole");
-    let role_arn = role["Attributes"]["Arn"].as_str().expect("arn");
-    let identity = policies(role);
-    let mut declared: BTreeSet<&str> = BTreeSet::from([PUT_EVALUATIONS.permission]);
-    // In every region the hub may act in (the role is global, the ARNs are regional).
-    for region in ["us-east-1", "eu-west-1", "ap-southeast-2"] {
-        for function in FUNCTIONS {
+    for function in FUNCTIONS {
+        let role = member_role(&t, function);
+        let role_arn = role["Attributes"]["Arn"].as_str().expect("arn");
+        let identity = policies(role);
+        let mut declared: BTreeSet<&str> = BTreeSet::from([PUT_EVALUATIONS.permission]);
+        // In every region the hub may act in (the role is global, the ARNs are regional).
+        for region in ["us-east-1", "eu-west-1", "ap-southeast-2"] {
             for spec in function.specs {
                 let ops = spec.operations.iter().chain(spec.tag_operation.iter());
                 for op in ops {
@@ -155,54 +242,64 @@ fn the_member_role_grants_exactly_what_the_controls_declare() {
                 }
             }
         }
+        match function.short {
+            // Bedrock's CloudWatch destination passes this account's delivery role, to Bedrock
+            // only.
+            "bedrock" => {
+                let delivery = format!("arn:aws:iam::{MEMBER}:role/bedrock-logging");
+                let pass = |service: &str| {
+                    evaluate(
+                        &identity,
+                        None,
+                        &Request {
+                            context: vec![("iam:PassedToService", service.to_owned())],
+                            ..request(role_arn, "iam:PassRole", &delivery)
+                        },
+                        MEMBER,
+                        false,
+                    )
+                };
+                assert_eq!(pass("bedrock.amazonaws.com"), Decision::Allow);
+                assert_eq!(pass("ec2.amazonaws.com"), Decision::ImplicitDeny);
+                declared.insert("iam:PassRole");
+            }
+            // GuardDuty's CreateDetector creates its service-linked role the first time: that
+            // role only.
+            "guardduty" => {
+                let slr = format!(
+                    "arn:aws:iam::{MEMBER}:role/aws-service-role/guardduty.amazonaws.com/AWSServiceRoleForAmazonGuardDuty"
+                );
+                let create_slr = |service: &str| {
+                    evaluate(
+                        &identity,
+                        None,
+                        &Request {
+                            context: vec![("iam:AWSServiceName", service.to_owned())],
+                            ..request(role_arn, "iam:CreateServiceLinkedRole", &slr)
+                        },
+                        MEMBER,
+                        false,
+                    )
+                };
+                assert_eq!(create_slr("guardduty.amazonaws.com"), Decision::Allow);
+                assert_eq!(create_slr("ec2.amazonaws.com"), Decision::ImplicitDeny);
+                declared.insert("iam:CreateServiceLinkedRole");
+            }
+            _ => {}
+        }
+        // Nothing more: not another function's operations (one role's `s3:PutBucketPolicy` with
+        // another's `s3:PutBucketPublicAccessBlock` could make a bucket public).
+        let granted: BTreeSet<&str> = identity
+            .iter()
+            .flat_map(|p| p["Statement"].as_array().into_iter().flatten())
+            .flat_map(|s| match &s["Action"] {
+                Value::String(a) => vec![a.as_str()],
+                Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        assert_eq!(granted, declared, "{}", function.name);
     }
-    // Bedrock's CloudWatch destination passes this account's delivery role, to Bedrock only.
-    let delivery = format!("arn:aws:iam::{MEMBER}:role/bedrock-logging");
-    let pass = |service: &str| {
-        evaluate(
-            &identity,
-            None,
-            &Request {
-                context: vec![("iam:PassedToService", service.to_owned())],
-                ..request(role_arn, "iam:PassRole", &delivery)
-            },
-            MEMBER,
-            false,
-        )
-    };
-    assert_eq!(pass("bedrock.amazonaws.com"), Decision::Allow);
-    assert_eq!(pass("ec2.amazonaws.com"), Decision::ImplicitDeny);
-    declared.insert("iam:PassRole");
-    // GuardDuty's CreateDetector creates its service-linked role the first time: that role only.
-    let slr = format!(
-        "arn:aws:iam::{MEMBER}:role/aws-service-role/guardduty.amazonaws.com/AWSServiceRoleForAmazonGuardDuty"
-    );
-    let create_slr = |service: &str| {
-        evaluate(
-            &identity,
-            None,
-            &Request {
-                context: vec![("iam:AWSServiceName", service.to_owned())],
-                ..request(role_arn, "iam:CreateServiceLinkedRole", &slr)
-            },
-            MEMBER,
-            false,
-        )
-    };
-    assert_eq!(create_slr("guardduty.amazonaws.com"), Decision::Allow);
-    assert_eq!(create_slr("ec2.amazonaws.com"), Decision::ImplicitDeny);
-    declared.insert("iam:CreateServiceLinkedRole");
-    // Nothing more.
-    let granted: BTreeSet<&str> = identity
-        .iter()
-        .flat_map(|p| p["Statement"].as_array().into_iter().flatten())
-        .flat_map(|s| match &s["Action"] {
-            Value::String(a) => vec![a.as_str()],
-            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        })
-        .collect();
-    assert_eq!(granted, declared);
 }
 
 #[test]
@@ -320,11 +417,11 @@ fn in_the_hub_account_the_member_template_adds_only_what_the_hub_stack_lacks() {
             .collect()
     };
     let home = resolve_in("member-template.yaml", &params, HUB, "us-east-1");
-    assert!(home["resources"].get("MemberRole").is_none(), "{home}");
+    assert!(member_roles(&home).is_empty(), "{home}");
     assert!(!kinds(&home).contains("AWS::Events::Rule"));
     assert!(!kinds(&home).contains("AWS::S3::Bucket"));
     let other = resolve_in("member-template.yaml", &params, HUB, "eu-west-1");
-    assert!(other["resources"].get("MemberRole").is_none());
+    assert!(member_roles(&other).is_empty());
     assert!(kinds(&other).contains("AWS::Events::Rule"));
     assert!(kinds(&other).contains("AWS::S3::Bucket"));
     // The hub stack forwards its own region's events with the member template's rules.
@@ -365,27 +462,31 @@ fn the_hub_assumes_the_role_the_member_template_creates_path_included() {
     );
     assert!(hub.get("refused").is_none(), "{hub}");
     let t = member(&hub, "us-east-1", &path);
-    let created = resource(&t, "MemberRole")["Attributes"]["Arn"]
-        .as_str()
-        .expect("arn")
-        .to_owned();
-    assert_eq!(
-        created,
-        format!("arn:aws:iam::{MEMBER}:role/security/{ROLE}")
-    );
-    for (logical, function) in hub["resources"].as_object().expect("resources") {
-        if function["Type"] != "AWS::Lambda::Function" {
-            continue;
-        }
-        let vars = function["Properties"]["Environment"]["Variables"].clone();
+    for function in FUNCTIONS {
+        let created = member_role(&t, function)["Attributes"]["Arn"]
+            .as_str()
+            .expect("arn")
+            .to_owned();
+        assert_eq!(
+            created,
+            format!(
+                "arn:aws:iam::{MEMBER}:role/security/{}",
+                function.member_role(ROLE)
+            )
+        );
+        // The function's own settings, as the hub template gives them, assume exactly it.
+        let vars = function_by_binary(&hub, function.name)["Properties"]["Environment"]
+            ["Variables"]
+            .clone();
         let env = move |k: &str| vars[k].as_str().map(str::to_owned);
         let settings = HubSettings::from_lookup(&env)
-            .unwrap_or_else(|e| panic!("{logical}: {e}"))
+            .unwrap_or_else(|e| panic!("{}: {e}", function.name))
             .expect("a hub");
         assert_eq!(
             settings.member_role_arn(MEMBER, "us-east-1").as_deref(),
             Some(created.as_str()),
-            "{logical}"
+            "{}",
+            function.name
         );
     }
 }
@@ -431,7 +532,9 @@ fn the_hub_names_the_bedrock_destinations_the_member_template_creates() {
             )),
             "{policy}"
         );
-        let d = passes_to_bedrock(resource(&primary, "MemberRole"), &role, MEMBER);
+        let bedrock =
+            remediation::functions::function("bedrock-invocation-logging").expect("registered");
+        let d = passes_to_bedrock(member_role(&primary, bedrock), &role, MEMBER);
         assert_eq!(d, Decision::Allow, "{region}: pass {role}");
     }
 }
@@ -520,7 +623,7 @@ fn one_account_in_several_regions_gets_its_destinations_from_the_member_template
         .filter_map(|r| r["Type"].as_str())
         .collect();
     assert!(!kinds.contains("AWS::Events::Rule"), "{kinds:?}");
-    assert!(t["resources"].get("MemberRole").is_none());
+    assert!(member_roles(&t).is_empty());
     let place = |name: &str| {
         vars[name]
             .as_str()
