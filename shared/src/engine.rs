@@ -1,8 +1,9 @@
 //! The engine: inbound event → resource targets → control pipeline → outcome records → response.
 //!
-//! It owns everything that must hold for every control: the account guard, exemptions, dry run,
+//! It owns everything that must hold for every invocation: the account guard, the dry-run switch,
 //! bounded concurrency, per-resource failure isolation, the audit log, answering AWS Config, and
-//! failing the invocation when a resource was left unresolved.
+//! failing the invocation when a resource was left unresolved. Per-resource policy (exemptions,
+//! the exemption tag, dry run, contested resources) is the pipeline's ([`crate::pipeline`]).
 
 use futures::stream::{self, StreamExt};
 use lambda_runtime::LambdaEvent;
@@ -370,30 +371,24 @@ impl Engine {
                 Evaluation::new(Outcome::Failed, "no such control in this function"),
             );
         };
-        let evaluation =
-            if let Some(pattern) = self.settings.exemptions.matching(&target.resource.arn) {
-                Evaluation::new(
-                    Outcome::Exempt,
-                    format!("exempt by EXEMPT_RESOURCES pattern {pattern}"),
-                )
-            } else if target.left_scope {
-                Evaluation::new(
-                    Outcome::NotApplicable,
-                    "AWS Config reports the resource deleted or out of scope",
-                )
-            } else {
-                control
-                    .evaluate(&Request {
-                        resource: &target.resource,
-                        action: target.action,
-                        dry_run,
-                        scope,
-                        exemptions: &self.settings.exemptions,
-                        contested: self.contested.as_ref(),
-                        exempt_tag: self.settings.exempt_tag.as_ref(),
-                    })
-                    .await
-            };
+        let evaluation = if target.left_scope {
+            Evaluation::new(
+                Outcome::NotApplicable,
+                "AWS Config reports the resource deleted or out of scope",
+            )
+        } else {
+            control
+                .evaluate(&Request {
+                    resource: &target.resource,
+                    action: target.action,
+                    dry_run,
+                    scope,
+                    exemptions: &self.settings.exemptions,
+                    contested: self.contested.as_ref(),
+                    exempt_tag: self.settings.exempt_tag.as_ref(),
+                })
+                .await
+        };
         record(
             control.spec().id,
             &target.resource,

@@ -1,7 +1,8 @@
-//! The driver of one control on one resource: inspect → decide → apply → verify. Dry run stops
-//! before apply; every write is followed by a read, and the outcome is `failed` unless that read
-//! verifies the change. Also [`DynControl`]: a control with its types erased, so one function can
-//! host several.
+//! The driver of one control on one resource: inspect → decide → apply → verify, and the one
+//! place for per-resource policy (exemptions by name and by canonical identity, the exemption tag,
+//! dry run, contested resources). Dry run stops before apply; every write is followed by a read,
+//! and the outcome is `failed` unless that read verifies the change. Also [`DynControl`]: a
+//! control with its types erased, so one function can host several.
 
 use futures::future::BoxFuture;
 use serde::Serialize;
@@ -75,145 +76,228 @@ fn snapshot<S: Serialize>(state: &S) -> Option<serde_json::Value> {
     serde_json::to_value(state).ok()
 }
 
-/// Run one resource through the control.
+/// Run one resource through the control — every step named below, in this order, for every
+/// control: the per-resource policy that needs no call ([`exempt_by_name`]), **inspect**, the
+/// policy on what inspection revealed ([`Inspected::exempt_as`]), **decide**, the policy before a
+/// write ([`held_back`]: the exemption tag, dry run, contested resources), **apply** (a refusal
+/// judged by [`refused`]) and **verify** ([`verified`]).
 pub async fn evaluate<C: Control>(control: &C, request: &Request<'_>) -> Evaluation {
-    let Request {
-        resource,
-        action,
-        dry_run,
-        scope,
-        exemptions,
-        contested,
-        exempt_tag,
-    } = *request;
-    let before = match control.inspect(resource, action, scope).await {
+    if let Some(exempt) = exempt_by_name(request.exemptions, &request.resource.arn) {
+        return exempt;
+    }
+    let before = match control
+        .inspect(request.resource, request.action, request.scope)
+        .await
+    {
         Ok(Some(state)) => state,
         Ok(None) => return Evaluation::new(Outcome::Gone, "the resource does not exist"),
         Err(e) => return Evaluation::from_error(&e, ""),
     };
-    let canonical = control.canonical(resource, &before);
-    let before_json = snapshot(&before);
-    let settled = |outcome, detail: String| Evaluation {
-        resource: canonical.clone(),
-        before: before_json.clone(),
-        ..Evaluation::new(outcome, detail)
+    let inspected = Inspected {
+        canonical: control.canonical(request.resource, &before),
+        before: snapshot(&before),
     };
-    // Named indirectly (an alias), the resource is checked against the exemptions once more.
-    if let Some(pattern) = canonical.as_ref().and_then(|c| exemptions.matching(&c.arn)) {
-        return settled(
-            Outcome::Exempt,
-            format!("exempt by EXEMPT_RESOURCES pattern {pattern}"),
-        );
+    if let Some(exempt) = inspected.exempt_as(request.exemptions) {
+        return exempt;
     }
-    let (plan, actions, reason) = match control.decide(&before, action) {
+    let (plan, actions, reason) = match control.decide(&before, request.action) {
         Decision::Remediate {
             plan,
             actions,
             reason,
         } => (plan, actions, reason),
-        Decision::Compliant(d) => return settled(Outcome::Compliant, d),
-        Decision::NotApplicable(d) => return settled(Outcome::NotApplicable, d),
-        Decision::Deferred(d) => return settled(Outcome::Deferred, d),
-        Decision::Unsafe(d) => return settled(Outcome::Failed, format!("not changed: {d}")),
+        settled => return inspected.settled(settled, ""),
     };
-    // The opt-in exemption tag, read only for a resource about to change. Unreadable tags fail
-    // closed: never change what might be exempt.
-    if let Some(tag) = exempt_tag {
-        match control.tags(resource, &before).await {
+    if let Some(held) = held_back(control, request, &inspected, &before, &actions, &reason).await {
+        return held;
+    }
+    if let Err(e) = control.apply(request.resource, &plan, request.scope).await {
+        return refused(control, request, &inspected, e, &reason).await;
+    }
+    verified(
+        control, request, &inspected, &before, &plan, actions, reason,
+    )
+    .await
+}
+
+/// `EXEMPT_RESOURCES` naming the resource as the event did: exempt, before any call.
+fn exempt_by_name(exemptions: &Exemptions, arn: &str) -> Option<Evaluation> {
+    exemptions.matching(arn).map(|pattern| {
+        Evaluation::new(
+            Outcome::Exempt,
+            format!("exempt by EXEMPT_RESOURCES pattern {pattern}"),
+        )
+    })
+}
+
+/// What the first read established: the resource's canonical identity (when it was named
+/// indirectly, e.g. a key by an alias) and its state before any change, for the record.
+struct Inspected {
+    canonical: Option<Resource>,
+    before: Option<serde_json::Value>,
+}
+
+impl Inspected {
+    /// An outcome with no write: the canonical identity and the state before.
+    fn outcome(&self, outcome: Outcome, detail: String) -> Evaluation {
+        Evaluation {
+            resource: self.canonical.clone(),
+            before: self.before.clone(),
+            ..Evaluation::new(outcome, detail)
+        }
+    }
+
+    /// Named indirectly (an alias), the resource is checked against the exemptions once more.
+    fn exempt_as(&self, exemptions: &Exemptions) -> Option<Evaluation> {
+        let pattern = self
+            .canonical
+            .as_ref()
+            .and_then(|c| exemptions.matching(&c.arn))?;
+        Some(self.outcome(
+            Outcome::Exempt,
+            format!("exempt by EXEMPT_RESOURCES pattern {pattern}"),
+        ))
+    }
+
+    /// A decision that needs no write, as its outcome (`prefix` before its text).
+    fn settled<P>(&self, decision: Decision<P>, prefix: &str) -> Evaluation {
+        let (outcome, detail) = match decision {
+            Decision::Compliant(d) => (Outcome::Compliant, d),
+            Decision::NotApplicable(d) => (Outcome::NotApplicable, d),
+            Decision::Deferred(d) => (Outcome::Deferred, d),
+            Decision::Unsafe(d) => (Outcome::Failed, format!("not changed: {d}")),
+            Decision::Remediate { reason, .. } => (Outcome::Failed, reason),
+        };
+        self.outcome(outcome, format!("{prefix}{detail}"))
+    }
+}
+
+/// The per-resource policy before a write, in order: the opt-in exemption tag (read only for a
+/// resource about to change; unreadable tags fail closed — never change what might be exempt),
+/// dry run, and a resource others keep undoing when `KEEP_FIXING_CONTESTED=false`. `None`: write.
+async fn held_back<C: Control>(
+    control: &C,
+    request: &Request<'_>,
+    inspected: &Inspected,
+    before: &C::State,
+    actions: &[&'static str],
+    reason: &str,
+) -> Option<Evaluation> {
+    if let Some(tag) = request.exempt_tag {
+        match control.tags(request.resource, before).await {
             Ok(Some(tags)) if tag.matches(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) => {
-                return settled(
+                return Some(inspected.outcome(
                     Outcome::Exempt,
                     format!("exempt by tag {tag} (EXEMPT_TAG); would fix: {reason}"),
-                );
+                ));
             }
             Ok(_) => {}
             Err(e) => {
-                return settled(
+                return Some(inspected.outcome(
                     Outcome::Failed,
                     format!("cannot check EXEMPT_TAG, not changed: {e}"),
-                )
+                ))
             }
         }
     }
-    if dry_run {
-        return Evaluation {
-            resource: canonical,
-            actions,
-            before: before_json,
-            ..Evaluation::new(
+    if request.dry_run {
+        return Some(Evaluation {
+            actions: actions.to_vec(),
+            ..inspected.outcome(
                 Outcome::WouldRemediate,
                 format!("dry run: would fix: {reason}"),
             )
-        };
+        });
     }
-    // A resource others keep undoing: left for a human when so configured.
-    if let Some(tracker) = contested.filter(|t| !t.policy.keep_fixing) {
-        let arn = canonical.as_ref().unwrap_or(resource).arn.clone();
-        let subject = Subject {
-            control: control.spec().id,
-            account: &scope.account,
-            region: &scope.region,
-            resource: &arn,
-        };
-        match tracker.fixes(subject).await {
-            Ok(fixes) if tracker.is_contested(fixes) => {
+    let tracker = request.contested.filter(|t| !t.policy.keep_fixing)?;
+    let arn = inspected
+        .canonical
+        .as_ref()
+        .unwrap_or(request.resource)
+        .arn
+        .clone();
+    let subject = Subject {
+        control: control.spec().id,
+        account: &request.scope.account,
+        region: &request.scope.region,
+        resource: &arn,
+    };
+    match tracker.fixes(subject).await {
+        Ok(fixes) if tracker.is_contested(fixes) => Some(Evaluation {
+            contested: true,
+            ..inspected.outcome(
+                Outcome::Failed,
+                format!(
+                    "contested: fixed {fixes} times in the last {} minutes and undone each time; \
+                     KEEP_FIXING_CONTESTED=false leaves it for a human ({reason})",
+                    tracker.policy.window_secs / 60
+                ),
+            )
+        }),
+        Ok(_) => None,
+        // Unknown: fix it (the safer side for a security control), and say so.
+        Err(e) => {
+            tracing::warn!(error = %e, resource = %arn, "contested count unavailable; fixing");
+            None
+        }
+    }
+}
+
+/// A write the service refused. Refused because of the resource's state, it may have changed
+/// between our read and our write (a key scheduled for deletion meanwhile): judged again as it is
+/// now, and recorded so instead of as a failure when it needs no fix.
+async fn refused<C: Control>(
+    control: &C,
+    request: &Request<'_>,
+    inspected: &Inspected,
+    err: AwsError,
+    reason: &str,
+) -> Evaluation {
+    if err.is_state_conflict() {
+        if let Ok(Some(now)) = control
+            .inspect(request.resource, request.action, request.scope)
+            .await
+        {
+            let decision = control.decide(&now, request.action);
+            if matches!(
+                decision,
+                Decision::Compliant(_) | Decision::NotApplicable(_) | Decision::Deferred(_)
+            ) {
+                let settled = inspected.settled(decision, "changed while being fixed: ");
                 return Evaluation {
-                    resource: canonical,
-                    before: before_json,
-                    contested: true,
-                    ..Evaluation::new(
-                        Outcome::Failed,
-                        format!(
-                            "contested: fixed {fixes} times in the last {} minutes and undone each time; \
-                             KEEP_FIXING_CONTESTED=false leaves it for a human ({reason})",
-                            tracker.policy.window_secs / 60
-                        ),
-                    )
-                };
-            }
-            Ok(_) => {}
-            // Unknown: fix it (the safer side for a security control), and say so.
-            Err(e) => {
-                tracing::warn!(error = %e, resource = %arn, "contested count unavailable; fixing")
-            }
-        }
-    }
-    if let Err(e) = control.apply(resource, &plan, scope).await {
-        // A service refusing the write because of the resource's state may mean it changed
-        // between our read and our write (a key scheduled for deletion meanwhile): judge it again
-        // as it is now, and record that instead of a failure when it needs no fix.
-        if e.is_state_conflict() {
-            if let Ok(Some(now)) = control.inspect(resource, action, scope).await {
-                let settled_now = |outcome, d: String| Evaluation {
-                    resource: canonical.clone(),
-                    before: before_json.clone(),
                     after: snapshot(&now),
-                    ..Evaluation::new(
-                        outcome,
-                        format!("changed while being fixed: {d} (the write was refused: {e})"),
-                    )
+                    detail: format!("{} (the write was refused: {err})", settled.detail),
+                    ..settled
                 };
-                match control.decide(&now, action) {
-                    Decision::Compliant(d) => return settled_now(Outcome::Compliant, d),
-                    Decision::NotApplicable(d) => return settled_now(Outcome::NotApplicable, d),
-                    Decision::Deferred(d) => return settled_now(Outcome::Deferred, d),
-                    Decision::Remediate { .. } | Decision::Unsafe(_) => {}
-                }
             }
         }
-        return Evaluation {
-            resource: canonical,
-            before: before_json,
-            ..Evaluation::from_error(&e, &format!("{reason}; "))
-        };
     }
+    Evaluation {
+        resource: inspected.canonical.clone(),
+        before: inspected.before.clone(),
+        ..Evaluation::from_error(&err, &format!("{reason}; "))
+    }
+}
+
+/// The write read back: `remediated` only when the control verifies it. A read right after a
+/// write may still return the old state (KMS, S3 and IAM are eventually consistent): a mismatch is
+/// read again, a bounded number of times ([`VERIFY_BACKOFF`]), before it is called failed.
+async fn verified<C: Control>(
+    control: &C,
+    request: &Request<'_>,
+    inspected: &Inspected,
+    before: &C::State,
+    plan: &C::Plan,
+    actions: Vec<&'static str>,
+    reason: String,
+) -> Evaluation {
     let mut backoff = VERIFY_BACKOFF.iter();
     let (outcome, detail, after) = loop {
-        let read = control.reinspect(resource, &before, action, scope).await;
-        // A read right after a write may still return the old state (KMS, S3 and IAM are
-        // eventually consistent): read again, a bounded number of times, before calling it failed.
+        let read = control
+            .reinspect(request.resource, before, request.action, request.scope)
+            .await;
         if let Ok(Some(after)) = &read {
-            if control.verify(&plan, after).is_err() {
+            if control.verify(plan, after).is_err() {
                 if let Some(wait) = backoff.next() {
                     tokio::time::sleep(*wait).await;
                     continue;
@@ -221,7 +305,7 @@ pub async fn evaluate<C: Control>(control: &C, request: &Request<'_>) -> Evaluat
             }
         }
         break match read {
-            Ok(Some(after)) => match control.verify(&plan, &after) {
+            Ok(Some(after)) => match control.verify(plan, &after) {
                 Ok(()) => (
                     Outcome::Remediated,
                     format!("fixed: {reason}"),
@@ -251,11 +335,11 @@ pub async fn evaluate<C: Control>(control: &C, request: &Request<'_>) -> Evaluat
         };
     };
     Evaluation {
-        resource: canonical,
+        resource: inspected.canonical.clone(),
         outcome,
         actions,
         detail,
-        before: before_json,
+        before: inspected.before.clone(),
         after,
         contested: false,
     }
