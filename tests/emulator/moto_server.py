@@ -41,7 +41,10 @@ Where AWS is stricter than moto (each passes on plain moto and fails on AWS):
 - S3: a request for a bucket in another region than the request's (its SigV4 credential scope)
   answers `301 PermanentRedirect` with the bucket's region in `x-amz-bucket-region` (S3 user guide,
   "Virtual hosting of buckets" / "Making requests"); moto answers from any region.
-- S3 `PutBucketPolicy`: refused with 403 `AccessDenied` when the policy grants public access and
+- S3 `PutBucketPolicy`: refused with 403 `AccessDenied` ("User: ... is not authorized to perform:
+  s3:PutBucketPolicy on resource: ... because public policies are blocked by the BlockPublicPolicy
+  block public access setting.", S3's enhanced message for same-account requests, S3 user guide,
+  "Troubleshoot access denied (403 Forbidden) errors") when the policy grants public access and
   `BlockPublicPolicy` is on for the bucket, for its account, or by an organization S3 policy (S3 API
   reference, PublicAccessBlockConfiguration: "Setting this element to TRUE causes Amazon S3 to
   reject calls to PUT Bucket policy if the specified bucket policy allows public access"). "Public"
@@ -816,7 +819,14 @@ def put_bucket_policy(self, bucket_name, policy):
         (bucket_block is not None and bucket_block.block_public_policy)
         or _account_blocks_public_policy(bucket.account_id, partition)
     ):
-        raise S3Refusal(403, "AccessDenied", "Access Denied")
+        # S3's enhanced access-denied message for a request of the bucket owner's account (S3 user
+        # guide, "Troubleshoot access denied (403 Forbidden) errors": "User ... is not authorized to
+        # perform ... because CONTEXT"); the caller is not known here, so the account's root.
+        raise S3Refusal(
+            403, "AccessDenied",
+            f"User: arn:{partition}:iam::{bucket.account_id}:root is not authorized to perform: "
+            f"s3:PutBucketPolicy on resource: \"arn:{partition}:s3:::{bucket_name}\" because public "
+            "policies are blocked by the BlockPublicPolicy block public access setting.")
     bucket.policy = _normalised(doc, partition)
 
 

@@ -757,19 +757,7 @@ fn to_advanced(basic: &[Basic]) -> Vec<Advanced> {
                 FieldCondition::equals("resources.type", ty),
             ];
             fields.extend(read_only(&s.read_write_type));
-            // A bare service prefix (`arn:aws:s3`, `arn:aws:lambda`) means every resource.
-            let prefixes: Vec<String> = values
-                .iter()
-                .filter(|v| v.matches(':').count() > 2)
-                .cloned()
-                .collect();
-            if !prefixes.is_empty() {
-                fields.push(FieldCondition {
-                    field: "resources.ARN".to_owned(),
-                    starts_with: prefixes,
-                    ..FieldCondition::default()
-                });
-            }
+            fields.extend(resources_arn(ty, values));
             out.push(Advanced {
                 name: Some(format!("{ty} data events (selector {})", i + 1)),
                 fields,
@@ -777,6 +765,28 @@ fn to_advanced(basic: &[Basic]) -> Vec<Advanced> {
         }
     }
     out
+}
+
+/// The `resources.ARN` condition equivalent to a basic selector's data resource values (`None`:
+/// every resource of the type). A bare service prefix (`arn:aws:s3`, `arn:aws:lambda`) means every
+/// resource, whatever else is listed; Lambda function ARNs are exact ("Lambda function ARNs are
+/// exact … not logged for …:function:helloworld2", CloudTrail API reference, DataResource) and
+/// stay exact (`Equals`: a prefix would widen them to every function whose name starts alike);
+/// the others are prefixes (S3 `bucket/prefix`).
+fn resources_arn(ty: &str, values: &[String]) -> Option<FieldCondition> {
+    if values.is_empty() || values.iter().any(|v| v.matches(':').count() <= 2) {
+        return None;
+    }
+    let mut condition = FieldCondition {
+        field: "resources.ARN".to_owned(),
+        ..FieldCondition::default()
+    };
+    if ty == "AWS::Lambda::Function" {
+        condition.equals = values.to_vec();
+    } else {
+        condition.starts_with = values.to_vec();
+    }
+    Some(condition)
 }
 
 /// The region's trail setup: `arn:<partition>:cloudtrail:<region>:<account>:trail/*`.
@@ -1167,6 +1177,42 @@ mod tests {
             s3_data.field("readOnly").map(|f| f.equals.clone()),
             Some(vec!["false".to_owned()]),
             "S3 writes only, as the owner chose"
+        );
+    }
+
+    #[test]
+    fn converted_basic_data_resources_are_neither_widened_nor_narrowed() {
+        // "Lambda function ARNs are exact … not logged for …:function:helloworld2" (CloudTrail API
+        // reference, DataResource): as an advanced selector they stay exact, not a prefix.
+        let function = "arn:aws:lambda:us-west-2:111111111111:function:helloworld";
+        let lambda = basic("All", false, &[("AWS::Lambda::Function", function)]);
+        let arn = |a: &[Advanced]| {
+            a.iter()
+                .find_map(|s| s.field("resources.ARN").cloned())
+                .expect("a resources.ARN condition")
+        };
+        let converted = to_advanced(&[lambda]);
+        assert_eq!(arn(&converted).equals, [function]);
+        assert!(arn(&converted).starts_with.is_empty());
+        // S3 values are prefixes.
+        let s3 = basic(
+            "All",
+            false,
+            &[("AWS::S3::Object", "arn:aws:s3:::training/")],
+        );
+        assert_eq!(
+            arn(&to_advanced(&[s3])).starts_with,
+            ["arn:aws:s3:::training/"]
+        );
+        // A bare service prefix means every resource, whatever else the selector lists.
+        let mut every = basic("All", false, &[("AWS::S3::Object", "arn:aws:s3")]);
+        every.data_resources[0]
+            .1
+            .push("arn:aws:s3:::training/".to_owned());
+        let converted = to_advanced(&[every]);
+        assert!(
+            converted[0].field("resources.ARN").is_none(),
+            "{converted:?}"
         );
     }
 

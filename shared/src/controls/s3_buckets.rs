@@ -157,3 +157,14 @@ impl BucketRegions {
         }
     }
 }
+
+/// Whether an S3 `AccessDenied` message gives Block Public Access as its reason. S3's enhanced
+/// access-denied messages read "User: ARN is not authorized to perform: ACTION on resource: ARN
+/// because CONTEXT" (S3 user guide, "Troubleshoot access denied (403 Forbidden) errors"), so the
+/// phrase "not authorized to perform" alone does not make a denial IAM's: with `BlockPublicPolicy`
+/// on, S3 answers a public `PutBucketPolicy` with "… because public policies are blocked by the
+/// BlockPublicPolicy block public access setting."
+pub fn names_block_public_access(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    lower.contains("block public access") || lower.contains("blockpublicpolicy")
+}

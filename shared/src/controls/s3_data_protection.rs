@@ -51,7 +51,8 @@ use wildmatch::WildMatch;
 use crate::aws::{AwsError, Operation};
 use crate::control::{Control, ControlSpec, Decision};
 use crate::controls::s3_buckets::{
-    bucket_cloudtrail_targets, bucket_tags, list_buckets, parse_bucket, BucketRegions, BUCKET_TYPE,
+    bucket_cloudtrail_targets, bucket_tags, list_buckets, names_block_public_access, parse_bucket,
+    BucketRegions, BUCKET_TYPE,
 };
 use crate::env::{optional, Lookup};
 use crate::error::SettingsError;
@@ -490,10 +491,16 @@ pub fn policy_meaning(text: &str) -> Option<Value> {
 }
 
 /// A refused `PutBucketPolicy` explained, when the refusal is about the policy rather than the
-/// role: a deleted principal S3 no longer accepts, or (S3's bare `AccessDenied`, not IAM's "is not
-/// authorized to perform") a public grant — or a grant to everyone S3 may count as public — that
-/// Block Public Access's `BlockPublicPolicy` refuses to write again. The write is tried rather
-/// than skipped: with `BlockPublicPolicy` off, S3 takes it and the public bucket gets TLS-only.
+/// role: a deleted principal S3 no longer accepts, or a public grant — or a grant to everyone S3
+/// may count as public — that Block Public Access's `BlockPublicPolicy` refuses to write again.
+/// S3 says so in its `AccessDenied` for requests of the bucket owner's account or organization
+/// ("User: … is not authorized to perform: s3:PutBucketPolicy on resource: … because public
+/// policies are blocked by the BlockPublicPolicy block public access setting.": the S3 user
+/// guide's enhanced access-denied messages, "Troubleshoot access denied (403 Forbidden) errors",
+/// name the reason after "because"), and answers a bare `Access Denied` otherwise; IAM's own
+/// denials name a policy type ("because no identity-based policy allows …", "with an explicit
+/// deny in …") and keep naming the missing permission. The write is tried rather than skipped:
+/// with `BlockPublicPolicy` off, S3 takes it and the public bucket gets TLS-only.
 fn refused_policy(plan: &str, err: AwsError) -> AwsError {
     let explained = |message: String| AwsError {
         kind: crate::aws::AwsErrorKind::Other,
@@ -506,7 +513,8 @@ fn refused_policy(plan: &str, err: AwsError) -> AwsError {
             err.message
         ));
     }
-    let iam = err.message.contains("not authorized to perform");
+    let blocked = names_block_public_access(&err.message);
+    let iam = err.message.contains("not authorized to perform") && !blocked;
     if err.kind == crate::aws::AwsErrorKind::AccessDenied && !iam {
         let statements = serde_json::from_str::<Value>(plan)
             .map(|doc| statements_of(&doc))
@@ -520,6 +528,12 @@ fn refused_policy(plan: &str, err: AwsError) -> AwsError {
         if let Some(which) = grant_to_everyone(&statements) {
             return explained(format!(
                 "{} — the bucket policy's {which} allows everyone: if S3 counts it as public access, Block Public Access's BlockPublicPolicy (bucket or account) refuses any write of this policy, and the TLS-only statement needs that grant removed or narrowed by its owner first (S3 names the action an IAM denial is about: not authorized to perform s3:PutBucketPolicy)",
+                err.message
+            ));
+        }
+        if blocked {
+            return explained(format!(
+                "{} — S3 counts the bucket policy as granting public access, and Block Public Access's BlockPublicPolicy (bucket or account) refuses any write of such a policy: the TLS-only statement needs that grant removed or narrowed by its owner first; ai-guard never removes it",
                 err.message
             ));
         }
@@ -1694,6 +1708,28 @@ mod tests {
         assert!(
             why.contains("grants public access (statement Web")
                 && why.contains("BlockPublicPolicy")
+                && !why.contains("missing permission"),
+            "{why}"
+        );
+        // S3's enhanced AccessDenied for a request of the owner's account or organization (S3 user
+        // guide, "Troubleshoot access denied (403 Forbidden) errors": "User … is not authorized to
+        // perform … because CONTEXT"): the reason is Block Public Access, not IAM.
+        let bpa = denied("User: arn:aws:sts::123456789012:assumed-role/r/s is not authorized to perform: s3:PutBucketPolicy on resource: \"arn:aws:s3:::training\" because public policies are blocked by the BlockPublicPolicy block public access setting.");
+        for plan in [public, conditional] {
+            let why = refused_policy(plan, bpa.clone()).to_string();
+            assert!(
+                why.contains("BlockPublicPolicy") && !why.contains("missing permission"),
+                "{why}"
+            );
+        }
+        // Even for a grant S3 counts as public where this module's subset of "public" does not.
+        let why = refused_policy(
+            r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::210987654321:root"},"Action":"s3:GetObject","Resource":"*"}]}"#,
+            bpa,
+        )
+        .to_string();
+        assert!(
+            why.contains("S3 counts the bucket policy as granting public access")
                 && !why.contains("missing permission"),
             "{why}"
         );
