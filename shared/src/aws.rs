@@ -4,13 +4,47 @@
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-/// An AWS operation a control may call: the SDK service and API name, and the IAM action it needs.
+/// An AWS operation a control may call: the SDK service and API name, the IAM action it needs,
+/// the resources IAM evaluates that action on, and what else AWS requires of the caller. These
+/// declarations are the one source of the functions' and member roles' permissions and of the
+/// least-privilege tests, which check them against AWS's Service Authorization Reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Operation {
     /// The SDK's service name, e.g. `s3control`.
     pub service: &'static str,
     pub api: &'static str,
     pub permission: &'static str,
+    /// Where IAM evaluates `permission` for this call.
+    pub resource: IamResource,
+    /// Permissions the call needs besides its own action.
+    pub implies: &'static [Implied],
+}
+
+/// The resources IAM evaluates an action on (Service Authorization Reference, the action's
+/// "Resource types").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IamResource {
+    /// The action takes no resource type: IAM evaluates `*`, the only grant that allows it (a
+    /// grant on an ARN never matches, and the call is denied).
+    None,
+    /// The resources the call acts on, as an ARN pattern: `{partition}`, `{region}` and
+    /// `{account}` stand for where it acts (the account may be a member's), `*` for any name.
+    Arn(&'static str),
+    /// The action takes resource types, but their ARNs name what a deployment cannot know (the
+    /// text says what): granted on `*`, for reads only.
+    Unknowable(&'static str),
+}
+
+/// A permission AWS requires of a caller of an operation besides the operation's own action
+/// (`iam:PassRole` to a service, a service-linked role the call creates), on `resource` (an ARN
+/// pattern as in [`IamResource::Arn`]) under the condition `key` = `value`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Implied {
+    pub permission: &'static str,
+    pub resource: &'static str,
+    pub condition: (&'static str, &'static str),
+    /// AWS's documented reason.
+    pub why: &'static str,
 }
 
 impl Operation {

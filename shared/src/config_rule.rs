@@ -5,7 +5,7 @@ use aws_sdk_config::types::{ComplianceType, Evaluation};
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 
-use crate::aws::{AwsError, Operation};
+use crate::aws::{AwsError, IamResource, Operation};
 use crate::intake::ConfigRuleInvocation;
 use crate::outcome::{Outcome, OutcomeRecord};
 
@@ -14,6 +14,8 @@ pub const PUT_EVALUATIONS: Operation = Operation {
     service: "configservice",
     api: "PutEvaluations",
     permission: "config:PutEvaluations",
+    resource: IamResource::None,
+    implies: &[],
 };
 
 /// AWS Config accepts at most this many evaluations per call.

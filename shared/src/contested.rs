@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::aws::{AwsError, Operation};
+use crate::aws::{AwsError, IamResource, Operation};
 use crate::env::{optional, parse_bool, parse_number, Lookup};
 use crate::error::SettingsError;
 
@@ -20,16 +20,22 @@ pub const UPDATE: Operation = Operation {
     service: "dynamodb",
     api: "UpdateItem",
     permission: "dynamodb:UpdateItem",
+    resource: IamResource::Arn("arn:{partition}:dynamodb:{region}:{account}:table/*"),
+    implies: &[],
 };
 pub const PUT: Operation = Operation {
     service: "dynamodb",
     api: "PutItem",
     permission: "dynamodb:PutItem",
+    resource: IamResource::Arn("arn:{partition}:dynamodb:{region}:{account}:table/*"),
+    implies: &[],
 };
 pub const GET: Operation = Operation {
     service: "dynamodb",
     api: "GetItem",
     permission: "dynamodb:GetItem",
+    resource: IamResource::Arn("arn:{partition}:dynamodb:{region}:{account}:table/*"),
+    implies: &[],
 };
 
 /// The contested-resource policy.

@@ -17,7 +17,7 @@
 //! resolved and intake leaves it alone; a finding already told (`NOTIFIED`, `In Progress`) is not
 //! updated again, so a fix that keeps failing cannot loop through Security Hub.
 
-use crate::aws::{AwsError, Operation};
+use crate::aws::{AwsError, IamResource, Operation};
 use crate::outcome::{Outcome, OutcomeRecord};
 
 /// ASFF findings (Security Hub CSPM). IAM authorizes it on the `hub` resource type,
@@ -26,6 +26,8 @@ pub const BATCH_UPDATE_FINDINGS: Operation = Operation {
     service: "securityhub",
     api: "BatchUpdateFindings",
     permission: "securityhub:BatchUpdateFindings",
+    resource: IamResource::Arn("arn:{partition}:securityhub:{region}:{account}:hub/default"),
+    implies: &[],
 };
 
 /// OCSF findings (the new Security Hub). The same IAM action as [`BATCH_UPDATE_FINDINGS`], but
@@ -36,6 +38,8 @@ pub const BATCH_UPDATE_FINDINGS_V2: Operation = Operation {
     service: "securityhub",
     api: "BatchUpdateFindingsV2",
     permission: "securityhub:BatchUpdateFindings",
+    resource: IamResource::Arn("arn:{partition}:securityhub:{region}:{account}:hubv2/*"),
+    implies: &[],
 };
 
 /// Security Hub's limits for `BatchUpdateFindings` and `BatchUpdateFindingsV2`.

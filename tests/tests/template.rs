@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use integration_tests::iam::{evaluate, Decision, Principal, Request, NO_RESOURCE_SCOPE};
+use integration_tests::iam::{evaluate, on_any_resource, Decision, Principal, Request};
 use integration_tests::template::{function_by_binary, resolve, resolve_many, role_policies, Job};
 use integration_tests::{aws, operation_resource, Recorder, ACCOUNT, REGION};
 use remediation::env::Lookup;
@@ -485,7 +485,7 @@ async fn calls_in_region(
     };
     let engine = engine_of(binary, &vars, acting_region).await;
     for op in engine.operations() {
-        let resource = if NO_RESOURCE_SCOPE.contains(&op.permission) {
+        let resource = if on_any_resource(&op) {
             "*".to_owned()
         } else if op.api == "BatchUpdateFindingsV2" {
             // The new Security Hub's update is authorized on its `hubv2` resource type

@@ -9,7 +9,7 @@
 use aws_sdk_bedrock::types::{CloudWatchConfig, LoggingConfig, S3Config};
 use serde::Serialize;
 
-use crate::aws::{AwsError, AwsErrorKind, Operation};
+use crate::aws::{AwsError, AwsErrorKind, IamResource, Implied, Operation};
 use crate::control::{Control, ControlSpec, Decision};
 use crate::env::{optional, parse_bool, Lookup};
 use crate::error::{IntakeError, SettingsError};
@@ -20,11 +20,20 @@ pub const GET: Operation = Operation {
     service: "bedrock",
     api: "GetModelInvocationLoggingConfiguration",
     permission: "bedrock:GetModelInvocationLoggingConfiguration",
+    resource: IamResource::None,
+    implies: &[],
 };
 pub const PUT: Operation = Operation {
     service: "bedrock",
     api: "PutModelInvocationLoggingConfiguration",
     permission: "bedrock:PutModelInvocationLoggingConfiguration",
+    resource: IamResource::None,
+    implies: &[Implied {
+        permission: "iam:PassRole",
+        resource: "arn:{partition}:iam::{account}:role/*",
+        condition: ("iam:PassedToService", "bedrock.amazonaws.com"),
+        why: "the CloudWatch Logs destination's delivery role is passed to Bedrock (Bedrock user guide, model invocation logging)",
+    }],
 };
 
 pub static SPEC: ControlSpec = ControlSpec {

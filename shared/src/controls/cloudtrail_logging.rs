@@ -36,7 +36,7 @@ use aws_sdk_cloudtrail::types::{
 };
 use serde::Serialize;
 
-use crate::aws::{AwsError, AwsErrorKind, Operation};
+use crate::aws::{AwsError, AwsErrorKind, IamResource, Operation};
 use crate::control::{Control, ControlSpec, Decision};
 use crate::env::{optional, Lookup};
 use crate::error::{IntakeError, SettingsError};
@@ -47,26 +47,36 @@ pub const DESCRIBE: Operation = Operation {
     service: "cloudtrail",
     api: "DescribeTrails",
     permission: "cloudtrail:DescribeTrails",
+    resource: IamResource::None,
+    implies: &[],
 };
 pub const STATUS: Operation = Operation {
     service: "cloudtrail",
     api: "GetTrailStatus",
     permission: "cloudtrail:GetTrailStatus",
+    resource: IamResource::Arn("arn:{partition}:cloudtrail:{region}:{account}:trail/*"),
+    implies: &[],
 };
 pub const SELECTORS: Operation = Operation {
     service: "cloudtrail",
     api: "GetEventSelectors",
     permission: "cloudtrail:GetEventSelectors",
+    resource: IamResource::Arn("arn:{partition}:cloudtrail:{region}:{account}:trail/*"),
+    implies: &[],
 };
 pub const START: Operation = Operation {
     service: "cloudtrail",
     api: "StartLogging",
     permission: "cloudtrail:StartLogging",
+    resource: IamResource::Arn("arn:{partition}:cloudtrail:{region}:{account}:trail/*"),
+    implies: &[],
 };
 pub const PUT_SELECTORS: Operation = Operation {
     service: "cloudtrail",
     api: "PutEventSelectors",
     permission: "cloudtrail:PutEventSelectors",
+    resource: IamResource::Arn("arn:{partition}:cloudtrail:{region}:{account}:trail/*"),
+    implies: &[],
 };
 
 pub static SPEC: ControlSpec = ControlSpec {

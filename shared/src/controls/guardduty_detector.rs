@@ -14,7 +14,7 @@ use aws_sdk_guardduty::types::{
 };
 use serde::Serialize;
 
-use crate::aws::{AwsError, Operation};
+use crate::aws::{AwsError, IamResource, Implied, Operation};
 use crate::control::{Control, ControlSpec, Decision};
 use crate::env::{optional, Lookup};
 use crate::error::{IntakeError, SettingsError};
@@ -25,26 +25,41 @@ pub const LIST: Operation = Operation {
     service: "guardduty",
     api: "ListDetectors",
     permission: "guardduty:ListDetectors",
+    resource: IamResource::None,
+    implies: &[],
 };
 pub const GET: Operation = Operation {
     service: "guardduty",
     api: "GetDetector",
     permission: "guardduty:GetDetector",
+    resource: IamResource::Arn("arn:{partition}:guardduty:{region}:{account}:detector/*"),
+    implies: &[],
 };
 pub const ADMINISTRATOR: Operation = Operation {
     service: "guardduty",
     api: "GetAdministratorAccount",
     permission: "guardduty:GetAdministratorAccount",
+    resource: IamResource::None,
+    implies: &[],
 };
 pub const CREATE: Operation = Operation {
     service: "guardduty",
     api: "CreateDetector",
     permission: "guardduty:CreateDetector",
+    resource: IamResource::None,
+    implies: &[Implied {
+        permission: "iam:CreateServiceLinkedRole",
+        resource: "arn:{partition}:iam::{account}:role/aws-service-role/guardduty.amazonaws.com/AWSServiceRoleForAmazonGuardDuty",
+        condition: ("iam:AWSServiceName", "guardduty.amazonaws.com"),
+        why: "CreateDetector creates GuardDuty's service-linked role the first time (GuardDuty user guide, service-linked role permissions)",
+    }],
 };
 pub const UPDATE: Operation = Operation {
     service: "guardduty",
     api: "UpdateDetector",
     permission: "guardduty:UpdateDetector",
+    resource: IamResource::Arn("arn:{partition}:guardduty:{region}:{account}:detector/*"),
+    implies: &[],
 };
 
 pub static SPEC: ControlSpec = ControlSpec {

@@ -11,7 +11,7 @@ use aws_sdk_kms::types::{KeyManagerType, KeyState};
 use serde::Serialize;
 use wildmatch::WildMatch;
 
-use crate::aws::{AwsError, AwsErrorKind, Operation};
+use crate::aws::{AwsError, AwsErrorKind, IamResource, Operation};
 use crate::control::{Control, ControlSpec, Decision};
 use crate::env::{optional, Lookup};
 use crate::error::SettingsError;
@@ -26,16 +26,22 @@ pub const ALIASES: Operation = Operation {
     service: "kms",
     api: "ListAliases",
     permission: "kms:ListAliases",
+    resource: IamResource::None,
+    implies: &[],
 };
 pub const CANCEL: Operation = Operation {
     service: "kms",
     api: "CancelKeyDeletion",
     permission: "kms:CancelKeyDeletion",
+    resource: IamResource::Arn("arn:{partition}:kms:{region}:{account}:key/*"),
+    implies: &[],
 };
 pub const ENABLE_KEY: Operation = Operation {
     service: "kms",
     api: "EnableKey",
     permission: "kms:EnableKey",
+    resource: IamResource::Arn("arn:{partition}:kms:{region}:{account}:key/*"),
+    implies: &[],
 };
 
 pub static SPEC: ControlSpec = ControlSpec {

@@ -10,7 +10,7 @@ use aws_sdk_kms::types::{
 };
 use serde::Serialize;
 
-use crate::aws::{AwsError, AwsErrorKind, Operation};
+use crate::aws::{AwsError, AwsErrorKind, IamResource, Operation};
 use crate::control::{Control, ControlSpec, Decision};
 use crate::env::{parse_number, Lookup};
 use crate::error::{IntakeError, SettingsError};
@@ -24,21 +24,29 @@ pub const STATUS: Operation = Operation {
     service: "kms",
     api: "GetKeyRotationStatus",
     permission: "kms:GetKeyRotationStatus",
+    resource: IamResource::Arn("arn:{partition}:kms:{region}:{account}:key/*"),
+    implies: &[],
 };
 pub const ENABLE: Operation = Operation {
     service: "kms",
     api: "EnableKeyRotation",
     permission: "kms:EnableKeyRotation",
+    resource: IamResource::Arn("arn:{partition}:kms:{region}:{account}:key/*"),
+    implies: &[],
 };
 pub const ROTATE: Operation = Operation {
     service: "kms",
     api: "RotateKeyOnDemand",
     permission: "kms:RotateKeyOnDemand",
+    resource: IamResource::Arn("arn:{partition}:kms:{region}:{account}:key/*"),
+    implies: &[],
 };
 pub const ROTATIONS: Operation = Operation {
     service: "kms",
     api: "ListKeyRotations",
     permission: "kms:ListKeyRotations",
+    resource: IamResource::Arn("arn:{partition}:kms:{region}:{account}:key/*"),
+    implies: &[],
 };
 
 /// The direct-invoke action that rotates a key now.

@@ -1,7 +1,7 @@
 //! KMS keys as the key controls see them: how an identifier (key id, key ARN, alias, alias ARN)
 //! names a key, and the listing every key control sweeps.
 
-use crate::aws::{AwsError, Operation};
+use crate::aws::{AwsError, IamResource, Operation};
 use crate::error::IntakeError;
 use crate::event::cloudtrail::CloudTrailRecord;
 use crate::resource::{Arn, Resource, Scope};
@@ -14,16 +14,22 @@ pub const DESCRIBE: Operation = Operation {
     service: "kms",
     api: "DescribeKey",
     permission: "kms:DescribeKey",
+    resource: IamResource::Arn("arn:{partition}:kms:{region}:{account}:key/*"),
+    implies: &[],
 };
 pub const LIST: Operation = Operation {
     service: "kms",
     api: "ListKeys",
     permission: "kms:ListKeys",
+    resource: IamResource::None,
+    implies: &[],
 };
 pub const TAGS: Operation = Operation {
     service: "kms",
     api: "ListResourceTags",
     permission: "kms:ListResourceTags",
+    resource: IamResource::Arn("arn:{partition}:kms:{region}:{account}:key/*"),
+    implies: &[],
 };
 
 pub fn key_named(arn: String, key_id: &str) -> Resource {

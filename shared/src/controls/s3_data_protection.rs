@@ -48,7 +48,7 @@ use serde::Serialize;
 use serde_json::Value;
 use wildmatch::WildMatch;
 
-use crate::aws::{AwsError, Operation};
+use crate::aws::{AwsError, IamResource, Operation};
 use crate::control::{Control, ControlSpec, Decision};
 use crate::controls::s3_buckets::{
     bucket_cloudtrail_targets, bucket_tags, list_buckets, names_block_public_access, parse_bucket,
@@ -62,37 +62,51 @@ pub const GET_POLICY: Operation = Operation {
     service: "s3",
     api: "GetBucketPolicy",
     permission: "s3:GetBucketPolicy",
+    resource: IamResource::Arn("arn:{partition}:s3:::*"),
+    implies: &[],
 };
 pub const PUT_POLICY: Operation = Operation {
     service: "s3",
     api: "PutBucketPolicy",
     permission: "s3:PutBucketPolicy",
+    resource: IamResource::Arn("arn:{partition}:s3:::*"),
+    implies: &[],
 };
 pub const GET_ENCRYPTION: Operation = Operation {
     service: "s3",
     api: "GetBucketEncryption",
     permission: "s3:GetEncryptionConfiguration",
+    resource: IamResource::Arn("arn:{partition}:s3:::*"),
+    implies: &[],
 };
 pub const PUT_ENCRYPTION: Operation = Operation {
     service: "s3",
     api: "PutBucketEncryption",
     permission: "s3:PutEncryptionConfiguration",
+    resource: IamResource::Arn("arn:{partition}:s3:::*"),
+    implies: &[],
 };
 pub const LIST: Operation = Operation {
     service: "s3",
     api: "ListBuckets",
     permission: "s3:ListAllMyBuckets",
+    resource: IamResource::None,
+    implies: &[],
 };
 pub const GET_TAGS: Operation = Operation {
     service: "s3",
     api: "GetBucketTagging",
     permission: "s3:GetBucketTagging",
+    resource: IamResource::Arn("arn:{partition}:s3:::*"),
+    implies: &[],
 };
 /// Whether `AI_DATA_KMS_KEY` is usable, before a bucket is set to it.
 pub const DESCRIBE_KEY: Operation = Operation {
     service: "kms",
     api: "DescribeKey",
     permission: "kms:DescribeKey",
+    resource: IamResource::Arn("arn:{partition}:kms:{region}:{account}:key/*"),
+    implies: &[],
 };
 
 /// How long one `DescribeKey` verdict on `AI_DATA_KMS_KEY` is reused.

@@ -114,37 +114,49 @@ macro_rules! configuration {
 
 /// The AWS operations of the two Block Public Access controls.
 pub mod operations {
-    use crate::aws::Operation;
+    use crate::aws::{IamResource, Operation};
 
     pub const GET_BUCKET: Operation = Operation {
         service: "s3",
         api: "GetPublicAccessBlock",
         permission: "s3:GetBucketPublicAccessBlock",
+        resource: IamResource::Arn("arn:{partition}:s3:::*"),
+        implies: &[],
     };
     pub const PUT_BUCKET: Operation = Operation {
         service: "s3",
         api: "PutPublicAccessBlock",
         permission: "s3:PutBucketPublicAccessBlock",
+        resource: IamResource::Arn("arn:{partition}:s3:::*"),
+        implies: &[],
     };
     pub const LIST_BUCKETS: Operation = Operation {
         service: "s3",
         api: "ListBuckets",
         permission: "s3:ListAllMyBuckets",
+        resource: IamResource::None,
+        implies: &[],
     };
     pub const GET_ACCOUNT: Operation = Operation {
         service: "s3control",
         api: "GetPublicAccessBlock",
         permission: "s3:GetAccountPublicAccessBlock",
+        resource: IamResource::None,
+        implies: &[],
     };
     pub const GET_TAGS: Operation = Operation {
         service: "s3",
         api: "GetBucketTagging",
         permission: "s3:GetBucketTagging",
+        resource: IamResource::Arn("arn:{partition}:s3:::*"),
+        implies: &[],
     };
     pub const PUT_ACCOUNT: Operation = Operation {
         service: "s3control",
         api: "PutPublicAccessBlock",
         permission: "s3:PutAccountPublicAccessBlock",
+        resource: IamResource::None,
+        implies: &[],
     };
 }
 use operations::*;

@@ -11,7 +11,7 @@ use aws_sdk_sagemaker::types::{DirectInternetAccess, NotebookInstanceStatus, Roo
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
 
-use crate::aws::{AwsError, Operation};
+use crate::aws::{AwsError, IamResource, Operation};
 use crate::control::{Control, ControlSpec, Decision, StateChangeEvent};
 use crate::env::{parse_bool, Lookup};
 use crate::error::{IntakeError, SettingsError};
@@ -22,31 +22,43 @@ pub const DESCRIBE: Operation = Operation {
     service: "sagemaker",
     api: "DescribeNotebookInstance",
     permission: "sagemaker:DescribeNotebookInstance",
+    resource: IamResource::Arn("arn:{partition}:sagemaker:{region}:{account}:notebook-instance/*"),
+    implies: &[],
 };
 pub const LIST: Operation = Operation {
     service: "sagemaker",
     api: "ListNotebookInstances",
     permission: "sagemaker:ListNotebookInstances",
+    resource: IamResource::None,
+    implies: &[],
 };
 pub const STOP: Operation = Operation {
     service: "sagemaker",
     api: "StopNotebookInstance",
     permission: "sagemaker:StopNotebookInstance",
+    resource: IamResource::Arn("arn:{partition}:sagemaker:{region}:{account}:notebook-instance/*"),
+    implies: &[],
 };
 pub const UPDATE: Operation = Operation {
     service: "sagemaker",
     api: "UpdateNotebookInstance",
     permission: "sagemaker:UpdateNotebookInstance",
+    resource: IamResource::Arn("arn:{partition}:sagemaker:{region}:{account}:notebook-instance/*"),
+    implies: &[],
 };
 pub const TAGS: Operation = Operation {
     service: "sagemaker",
     api: "ListTags",
     permission: "sagemaker:ListTags",
+    resource: IamResource::Arn("arn:{partition}:sagemaker:{region}:{account}:notebook-instance/*"),
+    implies: &[],
 };
 pub const TAG: Operation = Operation {
     service: "sagemaker",
     api: "AddTags",
     permission: "sagemaker:AddTags",
+    resource: IamResource::Arn("arn:{partition}:sagemaker:{region}:{account}:notebook-instance/*"),
+    implies: &[],
 };
 
 /// The tag a stopped notebook gets, saying why (its owner sees it in the console).

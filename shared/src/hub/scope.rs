@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::aws::{AwsError, Operation};
+use crate::aws::{AwsError, IamResource, Operation};
 use crate::env::{optional, Lookup};
 use crate::error::SettingsError;
 use crate::resource::{is_account_id, partition_of};
@@ -19,16 +19,26 @@ pub const LIST_ACCOUNTS: Operation = Operation {
     service: "organizations",
     api: "ListAccounts",
     permission: "organizations:ListAccounts",
+    resource: IamResource::None,
+    implies: &[],
 };
 pub const LIST_ACCOUNTS_FOR_PARENT: Operation = Operation {
     service: "organizations",
     api: "ListAccountsForParent",
     permission: "organizations:ListAccountsForParent",
+    resource: IamResource::Unknowable(
+        "the OU and root ARNs name the management account, which the hub's stack does not know",
+    ),
+    implies: &[],
 };
 pub const LIST_CHILD_UNITS: Operation = Operation {
     service: "organizations",
     api: "ListOrganizationalUnitsForParent",
     permission: "organizations:ListOrganizationalUnitsForParent",
+    resource: IamResource::Unknowable(
+        "the OU and root ARNs name the management account, which the hub's stack does not know",
+    ),
+    implies: &[],
 };
 /// The organization's management account (`Organization.MasterAccountId`), asked once per
 /// process. IAM has no resource type for it: granted on `*`.
@@ -36,16 +46,22 @@ pub const DESCRIBE_ORGANIZATION: Operation = Operation {
     service: "organizations",
     api: "DescribeOrganization",
     permission: "organizations:DescribeOrganization",
+    resource: IamResource::None,
+    implies: &[],
 };
 pub const ASSUME_ROLE: Operation = Operation {
     service: "sts",
     api: "AssumeRole",
     permission: "sts:AssumeRole",
+    resource: IamResource::Arn("arn:{partition}:iam::*:role/*"),
+    implies: &[],
 };
 pub const SEND_SWEEPS: Operation = Operation {
     service: "sqs",
     api: "SendMessageBatch",
     permission: "sqs:SendMessage",
+    resource: IamResource::Arn("arn:{partition}:sqs:{region}:{account}:*"),
+    implies: &[],
 };
 
 /// A hub's settings. Absent (`None` from [`HubSettings::from_lookup`]) when neither
