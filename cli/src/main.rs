@@ -70,6 +70,13 @@ enum Command {
     },
     /// List the product's functions and their controls (the registry); needs no AWS access.
     Functions,
+    /// Rewrite the deployment's generated parts from the registry (the member template's roles
+    /// between its `# BEGIN GENERATED` and `# END GENERATED` lines); needs no AWS access.
+    Generate {
+        /// The repository's root.
+        #[arg(long, default_value = ".")]
+        root: std::path::PathBuf,
+    },
 }
 
 /// Every name `--control` accepts, from the registry.
@@ -220,8 +227,10 @@ fn list_functions(json: bool) -> Result<ExitCode, String> {
 }
 
 async fn run(cli: &Cli) -> Result<ExitCode, String> {
-    if matches!(cli.command, Command::Functions) {
-        return list_functions(cli.json);
+    match &cli.command {
+        Command::Functions => return list_functions(cli.json),
+        Command::Generate { root } => return generate(root),
+        Command::Scan | Command::Fix { .. } => {}
     }
     let probe = Settings::from_lookup(&ProcessEnv).map_err(|e| e.to_string())?;
     let aws = AwsClients::load(&probe).await;
@@ -245,7 +254,7 @@ async fn run(cli: &Cli) -> Result<ExitCode, String> {
     let scan = sweep_all(&engines, &account, true).await?;
     let findings = report::findings(&scan);
     let fixed = match cli.command {
-        Command::Scan | Command::Functions => None,
+        Command::Scan | Command::Functions | Command::Generate { .. } => None,
         Command::Fix { yes } => {
             if findings == 0 {
                 None
@@ -272,6 +281,22 @@ async fn run(cli: &Cli) -> Result<ExitCode, String> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Rewrites the member template's generated blocks; says whether anything changed.
+fn generate(root: &std::path::Path) -> Result<ExitCode, String> {
+    let path = root.join(remediation::deploy::MEMBER_TEMPLATE);
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let generated =
+        remediation::deploy::with_blocks(&text, &remediation::deploy::member_template_blocks())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    if generated == text {
+        eprintln!("remediate: {} is up to date", path.display());
+    } else {
+        std::fs::write(&path, generated).map_err(|e| format!("{}: {e}", path.display()))?;
+        eprintln!("remediate: {} rewritten", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn confirm(findings: usize, account: &str, region: &str) -> Result<bool, String> {

@@ -23,6 +23,8 @@ pub mod config_rule;
 pub mod contested;
 pub mod control;
 pub mod controls;
+#[cfg(feature = "all")]
+pub mod deploy;
 pub mod engine;
 pub mod env;
 pub mod error;

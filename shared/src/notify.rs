@@ -17,13 +17,13 @@ pub const PUBLISH: Operation = Operation {
             permission: "kms:GenerateDataKey",
             resource: "arn:{partition}:kms:{region}:{account}:key/*",
             condition: ("kms:ViaService", "sns.{region}.amazonaws.com"),
-            why: "publishing to a topic encrypted with a customer key (SNS developer guide, SSE)",
+            why: "Publishing to a topic encrypted with a customer key (SNS developer guide, SSE)",
         },
         Implied {
             permission: "kms:Decrypt",
             resource: "arn:{partition}:kms:{region}:{account}:key/*",
             condition: ("kms:ViaService", "sns.{region}.amazonaws.com"),
-            why: "publishing to a topic encrypted with a customer key (SNS developer guide, SSE)",
+            why: "Publishing to a topic encrypted with a customer key (SNS developer guide, SSE)",
         },
     ],
 };

@@ -32,7 +32,7 @@ pub const PUT: Operation = Operation {
         permission: "iam:PassRole",
         resource: "arn:{partition}:iam::{account}:role/*",
         condition: ("iam:PassedToService", "bedrock.amazonaws.com"),
-        why: "the CloudWatch Logs destination's delivery role is passed to Bedrock (Bedrock user guide, model invocation logging)",
+        why: "The CloudWatch Logs destination's delivery role is passed to Bedrock (Bedrock user guide, model invocation logging)",
     }],
 };
 
