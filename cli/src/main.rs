@@ -70,8 +70,8 @@ enum Command {
     },
     /// List the product's functions and their controls (the registry); needs no AWS access.
     Functions,
-    /// Rewrite the deployment's generated parts from the registry (the member template's roles
-    /// between its `# BEGIN GENERATED` and `# END GENERATED` lines); needs no AWS access.
+    /// Rewrite the templates' generated parts from the registry (between their
+    /// `# BEGIN GENERATED` and `# END GENERATED` lines); needs no AWS access.
     Generate {
         /// The repository's root.
         #[arg(long, default_value = ".")]
@@ -283,18 +283,20 @@ async fn run(cli: &Cli) -> Result<ExitCode, String> {
     })
 }
 
-/// Rewrites the member template's generated blocks; says whether anything changed.
+/// Rewrites the templates' generated blocks; says which changed.
 fn generate(root: &std::path::Path) -> Result<ExitCode, String> {
-    let path = root.join(remediation::deploy::MEMBER_TEMPLATE);
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let generated =
-        remediation::deploy::with_blocks(&text, &remediation::deploy::member_template_blocks())
+    for (file, blocks) in remediation::deploy::generated() {
+        let path = root.join(file);
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let generated = remediation::deploy::with_blocks(&text, &blocks)
             .map_err(|e| format!("{}: {e}", path.display()))?;
-    if generated == text {
-        eprintln!("remediate: {} is up to date", path.display());
-    } else {
-        std::fs::write(&path, generated).map_err(|e| format!("{}: {e}", path.display()))?;
-        eprintln!("remediate: {} rewritten", path.display());
+        if generated == text {
+            eprintln!("remediate: {} is up to date", path.display());
+        } else {
+            std::fs::write(&path, generated).map_err(|e| format!("{}: {e}", path.display()))?;
+            eprintln!("remediate: {} rewritten", path.display());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

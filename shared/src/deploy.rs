@@ -1,10 +1,11 @@
 //! The deployment's per-function parts, generated from the registry and the operations' IAM
-//! facts, so that no list of functions or permissions is typed twice. Today: the member
+//! facts, so that no list of functions, events or permissions is typed twice. Today: the member
 //! template's roles — one per function, trusting only that function's hub role and granting
-//! exactly its controls' operations — with their conditions and output. Each generated block sits
-//! in `member-template.yaml` between a `# BEGIN GENERATED <name>` and an `# END GENERATED <name>`
-//! line; `remediate generate` rewrites them, and a test fails when the checked-in template differs
-//! from what this module produces.
+//! exactly its controls' operations — with their conditions and output, and the event patterns of
+//! the rules that forward an account's events to the hub (both templates). Each generated block
+//! sits between a `# BEGIN GENERATED <name>` and an `# END GENERATED <name>` line; `remediate
+//! generate` rewrites them, and a test fails when a checked-in template differs from what this
+//! module produces.
 
 use std::fmt::Write;
 
@@ -22,9 +23,101 @@ pub struct Block {
     pub text: String,
 }
 
+/// The stack template, relative to the repository.
+pub const TEMPLATE: &str = "template.yaml";
+
+/// Every template with generated blocks, and its blocks.
+pub fn generated() -> Vec<(&'static str, Vec<Block>)> {
+    vec![
+        (MEMBER_TEMPLATE, member_template_blocks()),
+        (TEMPLATE, forwarding_blocks()),
+    ]
+}
+
+/// The event patterns of the rules that forward an account's events to the hub (the member
+/// template's `Forward*` rules, the hub stack's `HubForward*` rules for its own account): every
+/// CloudTrail call and state change the registry's controls listen to.
+pub fn forwarding_blocks() -> Vec<Block> {
+    vec![
+        Block {
+            name: "forwarded API calls",
+            text: forwarded_api_calls(),
+        },
+        Block {
+            name: "forwarded state changes",
+            text: forwarded_state_changes(),
+        },
+    ]
+}
+
+/// `s3.amazonaws.com` → `aws.s3`: the EventBridge source of a CloudTrail event source.
+fn eventbridge_source(event_source: &str) -> String {
+    format!(
+        "aws.{}",
+        event_source
+            .strip_suffix(".amazonaws.com")
+            .unwrap_or(event_source)
+    )
+}
+
+fn push_new<'a>(list: &mut Vec<&'a str>, item: &'a str) {
+    if !list.contains(&item) {
+        list.push(item);
+    }
+}
+
+/// The forwarded CloudTrail records: the registry's event sources and event names, successful
+/// calls only.
+pub fn forwarded_api_calls() -> String {
+    let mut sources: Vec<&str> = Vec::new();
+    let mut names: Vec<&str> = Vec::new();
+    for spec in FUNCTIONS.iter().flat_map(|f| f.specs.iter()) {
+        if spec.cloudtrail_events.is_empty() {
+            continue;
+        }
+        push_new(&mut sources, spec.event_source);
+        for name in spec.cloudtrail_events {
+            push_new(&mut names, name);
+        }
+    }
+    let bridge: Vec<String> = sources.iter().map(|s| eventbridge_source(s)).collect();
+    let mut out =
+        String::from("      EventPattern:\n        detail-type: [AWS API Call via CloudTrail]\n");
+    let _ = writeln!(out, "        source: [{}]", bridge.join(", "));
+    let _ = writeln!(out, "        detail:");
+    let _ = writeln!(out, "          eventSource: [{}]", sources.join(", "));
+    let _ = writeln!(out, "          eventName:");
+    for name in names {
+        let _ = writeln!(out, "            - {name}");
+    }
+    let _ = writeln!(out, "          errorCode: [{{exists: false}}]");
+    out
+}
+
+/// The forwarded state changes: the registry's state-change events.
+pub fn forwarded_state_changes() -> String {
+    let mut sources: Vec<String> = Vec::new();
+    let mut types: Vec<&str> = Vec::new();
+    for spec in FUNCTIONS.iter().flat_map(|f| f.specs.iter()) {
+        for change in spec.state_change_events {
+            let source = eventbridge_source(spec.event_source);
+            if !sources.contains(&source) {
+                sources.push(source);
+            }
+            push_new(&mut types, change.detail_type);
+        }
+    }
+    format!(
+        "      EventPattern:\n        source: [{}]\n        detail-type: [{}]\n",
+        sources.join(", "),
+        types.join(", ")
+    )
+}
+
 /// The member template's generated blocks.
 pub fn member_template_blocks() -> Vec<Block> {
-    vec![
+    let mut blocks = forwarding_blocks();
+    blocks.extend([
         Block {
             name: "member role conditions",
             text: member_role_conditions(),
@@ -37,7 +130,8 @@ pub fn member_template_blocks() -> Vec<Block> {
             name: "member role output",
             text: member_role_output(),
         },
-    ]
+    ]);
+    blocks
 }
 
 /// `template` with each block's text between its markers (the markers kept), or what is wrong.

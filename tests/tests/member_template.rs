@@ -667,20 +667,21 @@ fn passes_to_bedrock(role: &Value, delivery: &str, account: &str) -> Decision {
     )
 }
 
-/// The member roles, their conditions and output are generated from the registry and the
-/// operations' IAM facts (`remediate generate`): the checked-in template is what the generator
-/// writes, so a new control's permissions reach its member role without a hand edit.
+/// The member roles, their conditions and output, and both templates' forwarding patterns are
+/// generated from the registry and the operations' IAM facts (`remediate generate`): the
+/// checked-in templates are what the generator writes, so a new control's permissions and events
+/// reach them without a hand edit.
 #[test]
-fn the_member_roles_are_generated_from_the_registry() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(remediation::deploy::MEMBER_TEMPLATE);
-    let text = std::fs::read_to_string(&path).expect("member template");
-    let generated =
-        remediation::deploy::with_blocks(&text, &remediation::deploy::member_template_blocks())
-            .expect("generated blocks");
-    assert!(
-        generated == text,
-        "member-template.yaml differs from the registry: run `cargo run -p remediate -- generate`"
-    );
+fn the_generated_parts_of_the_templates_are_what_the_registry_gives() {
+    for (file, blocks) in remediation::deploy::generated() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(file);
+        let text = std::fs::read_to_string(&path).expect("template");
+        let generated = remediation::deploy::with_blocks(&text, &blocks).expect("generated blocks");
+        assert!(
+            generated == text,
+            "{file} differs from the registry: run `cargo run -p remediate -- generate`"
+        );
+    }
 }
