@@ -19,7 +19,7 @@ pub const MEMBER_TEMPLATE: &str = "member-template.yaml";
 /// One generated block of a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {
-    pub name: &'static str,
+    pub name: String,
     pub text: String,
 }
 
@@ -30,7 +30,7 @@ pub const TEMPLATE: &str = "template.yaml";
 pub fn generated() -> Vec<(&'static str, Vec<Block>)> {
     vec![
         (MEMBER_TEMPLATE, member_template_blocks()),
-        (TEMPLATE, forwarding_blocks()),
+        (TEMPLATE, template_blocks()),
     ]
 }
 
@@ -40,11 +40,11 @@ pub fn generated() -> Vec<(&'static str, Vec<Block>)> {
 pub fn forwarding_blocks() -> Vec<Block> {
     vec![
         Block {
-            name: "forwarded API calls",
+            name: "forwarded API calls".to_owned(),
             text: forwarded_api_calls(),
         },
         Block {
-            name: "forwarded state changes",
+            name: "forwarded state changes".to_owned(),
             text: forwarded_state_changes(),
         },
     ]
@@ -94,6 +94,52 @@ pub fn forwarded_api_calls() -> String {
     out
 }
 
+/// Each function's own rule for the CloudTrail records its controls listen to (on the hub's bus
+/// or the default one): its event source and event names, this account's successful calls only
+/// (any account's on a hub's bus, which accepts the organization only).
+pub fn function_api_calls(function: &Function) -> String {
+    let mut sources: Vec<&str> = Vec::new();
+    let mut names: Vec<&str> = Vec::new();
+    for spec in function.specs {
+        if spec.cloudtrail_events.is_empty() {
+            continue;
+        }
+        push_new(&mut sources, spec.event_source);
+        for name in spec.cloudtrail_events {
+            push_new(&mut names, name);
+        }
+    }
+    let bridge: Vec<String> = sources.iter().map(|s| eventbridge_source(s)).collect();
+    let mut out = String::new();
+    let _ = writeln!(out, "              source: [{}]", bridge.join(", "));
+    out.push_str(
+        "              detail-type: [AWS API Call via CloudTrail]
+              # Only this account's own events: an event relayed from another account (a forwarding
+              # bus) is not this function's to act on.
+              account: !If [Hub, [{exists: true}], [!Ref AWS::AccountId]]
+              detail:
+",
+    );
+    let _ = writeln!(out, "                eventSource: [{}]", sources.join(", "));
+    let _ = writeln!(out, "                eventName:");
+    for name in names {
+        let _ = writeln!(out, "                  - {name}");
+    }
+    let _ = writeln!(out, "                errorCode: [{{exists: false}}]");
+    out
+}
+
+/// The stack template's generated blocks: the forwarding patterns and each function's own rule
+/// for CloudTrail records.
+pub fn template_blocks() -> Vec<Block> {
+    let mut blocks = forwarding_blocks();
+    blocks.extend(FUNCTIONS.iter().map(|f| Block {
+        name: format!("{} API calls", f.name),
+        text: function_api_calls(f),
+    }));
+    blocks
+}
+
 /// The forwarded state changes: the registry's state-change events.
 pub fn forwarded_state_changes() -> String {
     let mut sources: Vec<String> = Vec::new();
@@ -119,15 +165,15 @@ pub fn member_template_blocks() -> Vec<Block> {
     let mut blocks = forwarding_blocks();
     blocks.extend([
         Block {
-            name: "member role conditions",
+            name: "member role conditions".to_owned(),
             text: member_role_conditions(),
         },
         Block {
-            name: "member roles",
+            name: "member roles".to_owned(),
             text: member_roles(),
         },
         Block {
-            name: "member role output",
+            name: "member role output".to_owned(),
             text: member_role_output(),
         },
     ]);
@@ -434,7 +480,7 @@ mod tests {
     fn blocks_are_replaced_between_their_markers_only() {
         let t = "a:\n  # BEGIN GENERATED x\n  old\n  # END GENERATED x\nb\n";
         let block = Block {
-            name: "x",
+            name: "x".to_owned(),
             text: "  new\n".to_owned(),
         };
         assert_eq!(

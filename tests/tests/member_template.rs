@@ -667,8 +667,9 @@ fn passes_to_bedrock(role: &Value, delivery: &str, account: &str) -> Decision {
     )
 }
 
-/// The member roles, their conditions and output, and both templates' forwarding patterns are
-/// generated from the registry and the operations' IAM facts (`remediate generate`): the
+/// The member roles, their conditions and output, both templates' forwarding patterns and each
+/// function's own CloudTrail pattern are generated from the registry and the operations' IAM
+/// facts (`remediate generate`): the
 /// checked-in templates are what the generator writes, so a new control's permissions and events
 /// reach them without a hand edit.
 #[test]
