@@ -11,6 +11,7 @@ use std::fmt::Write;
 
 use crate::aws::{IamResource, Implied, Operation};
 use crate::config_rule::PUT_EVALUATIONS;
+use crate::control::ControlSpec;
 use crate::functions::{Function, FUNCTIONS};
 
 /// The member template, relative to the repository.
@@ -66,20 +67,25 @@ fn push_new<'a>(list: &mut Vec<&'a str>, item: &'a str) {
     }
 }
 
-/// The forwarded CloudTrail records: the registry's event sources and event names, successful
-/// calls only.
-pub fn forwarded_api_calls() -> String {
+/// The CloudTrail event sources and event names `specs` listen to, each once, in order.
+fn api_calls<'a>(
+    specs: impl Iterator<Item = &'a &'static ControlSpec>,
+) -> (Vec<&'static str>, Vec<&'static str>) {
     let mut sources: Vec<&str> = Vec::new();
     let mut names: Vec<&str> = Vec::new();
-    for spec in FUNCTIONS.iter().flat_map(|f| f.specs.iter()) {
-        if spec.cloudtrail_events.is_empty() {
-            continue;
-        }
+    for spec in specs.filter(|s| !s.cloudtrail_events.is_empty()) {
         push_new(&mut sources, spec.event_source);
         for name in spec.cloudtrail_events {
             push_new(&mut names, name);
         }
     }
+    (sources, names)
+}
+
+/// The forwarded CloudTrail records: the registry's event sources and event names, successful
+/// calls only.
+pub fn forwarded_api_calls() -> String {
+    let (sources, names) = api_calls(FUNCTIONS.iter().flat_map(|f| f.specs.iter()));
     let bridge: Vec<String> = sources.iter().map(|s| eventbridge_source(s)).collect();
     let mut out =
         String::from("      EventPattern:\n        detail-type: [AWS API Call via CloudTrail]\n");
@@ -98,17 +104,7 @@ pub fn forwarded_api_calls() -> String {
 /// or the default one): its event source and event names, this account's successful calls only
 /// (any account's on a hub's bus, which accepts the organization only).
 pub fn function_api_calls(function: &Function) -> String {
-    let mut sources: Vec<&str> = Vec::new();
-    let mut names: Vec<&str> = Vec::new();
-    for spec in function.specs {
-        if spec.cloudtrail_events.is_empty() {
-            continue;
-        }
-        push_new(&mut sources, spec.event_source);
-        for name in spec.cloudtrail_events {
-            push_new(&mut names, name);
-        }
-    }
+    let (sources, names) = api_calls(function.specs.iter());
     let bridge: Vec<String> = sources.iter().map(|s| eventbridge_source(s)).collect();
     let mut out = String::new();
     let _ = writeln!(out, "              source: [{}]", bridge.join(", "));
