@@ -91,13 +91,18 @@ pub fn forwarded_api_calls() -> String {
         String::from("      EventPattern:\n        detail-type: [AWS API Call via CloudTrail]\n");
     let _ = writeln!(out, "        source: [{}]", bridge.join(", "));
     let _ = writeln!(out, "        detail:");
-    let _ = writeln!(out, "          eventSource: [{}]", sources.join(", "));
-    let _ = writeln!(out, "          eventName:");
-    for name in names {
-        let _ = writeln!(out, "            - {name}");
-    }
-    let _ = writeln!(out, "          errorCode: [{{exists: false}}]");
+    api_call_detail(&mut out, 10, &sources, &names);
     out
+}
+
+/// A CloudTrail pattern's `detail` at `indent`: the event sources and names, successful calls.
+fn api_call_detail(out: &mut String, indent: usize, sources: &[&str], names: &[&str]) {
+    let _ = writeln!(out, "{:indent$}eventSource: [{}]", "", sources.join(", "));
+    let _ = writeln!(out, "{:indent$}eventName:", "");
+    for name in names {
+        let _ = writeln!(out, "{:indent$}  - {name}", "");
+    }
+    let _ = writeln!(out, "{:indent$}errorCode: [{{exists: false}}]", "");
 }
 
 /// Each function's own rule for the CloudTrail records its controls listen to (on the hub's bus
@@ -116,19 +121,33 @@ pub fn function_api_calls(function: &Function) -> String {
               detail:
 ",
     );
-    let _ = writeln!(out, "                eventSource: [{}]", sources.join(", "));
-    let _ = writeln!(out, "                eventName:");
-    for name in names {
-        let _ = writeln!(out, "                  - {name}");
-    }
-    let _ = writeln!(out, "                errorCode: [{{exists: false}}]");
+    api_call_detail(&mut out, 16, &sources, &names);
     out
 }
 
-/// The stack template's generated blocks: the forwarding patterns and each function's own rule
-/// for CloudTrail records.
+/// The hub's `HubRoleArns` output: every function's role in the registry's order, empty for a
+/// function not deployed (the member template selects each member role's trusted role by it).
+pub fn hub_role_arns() -> String {
+    let mut out = String::new();
+    for (i, f) in FUNCTIONS.iter().enumerate() {
+        let lead = if i == 0 { "      - - " } else { "        - " };
+        let _ = writeln!(
+            out,
+            "{lead}!If [{}On, !GetAtt {}Role.Arn, \"\"]",
+            f.stem, f.logical
+        );
+    }
+    out
+}
+
+/// The stack template's generated blocks: the forwarding patterns, each function's own rule
+/// for CloudTrail records, and the hub's role list.
 pub fn template_blocks() -> Vec<Block> {
     let mut blocks = forwarding_blocks();
+    blocks.push(Block {
+        name: "hub role arns".to_owned(),
+        text: hub_role_arns(),
+    });
     blocks.extend(FUNCTIONS.iter().map(|f| Block {
         name: format!("{} API calls", f.name),
         text: function_api_calls(f),

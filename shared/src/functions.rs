@@ -40,8 +40,12 @@ pub struct Function {
     pub name: &'static str,
     /// Its short name for `remediate --control`, e.g. `kms`.
     pub short: &'static str,
-    /// Its name in the templates' logical ids, e.g. `Kms` (`KmsOn`, `MemberRoleKms`).
+    /// Its name in the templates' conditions and member roles, e.g. `Kms` (`KmsOn`,
+    /// `MemberRoleKms`).
     pub stem: &'static str,
+    /// Its resources' logical-id prefix in `template.yaml`, e.g. `KmsKeyRotation`
+    /// (`KmsKeyRotationFunction`, `KmsKeyRotationRole`).
+    pub logical: &'static str,
     /// What it guards, in a few words.
     pub summary: &'static str,
     /// Its controls.
@@ -147,6 +151,7 @@ pub static S3_PUBLIC_ACCESS_BLOCK: Function = Function {
     name: "s3-public-access-block",
     short: "s3",
     stem: "S3",
+    logical: "S3PublicAccessBlock",
     summary: "S3 Block Public Access on every bucket and on the account",
     specs: &[
         &s3_public_access::BUCKET_SPEC,
@@ -160,6 +165,7 @@ pub static BEDROCK_INVOCATION_LOGGING: Function = Function {
     name: "bedrock-invocation-logging",
     short: "bedrock",
     stem: "Bedrock",
+    logical: "BedrockInvocationLogging",
     summary: "Bedrock model-invocation logging and its destinations",
     specs: &[&bedrock_invocation_logging::SPEC],
     build: bedrock_invocation_logging,
@@ -170,6 +176,7 @@ pub static SAGEMAKER_NOTEBOOK_GUARD: Function = Function {
     name: "sagemaker-notebook-guard",
     short: "sagemaker",
     stem: "SageMaker",
+    logical: "SageMakerNotebookGuard",
     summary: "notebooks with root access or direct internet access",
     specs: &[&sagemaker_notebook::SPEC],
     build: sagemaker_notebook_guard,
@@ -180,6 +187,7 @@ pub static KMS_KEY_ROTATION: Function = Function {
     name: "kms-key-rotation",
     short: "kms",
     stem: "Kms",
+    logical: "KmsKeyRotation",
     summary: "KMS key rotation period, rotation on demand; protected keys not deleted or disabled",
     specs: &[&kms_key_rotation::SPEC, &kms_key_deletion::SPEC],
     build: kms_key_rotation,
@@ -190,6 +198,7 @@ pub static S3_DATA_PROTECTION: Function = Function {
     name: "s3-data-protection",
     short: "s3-data",
     stem: "S3Data",
+    logical: "S3DataProtection",
     summary: "TLS-only bucket policies, customer-key encryption of AI data buckets",
     specs: &[&s3_data_protection::TLS_SPEC, &s3_data_protection::KMS_SPEC],
     build: s3_data_protection,
@@ -200,6 +209,7 @@ pub static GUARDDUTY_DETECTOR: Function = Function {
     name: "guardduty-detector",
     short: "guardduty",
     stem: "GuardDuty",
+    logical: "GuardDutyDetector",
     summary: "an enabled GuardDuty detector with its features in every region",
     specs: &[&guardduty_detector::SPEC],
     build: guardduty_detector,
@@ -210,6 +220,7 @@ pub static CLOUDTRAIL_LOGGING: Function = Function {
     name: "cloudtrail-logging",
     short: "cloudtrail",
     stem: "CloudTrail",
+    logical: "CloudTrailLogging",
     summary: "CloudTrail trails logging management events (and Bedrock data events)",
     specs: &[&cloudtrail_logging::SPEC],
     build: cloudtrail_logging,

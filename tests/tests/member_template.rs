@@ -686,3 +686,47 @@ fn the_generated_parts_of_the_templates_are_what_the_registry_gives() {
         );
     }
 }
+
+/// IAM role names are at most 64 characters (IAM API reference, CreateRole): the longest
+/// `<MemberRoleName>-<short>` the registry makes must fit, so `MemberRoleName`'s limit in both
+/// templates is 64 less the longest short name and its dash — refused one character over, in
+/// either template, before anything is created.
+#[test]
+fn the_member_role_prefix_leaves_room_for_every_functions_name() {
+    let longest = FUNCTIONS
+        .iter()
+        .map(|f| f.short.len())
+        .max()
+        .expect("functions");
+    let limit = 64 - 1 - longest;
+    let prefix = |n: usize| "r".repeat(n);
+    let hub_with = |name: &str| {
+        resolve_in(
+            "template.yaml",
+            &[("MemberRoleName", name), ("OrganizationId", ORG)],
+            HUB,
+            "us-east-1",
+        )
+    };
+    let fits = prefix(limit);
+    let hub = hub_with(&fits);
+    assert!(hub.get("refused").is_none(), "{hub}");
+    let t = member(&hub, "us-east-1", &[("MemberRoleName", &fits)]);
+    // cfn.py refuses a RoleName over IAM's 64 characters: every member role was created.
+    assert_eq!(member_roles(&t).len(), FUNCTIONS.len());
+    let over = prefix(limit + 1);
+    assert!(hub_with(&over).get("refused").is_some());
+    let roles = hub["outputs"]["HubRoleArns"].as_str().expect("roles");
+    let bus = hub["outputs"]["HubEventBusArn"].as_str().expect("bus");
+    let refused = resolve_in(
+        "member-template.yaml",
+        &[
+            ("HubRoleArns", roles),
+            ("HubEventBusArn", bus),
+            ("MemberRoleName", &over),
+        ],
+        MEMBER,
+        "us-east-1",
+    );
+    assert!(refused.get("refused").is_some(), "{refused}");
+}
