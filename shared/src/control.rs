@@ -23,6 +23,9 @@ use crate::resource::{Resource, Scope};
 pub struct StateChangeEvent {
     pub detail_type: &'static str,
     pub resource_id_field: &'static str,
+    /// The `detail` field that carries the new state, and the states worth a look (the rule
+    /// delivers no other); `None`: every change.
+    pub states: Option<(&'static str, &'static [&'static str])>,
 }
 
 /// Static facts about a control: what it is, which events are about it, and how its resources are

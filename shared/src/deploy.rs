@@ -140,8 +140,8 @@ pub fn hub_role_arns() -> String {
     out
 }
 
-/// The stack template's generated blocks: the forwarding patterns, each function's own rule
-/// for CloudTrail records, and the hub's role list.
+/// The stack template's generated blocks: the forwarding patterns, every function's resources,
+/// and the hub's role list.
 pub fn template_blocks() -> Vec<Block> {
     let mut blocks = forwarding_blocks();
     blocks.push(Block {
@@ -149,8 +149,8 @@ pub fn template_blocks() -> Vec<Block> {
         text: hub_role_arns(),
     });
     blocks.extend(FUNCTIONS.iter().map(|f| Block {
-        name: format!("{} API calls", f.name),
-        text: function_api_calls(f),
+        name: format!("{} resources", f.name),
+        text: function_resources(f),
     }));
     blocks
 }
@@ -289,10 +289,26 @@ fn actions(out: &mut String, actions: &[&str]) {
     }
 }
 
-/// The statements of a member role: one per declared resource pattern, then what the
-/// operations imply, then the actions without resource type on `*`.
-fn statements(function: &Function) -> String {
+/// The statements of a role of `function` at `place`: one per declared resource pattern, then
+/// what the operations imply, then the actions without resource type on `*`. A member role may
+/// read tags always (its hub's `EXEMPT_TAG` is not known there); a function's role only with
+/// `ExemptTag` set.
+fn statements(function: &Function, place: Place) -> String {
     let ops = member_operations(function);
+    let tag_reads: Vec<&str> = function
+        .specs
+        .iter()
+        .filter_map(|s| s.tag_operation.map(|o| o.permission))
+        .filter(|p| {
+            !function
+                .specs
+                .iter()
+                .flat_map(|s| s.operations.iter())
+                .any(|o| o.permission == *p)
+        })
+        .collect();
+    let conditional =
+        |permission: &str| place == Place::Function && tag_reads.contains(&permission);
     let mut scoped: Vec<(&str, Vec<&str>)> = Vec::new();
     let mut unscoped: Vec<&str> = Vec::new();
     for op in &ops {
@@ -311,13 +327,53 @@ fn statements(function: &Function) -> String {
     }
     let mut out = String::new();
     for (pattern, list) in &scoped {
+        let (always, only_tagged): (Vec<&str>, Vec<&str>) =
+            list.iter().partition(|p| !conditional(p));
+        if always.is_empty() {
+            // Only tag reads: the whole statement exists with `ExemptTag`.
+            let _ = writeln!(out, "              - !If");
+            let _ = writeln!(out, "                - ExemptByTag");
+            let _ = writeln!(out, "                - Sid: {}", sid(pattern));
+            let _ = writeln!(out, "                  Effect: Allow");
+            let _ = writeln!(
+                out,
+                "                  Action: [{}]",
+                only_tagged.join(", ")
+            );
+            let _ = writeln!(
+                out,
+                "                  Resource: {}",
+                granted_arn(pattern, place)
+            );
+            let _ = writeln!(out, "                - !Ref AWS::NoValue");
+            continue;
+        }
         let _ = writeln!(out, "              - Sid: {}", sid(pattern));
         let _ = writeln!(out, "                Effect: Allow");
-        actions(&mut out, list);
+        if only_tagged.is_empty() {
+            actions(&mut out, &always);
+        } else {
+            let _ = writeln!(out, "                Action:");
+            for a in &always {
+                let _ = writeln!(out, "                  - {a}");
+            }
+            for a in &only_tagged {
+                let _ = writeln!(
+                    out,
+                    "                  - !If [ExemptByTag, {a}, !Ref AWS::NoValue]"
+                );
+            }
+        }
+        if place == Place::Function && pattern.contains("{region}") {
+            let _ = writeln!(
+                out,
+                "                # Every region the function acts in (REGIONS), this account only."
+            );
+        }
         let _ = writeln!(
             out,
-            "                Resource: !Sub {}",
-            member_arn(pattern)
+            "                Resource: {}",
+            granted_arn(pattern, place)
         );
     }
     // The AI data key may belong to other accounts the deployment allows (its parameter).
@@ -348,19 +404,45 @@ fn statements(function: &Function) -> String {
         }
     }
     for i in implied {
+        let condition = format!(
+            "                {pad}Condition:\n                {pad}  StringEquals:\n                {pad}    {}: {}\n",
+            i.condition.0,
+            i.condition.1,
+            pad = if i.permission == "iam:PassRole" && place == Place::Function { "  " } else { "" }
+        );
         comment(&mut out, 14, &format!("{}.", i.why));
         if i.permission == "iam:PassRole" {
-            // The roles this deployment passes: the delivery roles the member template creates,
-            // or the account's own (BedrockLogRoleName).
-            out.push_str(
-                "              - Sid: PassTheLoggingRoleOnly
+            match place {
+                // The roles this deployment passes: the delivery roles the member template
+                // creates, or the account's own (BedrockLogRoleName).
+                Place::Member => out.push_str(
+                    "              - Sid: PassTheLoggingRoleOnly
                 Effect: Allow
                 Action: iam:PassRole
                 Resource:
                   - !Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:role/ai-guard-bedrock-logging-*
                   - !If [PassBedrockRole, !Sub \"arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${BedrockLogRoleName}\", !Ref AWS::NoValue]
 ",
-            );
+                ),
+                // The delivery role(s) of this account; one named with {account}/{region} is
+                // matched with `*` there (a role can be passed in its own account only).
+                Place::Function => out.push_str(
+                    "              - !If
+                - BedrockCloudWatch
+                - Sid: PassTheLoggingRoleOnly
+                  Effect: Allow
+                  Action: iam:PassRole
+                  Resource: !If
+                    - CreateBedrockLogs
+                    - !If [PerPlace, !Sub \"arn:${AWS::Partition}:iam::${AWS::AccountId}:role/ai-guard-bedrock-logging-*\", !GetAtt BedrockLogDeliveryRole.Arn]
+                    - !Join [\"*\", !Split [\"{region}\", !Join [\"*\", !Split [\"{account}\", !Ref BedrockLogRoleArn]]]]
+",
+                ),
+            }
+            out.push_str(&condition);
+            if place == Place::Function {
+                out.push_str("                - !Ref AWS::NoValue\n");
+            }
         } else {
             let name = i.permission.split(':').nth(1).unwrap_or(i.permission);
             let _ = writeln!(out, "              - Sid: {name}");
@@ -371,14 +453,8 @@ fn statements(function: &Function) -> String {
                 "                Resource: !Sub {}",
                 member_arn(i.resource)
             );
+            out.push_str(&condition);
         }
-        let _ = writeln!(out, "                Condition:");
-        let _ = writeln!(out, "                  StringEquals:");
-        let _ = writeln!(
-            out,
-            "                    {}: {}",
-            i.condition.0, i.condition.1
-        );
     }
     if !unscoped.is_empty() {
         comment(
@@ -393,6 +469,519 @@ fn statements(function: &Function) -> String {
         let _ = writeln!(out, "                Resource: \"*\"");
     }
     out
+}
+
+/// Where a role acts: a member account's role (every region of its account) or a function's own
+/// role in the stack's account (its region, or every region with `REGIONS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Member,
+    Function,
+}
+
+/// `pattern` as `place`'s role grants it: a `!Sub` value.
+fn granted_arn(pattern: &str, place: Place) -> String {
+    match place {
+        Place::Member => format!("!Sub {}", member_arn(pattern)),
+        Place::Function if pattern.contains("{region}") => format!(
+            "!Sub [\"{}\", {{Region: !If [MultiRegion, \"*\", !Ref \"AWS::Region\"]}}]",
+            pattern
+                .replace("{partition}", "${AWS::Partition}")
+                .replace("{region}", "${Region}")
+                .replace("{account}", "${AWS::AccountId}")
+        ),
+        Place::Function => format!("!Sub {}", member_arn(pattern)),
+    }
+}
+
+/// Every resource of `function` in the stack template: the function with its triggers, its role,
+/// log group, dead-letter queue, the hub's sweep queue (with its own dead-letter queue, the
+/// mapping that feeds the function, and its alarm), and the alarms on errors and dead letters.
+pub fn function_resources(f: &Function) -> String {
+    let mut out = String::new();
+    function(&mut out, f);
+    role(&mut out, f);
+    queues_and_alarms(&mut out, f);
+    // The END marker follows the last resource directly.
+    out.pop();
+    out
+}
+
+fn function(out: &mut String, f: &Function) {
+    let (stem, logical, name, short) = (f.stem, f.logical, f.name, f.short);
+    let _ = write!(
+        out,
+        "  {logical}Function:
+    Condition: {stem}On
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildMethod: rust-cargolambda
+      BuildProperties:
+        Binary: {name}
+    Properties:
+      # The function's own package: cargo selects it alone, so the binary compiles and links only
+      # its own controls' SDKs (its Cargo feature), not every function's.
+      CodeUri: functions/{name}
+      Description: {description}
+      Role: !GetAtt {logical}Role.Arn
+      Environment:
+        Variables:
+          # This function's own member role, with its path: `/<name>-{short}` or `/path/<name>-{short}`.
+          MEMBER_ROLE_NAME: !If [Hub, !Sub \"${{MemberRolePath}}${{MemberRoleName}}-{short}\", \"\"]
+          OWN_ROLE_ARN: !GetAtt {logical}Role.Arn
+          SWEEP_QUEUE_URL: !If [Hub, !Ref Sweeps{stem}, \"\"]
+",
+        description = f.deploy.description,
+    );
+    for (variable, value) in f.deploy.environment {
+        let _ = writeln!(out, "          {variable}: {value}");
+    }
+    let _ = write!(
+        out,
+        "      LoggingConfig:
+        LogFormat: JSON
+        ApplicationLogLevel: !Ref LogLevel
+        LogGroup: !Ref {logical}LogGroup
+      DeadLetterQueue:
+        Type: SQS
+        TargetArn: !GetAtt {logical}DeadLetterQueue.Arn
+      Events:
+"
+    );
+    if f.specs.iter().any(|s| !s.cloudtrail_events.is_empty()) {
+        out.push_str(
+            "        CloudTrail:
+          Type: EventBridgeRule
+          Properties:
+            EventBusName: !If [Hub, !Ref HubEventBus, default]
+            Pattern:
+",
+        );
+        out.push_str(&function_api_calls(f));
+    }
+    state_changes(out, f);
+    config_compliance(out, f);
+    security_hub(out, f);
+    let _ = write!(
+        out,
+        "        Sweep:
+          Type: Schedule
+          Properties:
+            Schedule: !Ref SweepSchedule
+            Description: {sweep}
+
+",
+        sweep = f.deploy.sweep
+    );
+}
+
+/// A rule per state-change event of the function's controls (`StateChange`, `StateChange2`, …).
+fn state_changes(out: &mut String, f: &Function) {
+    let changes: Vec<_> = f
+        .specs
+        .iter()
+        .flat_map(|s| s.state_change_events.iter().map(move |c| (s, c)))
+        .collect();
+    for (i, (spec, change)) in changes.iter().enumerate() {
+        let suffix = if i == 0 {
+            String::new()
+        } else {
+            (i + 1).to_string()
+        };
+        let _ = write!(
+            out,
+            "        StateChange{suffix}:
+          Type: EventBridgeRule
+          Properties:
+            EventBusName: !If [Hub, !Ref HubEventBus, default]
+            Pattern:
+              source: [{source}]
+              detail-type: [{detail_type}]
+              # Only this account's own events: an event relayed from another account (a forwarding
+              # bus) is not this function's to act on.
+              account: !If [Hub, [{{exists: true}}], [!Ref AWS::AccountId]]
+",
+            source = eventbridge_source(spec.event_source),
+            detail_type = change.detail_type,
+        );
+        if let Some((field, states)) = change.states {
+            let _ = writeln!(out, "              detail:");
+            let _ = writeln!(out, "                {field}: [{}]", states.join(", "));
+        }
+    }
+}
+
+/// The rule for AWS Config compliance changes of the managed rules the function's controls own.
+fn config_compliance(out: &mut String, f: &Function) {
+    let mut types: Vec<&str> = Vec::new();
+    let mut rules: Vec<&str> = Vec::new();
+    for spec in f.specs.iter().filter(|s| !s.config_rules.is_empty()) {
+        push_new(&mut types, spec.resource_type);
+        for rule in spec.config_rules {
+            push_new(&mut rules, rule);
+        }
+    }
+    if rules.is_empty() {
+        return;
+    }
+    let _ = write!(
+        out,
+        "        ConfigCompliance:
+          Type: EventBridgeRule
+          Properties:
+            EventBusName: !If [Hub, !Ref HubEventBus, default]
+            Pattern:
+              source: [aws.config]
+              detail-type: [Config Rules Compliance Change]
+              account: !If [Hub, [{{exists: true}}], [!Ref AWS::AccountId]]
+              detail:
+                awsAccountId: !If [Hub, [{{exists: true}}], [!Ref AWS::AccountId]]
+                awsRegion: !If [Hub, [{{exists: true}}], [!Ref AWS::Region]]
+                resourceType: [{types}]
+                configRuleName:
+",
+        types = types.join(", ")
+    );
+    for rule in rules {
+        let _ = writeln!(out, "                  - wildcard: \"*{rule}*\"");
+    }
+    out.push_str(
+        "                newEvaluationResult:
+                  complianceType: [NON_COMPLIANT]
+",
+    );
+}
+
+/// The Security Hub rules (both finding formats) for the function's controls.
+fn security_hub(out: &mut String, f: &Function) {
+    let mut controls: Vec<&str> = Vec::new();
+    for spec in f.specs {
+        for c in spec.security_hub_controls {
+            push_new(&mut controls, c);
+        }
+    }
+    if controls.is_empty() {
+        return;
+    }
+    let controls = controls.join(", ");
+    let _ = write!(
+        out,
+        "        SecurityHub:
+          Type: EventBridgeRule
+          Properties:
+            # The Security Hub administrator's own feed carries its members' findings: the default bus.
+            Pattern:
+              source: [aws.securityhub]
+              detail-type: [Security Hub Findings - Imported]
+              detail:
+                findings:
+                  # An administrator account's feed carries its members' findings, an aggregation
+                  # region's its linked regions': only this account's and region's reach the function.
+                  AwsAccountId: !If [Hub, [{{exists: true}}], [!Ref AWS::AccountId]]
+                  Region: !If [Hub, [{{exists: true}}], [!Ref AWS::Region]]
+                  Compliance:
+                    Status: [FAILED]
+                    SecurityControlId: [{controls}]
+                  RecordState: [ACTIVE]
+                  # A finding we resolved (or a human suppressed) comes back as an event: not for us.
+                  Workflow:
+                    Status: [NEW, NOTIFIED]
+        SecurityHubV2:
+          Type: EventBridgeRule
+          Properties:
+            # The new Security Hub's OCSF findings (one per event), on the default bus like the ASFF ones.
+            Pattern:
+              source: [aws.securityhub]
+              detail-type: [Findings Imported V2]
+              detail:
+                findings:
+                  cloud:
+                    account:
+                      uid: !If [Hub, [{{exists: true}}], [!Ref AWS::AccountId]]
+                    region: !If [Hub, [{{exists: true}}], [!Ref AWS::Region]]
+                  compliance:
+                    control: [{controls}]
+                    status: [Fail]
+                  # Resolved or suppressed findings are a human's or ours: only open ones.
+                  status: [New, In Progress]
+"
+    );
+}
+
+/// Whether the function passes a role (Bedrock's delivery role): its role's `iam:PassRole`.
+fn passes_role(f: &Function) -> bool {
+    member_operations(f)
+        .iter()
+        .flat_map(|o| o.implies.iter())
+        .any(|i| i.permission == "iam:PassRole")
+}
+
+fn role(out: &mut String, f: &Function) {
+    let (stem, logical, name, short) = (f.stem, f.logical, f.name, f.short);
+    let _ = write!(
+        out,
+        "  {logical}Role:
+    Condition: {stem}On
+    Type: AWS::IAM::Role
+"
+    );
+    if passes_role(f) {
+        out.push_str(
+            "    Metadata:
+      cfn-lint:
+        config:
+          # cfn-lint checks the PassRole resource with BedrockLogRoleArn's empty default, which the
+          # BedrockCloudWatch condition rules out (and the Rules refuse a half destination).
+          ignore_checks: [W1031, W1032]
+",
+        );
+    }
+    let _ = write!(
+        out,
+        "    Properties:
+      Description: {name}. Exactly the calls its code makes.
+      AssumeRolePolicyDocument:
+        Version: \"2012-10-17\"
+        Statement:
+          - Effect: Allow
+            Principal: {{Service: lambda.amazonaws.com}}
+            Action: sts:AssumeRole
+      Policies:
+        - PolicyName: remediate
+          PolicyDocument:
+            Version: \"2012-10-17\"
+            Statement:
+{statements}",
+        statements = statements(f, Place::Function)
+    );
+    if f.specs.iter().any(|s| !s.security_hub_controls.is_empty()) {
+        out.push_str(
+            "              - Sid: CloseSecurityHubFindings
+                Effect: Allow
+                Action: securityhub:BatchUpdateFindings
+                # BatchUpdateFindings on `hub`, BatchUpdateFindingsV2 on `hubv2` (Service
+                # Authorization Reference, Security Hub: the one action, two resource types).
+                Resource:
+                  - !Sub arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:hub/default
+                  - !Sub arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:hubv2/*
+",
+        );
+    }
+    let _ = write!(
+        out,
+        "              - Sid: DeadLetters
+                Effect: Allow
+                Action: sqs:SendMessage
+                Resource: !GetAtt {logical}DeadLetterQueue.Arn
+              - !If
+                - Notify
+                - Sid: Notify
+                  Effect: Allow
+                  Action: sns:Publish
+                  Resource: !Ref NotificationTopic
+                - !Ref AWS::NoValue
+              - !If
+                - Notify
+                - Sid: NotifyEncryptedTopic
+                  Effect: Allow
+                  Action: [kms:GenerateDataKey, kms:Decrypt]
+                  Resource: !GetAtt NotificationKey.Arn
+                  Condition:
+                    StringEquals:
+                      kms:ViaService: !Sub sns.${{AWS::Region}}.amazonaws.com
+                - !Ref AWS::NoValue
+              - !If
+                - Contested
+                - Sid: ContestedCounts
+                  Effect: Allow
+                  Action:
+                    - dynamodb:UpdateItem
+                    - dynamodb:PutItem
+                    - !If [ContestedLeftAlone, dynamodb:GetItem, !Ref AWS::NoValue]
+                  Resource: !GetAtt ContestedTable.Arn
+                - !Ref AWS::NoValue
+              - !If
+                - Hub
+                - Sid: HubAssumesTheMemberRole
+                  Effect: Allow
+                  Action: sts:AssumeRole
+                  Resource: !Sub arn:${{AWS::Partition}}:iam::*:role${{MemberRolePath}}${{MemberRoleName}}-{short}
+                  # Only roles of accounts of this organization (IAM user guide, aws:ResourceOrgID).
+                  Condition:
+                    StringEquals:
+                      aws:ResourceOrgID: !Ref OrganizationId
+                - !Ref AWS::NoValue
+              - !If
+                - Hub
+                - Sid: HubListsTheOrganization
+                  Effect: Allow
+                  Action:
+                    - organizations:DescribeOrganization
+                    - organizations:ListAccounts
+                    - organizations:ListAccountsForParent
+                    - organizations:ListOrganizationalUnitsForParent
+                  Resource: \"*\"
+                - !Ref AWS::NoValue
+              - !If
+                - Hub
+                - Sid: HubSweepJobs
+                  Effect: Allow
+                  Action:
+                    - sqs:SendMessage
+                    - sqs:ReceiveMessage
+                    - sqs:DeleteMessage
+                    - sqs:GetQueueAttributes
+                  Resource: !GetAtt Sweeps{stem}.Arn
+                - !Ref AWS::NoValue
+              - Sid: Logs
+                Effect: Allow
+                Action:
+                  - logs:CreateLogStream
+                  - logs:PutLogEvents
+                Resource: !GetAtt {logical}LogGroup.Arn
+
+"
+    );
+}
+
+/// An alarm when `metric` of `dimension` is above zero in five minutes.
+fn alarm(out: &mut String, id: &str, condition: &str, description: &str, metric: [&str; 5]) {
+    let [namespace, name, dimension, value, statistic] = metric;
+    let _ = write!(
+        out,
+        "  {id}:
+    Type: AWS::CloudWatch::Alarm
+    Condition: {condition}
+    Properties:
+      AlarmDescription: {description}
+      Namespace: {namespace}
+      MetricName: {name}
+      Dimensions:
+        - Name: {dimension}
+          Value: {value}
+      Statistic: {statistic}
+      Period: 300
+      EvaluationPeriods: 1
+      Threshold: 0
+      ComparisonOperator: GreaterThanThreshold
+      TreatMissingData: notBreaching
+      AlarmActions: !If [Notify, [!Ref NotificationTopic], !Ref AWS::NoValue]
+
+"
+    );
+}
+
+fn queues_and_alarms(out: &mut String, f: &Function) {
+    let (stem, logical, name, short) = (f.stem, f.logical, f.name, f.short);
+    let _ = write!(
+        out,
+        "  {logical}LogGroup:
+    Condition: {stem}On
+    Type: AWS::Logs::LogGroup
+    Properties:
+      LogGroupName: !Sub /ai-guard/${{AWS::StackName}}/{name}
+      RetentionInDays: !Ref LogRetentionDays
+
+  {logical}DeadLetterQueue:
+    Condition: {stem}On
+    Type: AWS::SQS::Queue
+    Properties:
+      SqsManagedSseEnabled: true
+      MessageRetentionPeriod: 1209600
+
+  # Hub: a sweep fans out one job per account, region and control through this FIFO queue (one
+  # message group per account: an account's jobs run one at a time, a throttled account retries alone).
+  Sweeps{stem}:
+    Condition: Hub{stem}On
+    Type: AWS::SQS::Queue
+    Properties:
+      # Named, not generated: CloudFormation does not shorten a generated FIFO queue name to
+      # SQS's 80 characters. The stack's UUID keeps it unique and short for any stack name.
+      QueueName: !Sub
+        - ai-guard-${{Id}}-sweeps-{short}.fifo
+        - Id: !Select [2, !Split [\"/\", !Ref \"AWS::StackId\"]]
+      FifoQueue: true
+      SqsManagedSseEnabled: true
+      # Six times the function's timeout (Lambda developer guide, \"Using Lambda with Amazon SQS\").
+      VisibilityTimeout: 1800
+      RedrivePolicy:
+        deadLetterTargetArn: !GetAtt Sweeps{stem}Dlq.Arn
+        maxReceiveCount: 3
+
+  Sweeps{stem}Dlq:
+    Condition: Hub{stem}On
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: !Sub
+        - ai-guard-${{Id}}-sweeps-{short}-dlq.fifo
+        - Id: !Select [2, !Split [\"/\", !Ref \"AWS::StackId\"]]
+      FifoQueue: true
+      SqsManagedSseEnabled: true
+      MessageRetentionPeriod: 1209600
+
+  Sweeps{stem}Jobs:
+    Condition: Hub{stem}On
+    Type: AWS::Lambda::EventSourceMapping
+    Properties:
+      FunctionName: !Ref {logical}Function
+      EventSourceArn: !GetAtt Sweeps{stem}.Arn
+      BatchSize: 10
+      FunctionResponseTypes: [ReportBatchItemFailures]
+      ScalingConfig:
+        MaximumConcurrency: 5
+
+  # A sweep job returned in batchItemFailures is not a Lambda error: after three receives it
+  # waits in the sweep dead-letter queue, which this alarm watches.
+"
+    );
+    alarm(
+        out,
+        &format!("Sweeps{stem}DlqAlarm"),
+        &format!("Hub{stem}On"),
+        &format!(
+            "{name} sweep jobs failed three times (an account or region could not be swept); \
+             they wait in the sweep dead-letter queue (see the function's log group for \
+             \"sweep job failed\")."
+        ),
+        [
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            "QueueName",
+            &format!("!GetAtt Sweeps{stem}Dlq.QueueName"),
+            "Maximum",
+        ],
+    );
+    alarm(
+        out,
+        &format!("{logical}ErrorsAlarm"),
+        &format!("{stem}On"),
+        &format!(
+            "{name} returned errors - a resource failed or stayed deferred (see the function's \
+             log group for the audit lines)."
+        ),
+        [
+            "AWS/Lambda",
+            "Errors",
+            "FunctionName",
+            &format!("!Ref {logical}Function"),
+            "Sum",
+        ],
+    );
+    alarm(
+        out,
+        &format!("{logical}DeadLetterAlarm"),
+        &format!("{stem}On"),
+        &format!(
+            "{name} gave up on an event after Lambda's retries; it waits in the dead-letter queue."
+        ),
+        [
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            "QueueName",
+            &format!("!GetAtt {logical}DeadLetterQueue.QueueName"),
+            "Maximum",
+        ],
+    );
 }
 
 /// The hub role of the function at `index` of `HubRoleArns` (the hub's output, in the registry's
@@ -450,7 +1039,7 @@ pub fn member_roles() -> String {
             short = f.short,
             name = f.name,
             hub = hub_role(i),
-            statements = statements(f),
+            statements = statements(f, Place::Member),
         );
     }
     out

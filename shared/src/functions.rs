@@ -52,6 +52,20 @@ pub struct Function {
     pub specs: &'static [&'static ControlSpec],
     /// Its engine, from the common settings, the function's own environment and the SDK clients.
     pub build: fn(Settings, &dyn Lookup, &AwsClients) -> Result<Engine, SettingsError>,
+    /// How the stack template deploys it (`crate::deploy` writes its resources from this).
+    pub deploy: Deployment,
+}
+
+/// What the stack template says of a function beyond its controls' specs.
+#[derive(Debug)]
+pub struct Deployment {
+    /// The Lambda function's description.
+    pub description: &'static str,
+    /// What its scheduled sweep does.
+    pub sweep: &'static str,
+    /// Its own settings: each environment variable and its CloudFormation value (the common ones,
+    /// `DRY_RUN` and the others every function reads, are the template's `Globals`).
+    pub environment: &'static [(&'static str, &'static str)],
 }
 
 impl Function {
@@ -158,6 +172,11 @@ pub static S3_PUBLIC_ACCESS_BLOCK: Function = Function {
         &s3_public_access::ACCOUNT_SPEC,
     ],
     build: |settings, _, aws| s3_public_access_block(settings, aws),
+    deploy: Deployment {
+        description: "Keeps S3 Block Public Access on, for every bucket and for the account.",
+        sweep: "Sweep every bucket and the account setting.",
+        environment: &[],
+    },
 };
 
 #[cfg(feature = "bedrock")]
@@ -169,6 +188,25 @@ pub static BEDROCK_INVOCATION_LOGGING: Function = Function {
     summary: "Bedrock model-invocation logging and its destinations",
     specs: &[&bedrock_invocation_logging::SPEC],
     build: bedrock_invocation_logging,
+    deploy: Deployment {
+        description: "Keeps Bedrock model-invocation logging on, at its known-good destinations.",
+        sweep: "Check the Bedrock logging configuration.",
+        // Bedrock accepts only destinations of its own account and region: acting in several (a
+        // hub, or REGIONS), the created destinations are named per account and region - the same
+        // names the member template creates - and {account}/{region} are filled in there.
+        environment: &[
+            ("BEDROCK_LOG_BUCKET", "!If [CreateBedrockLogs, !If [PerPlace, \"ai-guard-bedrock-logs-{account}-{region}\", !Ref BedrockLogBucketCreated], !Ref BedrockLogBucket]"),
+            ("BEDROCK_LOG_KEY_PREFIX", "!If [BedrockS3, !Ref BedrockLogKeyPrefix, \"\"]"),
+            ("BEDROCK_LOG_GROUP", "!If [CreateBedrockLogs, !Ref BedrockLogGroupCreated, !Ref BedrockLogGroup]"),
+            ("BEDROCK_LOG_ROLE_ARN", "!If [BedrockCloudWatch, !If [CreateBedrockLogs, !If [PerPlace, !Sub \"arn:${AWS::Partition}:iam::{account}:role/ai-guard-bedrock-logging-{region}\", !GetAtt BedrockLogDeliveryRole.Arn], !Ref BedrockLogRoleArn], \"\"]"),
+            ("BEDROCK_LOG_LARGE_DATA_BUCKET", "!Ref BedrockLogLargeDataBucket"),
+            ("BEDROCK_LOG_LARGE_DATA_KEY_PREFIX", "!Ref BedrockLogLargeDataKeyPrefix"),
+            ("BEDROCK_LOG_TEXT", "!Select [0, !Split [\",\", !Ref BedrockLogTextImageEmbeddingVideo]]"),
+            ("BEDROCK_LOG_IMAGE", "!Select [1, !Split [\",\", !Ref BedrockLogTextImageEmbeddingVideo]]"),
+            ("BEDROCK_LOG_EMBEDDING", "!Select [2, !Split [\",\", !Ref BedrockLogTextImageEmbeddingVideo]]"),
+            ("BEDROCK_LOG_VIDEO", "!Select [3, !Split [\",\", !Ref BedrockLogTextImageEmbeddingVideo]]"),
+        ],
+    },
 };
 
 #[cfg(feature = "sagemaker")]
@@ -180,6 +218,13 @@ pub static SAGEMAKER_NOTEBOOK_GUARD: Function = Function {
     summary: "notebooks with root access or direct internet access",
     specs: &[&sagemaker_notebook::SPEC],
     build: sagemaker_notebook_guard,
+    deploy: Deployment {
+        description: "Stops SageMaker notebooks with root or direct internet access; disables root access once stopped.",
+        sweep: "Sweep every SageMaker notebook instance of the region.",
+        environment: &[
+            ("DISABLE_ROOT_ACCESS", "!Ref DisableNotebookRootAccess"),
+        ],
+    },
 };
 
 #[cfg(feature = "kms")]
@@ -191,6 +236,14 @@ pub static KMS_KEY_ROTATION: Function = Function {
     summary: "KMS key rotation period, rotation on demand; protected keys not deleted or disabled",
     specs: &[&kms_key_rotation::SPEC, &kms_key_deletion::SPEC],
     build: kms_key_rotation,
+    deploy: Deployment {
+        description: "Keeps automatic rotation of customer KMS keys on with a bounded period; rotates keys on demand.",
+        sweep: "Sweep every KMS key of the region.",
+        environment: &[
+            ("KEY_ROTATION_PERIOD_DAYS", "!Ref KeyRotationPeriodDays"),
+            ("PROTECTED_KEYS", "!Ref ProtectedKeys"),
+        ],
+    },
 };
 
 #[cfg(feature = "s3-data")]
@@ -202,6 +255,17 @@ pub static S3_DATA_PROTECTION: Function = Function {
     summary: "TLS-only bucket policies, customer-key encryption of AI data buckets",
     specs: &[&s3_data_protection::TLS_SPEC, &s3_data_protection::KMS_SPEC],
     build: s3_data_protection,
+    deploy: Deployment {
+        description:
+            "Keeps bucket policies TLS-only and AI data buckets encrypted with a customer KMS key.",
+        sweep: "Sweep every bucket's policy and the AI data buckets' encryption.",
+        environment: &[
+            ("TLS_ONLY_BUCKETS", "!Ref TlsOnlyBuckets"),
+            ("AI_DATA_BUCKETS", "!Ref AiDataBuckets"),
+            ("AI_DATA_KMS_KEY", "!Ref AiDataKmsKey"),
+            ("AI_DATA_KMS_KEY_ACCOUNTS", "!Ref AiDataKmsKeyAccounts"),
+        ],
+    },
 };
 
 #[cfg(feature = "guardduty")]
@@ -213,6 +277,11 @@ pub static GUARDDUTY_DETECTOR: Function = Function {
     summary: "an enabled GuardDuty detector with its features in every region",
     specs: &[&guardduty_detector::SPEC],
     build: guardduty_detector,
+    deploy: Deployment {
+        description: "Keeps an enabled GuardDuty detector, with its features, in the region.",
+        sweep: "Check the region's GuardDuty detector.",
+        environment: &[("GUARDDUTY_FEATURES", "!Ref GuardDutyFeatures")],
+    },
 };
 
 #[cfg(feature = "cloudtrail")]
@@ -224,6 +293,18 @@ pub static CLOUDTRAIL_LOGGING: Function = Function {
     summary: "CloudTrail trails logging management events (and Bedrock data events)",
     specs: &[&cloudtrail_logging::SPEC],
     build: cloudtrail_logging,
+    deploy: Deployment {
+        description:
+            "Keeps the region's CloudTrail trails logging management (and Bedrock data) events.",
+        sweep: "Check the region's guarded CloudTrail trails.",
+        environment: &[
+            ("GUARDED_TRAILS", "!Ref GuardedTrails"),
+            (
+                "CLOUDTRAIL_BEDROCK_DATA_EVENTS",
+                "!Ref CloudTrailBedrockDataEvents",
+            ),
+        ],
+    },
 };
 
 /// Every function of the product (those whose feature this build enables: a function binary has

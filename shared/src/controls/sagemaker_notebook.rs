@@ -77,6 +77,11 @@ pub static SPEC: ControlSpec = ControlSpec {
     state_change_events: &[StateChangeEvent {
         detail_type: "SageMaker Notebook Instance State Change",
         resource_id_field: "NotebookInstanceName",
+        // Running (to stop), or stopped or failed (root access can be disabled now).
+        states: Some((
+            "NotebookInstanceStatus",
+            &["InService", "Stopped", "Failed"],
+        )),
     }],
     config_rules: &[
         "sagemaker-notebook-instance-root-access-check",
