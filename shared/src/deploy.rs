@@ -140,6 +140,121 @@ pub fn hub_role_arns() -> String {
     out
 }
 
+/// Whether AWS Config rules of the stack invoke `f` (through SSM Automation, or its custom rule).
+fn has_config_rules(f: &Function) -> bool {
+    f.specs
+        .iter()
+        .any(|s| !s.config_rules.is_empty() || s.custom_config_rule.is_some())
+}
+
+/// Each function's `Enable<Logical>` parameter.
+pub fn enable_parameters() -> String {
+    let mut out = String::new();
+    for f in FUNCTIONS {
+        let _ = write!(
+            out,
+            "  Enable{logical}:
+    Type: String
+    AllowedValues: [\"true\", \"false\"]
+    Default: \"true\"
+    Description: Deploy the {name} function ({summary}).
+",
+            logical = f.logical,
+            name = f.name,
+            summary = f.summary,
+        );
+    }
+    out
+}
+
+/// Each function's conditions: `<Stem>On` (deployed), `Hub<Stem>On` (deployed in a hub), and
+/// `<Stem>Rules` (its AWS Config rules created); `AnyRemediation` when any rule is.
+pub fn function_conditions() -> String {
+    let mut out = String::new();
+    let mut rules = Vec::new();
+    for f in FUNCTIONS {
+        let (stem, logical) = (f.stem, f.logical);
+        let _ = writeln!(
+            out,
+            "  {stem}On: !Equals [!Ref Enable{logical}, \"true\"]\n  Hub{stem}On: !And [!Condition Hub, !Condition {stem}On]"
+        );
+        if has_config_rules(f) {
+            let _ = writeln!(
+                out,
+                "  {stem}Rules: !And [!Condition {stem}On, !Condition ManagedRules]"
+            );
+            rules.push(format!("!Condition {stem}Rules"));
+        }
+    }
+    out.push_str(
+        "  # Some AWS Config remediation exists: the SSM document and the automation role that runs it.\n",
+    );
+    let _ = writeln!(out, "  AnyRemediation: !Or [{}]", rules.join(", "));
+    out
+}
+
+/// The assertion that some function is deployed.
+pub fn at_least_one_function() -> String {
+    let mut out = String::from("      - Assert: !Or\n");
+    for f in FUNCTIONS {
+        let _ = writeln!(
+            out,
+            "          - !Equals [!Ref Enable{}, \"true\"]",
+            f.logical
+        );
+    }
+    out
+}
+
+/// The functions AWS Config remediation (SSM Automation) may invoke: those whose rules exist.
+pub fn remediation_targets() -> String {
+    let mut out = String::new();
+    for f in FUNCTIONS.iter().filter(|f| has_config_rules(f)) {
+        let _ = writeln!(
+            out,
+            "                  - !If [{}Rules, !GetAtt {}Function.Arn, !Ref AWS::NoValue]",
+            f.stem, f.logical
+        );
+    }
+    out
+}
+
+/// Each function's ARN, with the direct payload that checks one resource now.
+pub fn function_outputs() -> String {
+    let mut out = String::new();
+    for f in FUNCTIONS {
+        let mut kinds: Vec<&str> = Vec::new();
+        let mut actions: Vec<&str> = Vec::new();
+        for spec in f.specs {
+            push_new(&mut kinds, spec.resource_type);
+            for a in spec.actions.iter().skip(1) {
+                push_new(&mut actions, a);
+            }
+        }
+        let action = if actions.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (add \\\"action\\\": \\\"{}\\\" for the other action)",
+                actions.join("\\\" or \\\"")
+            )
+        };
+        let _ = write!(
+            out,
+            "  {logical}FunctionArn:
+    Condition: {stem}On
+    Description: \"Invoke with {{\\\"resourceId\\\": \\\"<{kinds} name, id or ARN>\\\"}} to check it now with every control of {name}{action}.\"
+    Value: !GetAtt {logical}Function.Arn
+",
+            logical = f.logical,
+            stem = f.stem,
+            name = f.name,
+            kinds = kinds.join(" or "),
+        );
+    }
+    out
+}
+
 /// The stack template's generated blocks: the forwarding patterns, every function's resources,
 /// and the hub's role list.
 pub fn template_blocks() -> Vec<Block> {
@@ -148,6 +263,18 @@ pub fn template_blocks() -> Vec<Block> {
         name: "hub role arns".to_owned(),
         text: hub_role_arns(),
     });
+    for (name, text) in [
+        ("enable parameters", enable_parameters()),
+        ("function conditions", function_conditions()),
+        ("at least one function", at_least_one_function()),
+        ("remediation targets", remediation_targets()),
+        ("function outputs", function_outputs()),
+    ] {
+        blocks.push(Block {
+            name: name.to_owned(),
+            text,
+        });
+    }
     blocks.extend(FUNCTIONS.iter().map(|f| Block {
         name: format!("{} resources", f.name),
         text: function_resources(f),
