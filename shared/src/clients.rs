@@ -34,7 +34,14 @@ pub struct AwsClients {
 impl AwsClients {
     /// Load the SDK configuration with the retry policy from `settings`.
     pub async fn load(settings: &Settings) -> Self {
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
+        Self::load_from(aws_config::defaults(BehaviorVersion::latest()), settings).await
+    }
+
+    /// [`Self::load`] from `loader` (for example one given an endpoint, region and credentials
+    /// explicitly, rather than from the process environment) with the same retry policy and
+    /// timeouts.
+    pub async fn load_from(loader: aws_config::ConfigLoader, settings: &Settings) -> Self {
+        let sdk = loader
             .retry_config(settings.retry.clone())
             .timeout_config(
                 TimeoutConfig::builder()

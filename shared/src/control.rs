@@ -28,6 +28,46 @@ pub struct StateChangeEvent {
     pub states: Option<(&'static str, &'static [&'static str])>,
 }
 
+/// An AWS Config managed rule for a control's resources (AWS Config developer guide, "List of AWS
+/// Config Managed Rules"), evaluating the control's resource type.
+#[derive(Debug, Clone, Copy)]
+pub struct ManagedRule {
+    /// The rule's name without a deployment's prefix, e.g. `s3-bucket-ssl-requests-only`: the
+    /// stack names its rule `<stack>-<name>`, and a deployed rule whose name contains it concerns
+    /// the control (Security Hub's copies included).
+    pub name: &'static str,
+    /// The managed rule's source identifier, e.g. `S3_BUCKET_SSL_REQUESTS_ONLY`.
+    pub identifier: &'static str,
+    /// Evaluated periodically (at the template's `ConfigRuleFrequency`) rather than on each
+    /// configuration change of a resource in its scope.
+    pub periodic: bool,
+    /// A template condition the rule needs besides its function's `<Stem>Rules`.
+    pub condition: Option<&'static str>,
+    /// Its `InputParameters`, as a CloudFormation value.
+    pub parameters: Option<&'static str>,
+}
+
+impl ManagedRule {
+    /// A rule evaluated on every configuration change of a resource of its type.
+    pub const fn on_change(name: &'static str, identifier: &'static str) -> Self {
+        Self {
+            name,
+            identifier,
+            periodic: false,
+            condition: None,
+            parameters: None,
+        }
+    }
+
+    /// A rule evaluated periodically.
+    pub const fn periodic(name: &'static str, identifier: &'static str) -> Self {
+        Self {
+            periodic: true,
+            ..Self::on_change(name, identifier)
+        }
+    }
+}
+
 /// Static facts about a control: what it is, which events are about it, and how its resources are
 /// named. Routing an event needs these alone.
 #[derive(Debug)]
@@ -45,8 +85,9 @@ pub struct ControlSpec {
     /// Service state-change events that concern the control's resources.
     pub state_change_events: &'static [StateChangeEvent],
     /// AWS Config managed rules whose compliance changes concern the control (a deployed rule's
-    /// name contains one of them, e.g. Security Hub's `securityhub-…` copies).
-    pub config_rules: &'static [&'static str],
+    /// name contains one's name, e.g. Security Hub's `securityhub-…` copies); the stack creates
+    /// each, remediated through SSM Automation by the control's function.
+    pub config_rules: &'static [ManagedRule],
     /// The AWS Config custom rule that invokes the function for this control (a deployed rule's name
     /// contains it), if any.
     pub custom_config_rule: Option<&'static str>,
@@ -81,7 +122,7 @@ impl ControlSpec {
         let name = rule_name.to_ascii_lowercase();
         self.config_rules
             .iter()
-            .any(|r| name.contains(&r.to_ascii_lowercase()))
+            .any(|r| name.contains(&r.name.to_ascii_lowercase()))
             || self.owns_custom_rule(rule_name)
     }
 

@@ -168,7 +168,7 @@ pub fn enable_parameters() -> String {
 }
 
 /// Each function's conditions: `<Stem>On` (deployed), `Hub<Stem>On` (deployed in a hub), and
-/// `<Stem>Rules` (its AWS Config rules created); `AnyRemediation` when any rule is.
+/// `Notify<Stem>On` (deployed, with notifications), `<Stem>Rules` (its AWS Config rules created); `AnyRemediation` when any rule is.
 pub fn function_conditions() -> String {
     let mut out = String::new();
     let mut rules = Vec::new();
@@ -176,7 +176,7 @@ pub fn function_conditions() -> String {
         let (stem, logical) = (f.stem, f.logical);
         let _ = writeln!(
             out,
-            "  {stem}On: !Equals [!Ref Enable{logical}, \"true\"]\n  Hub{stem}On: !And [!Condition Hub, !Condition {stem}On]"
+            "  {stem}On: !Equals [!Ref Enable{logical}, \"true\"]\n  Hub{stem}On: !And [!Condition Hub, !Condition {stem}On]\n  Notify{stem}On: !And [!Condition Notify, !Condition {stem}On]"
         );
         if has_config_rules(f) {
             let _ = writeln!(
@@ -216,6 +216,161 @@ pub fn remediation_targets() -> String {
             f.stem, f.logical
         );
     }
+    out
+}
+
+/// `S3_BUCKET_SSL_REQUESTS_ONLY` / `bedrock-invocation-logging` → `S3BucketSslRequestsOnly` /
+/// `BedrockInvocationLogging`: a logical id (services keep their own capitals: a renamed logical id
+/// would make CloudFormation replace the rule, which fails while the old one holds its name).
+fn camel(name: &str) -> String {
+    name.split(['_', '-'])
+        .map(|w| {
+            let lower = w.to_ascii_lowercase();
+            if lower == "sagemaker" {
+                return "SageMaker".to_owned();
+            }
+            let mut c = lower.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The remediation of `rule` (a rule resource's logical id): the SSM document runs the
+/// function on the non-compliant resource, naming the control.
+fn remediation(
+    out: &mut String,
+    id: &str,
+    rule: &str,
+    condition: &str,
+    f: &Function,
+    spec: &ControlSpec,
+) {
+    let _ = write!(
+        out,
+        "  {id}Remediation:
+    Type: AWS::Config::RemediationConfiguration
+    Condition: {condition}
+    Properties:
+      ConfigRuleName: !Ref {rule}
+      TargetType: SSM_DOCUMENT
+      TargetId: !Ref RemediationDocument
+      Automatic: !If [AutomaticRemediation, true, false]
+      MaximumAutomaticAttempts: 3
+      RetryAttemptSeconds: 60
+      Parameters:
+        AutomationAssumeRole:
+          StaticValue:
+            Values: [!GetAtt RemediationAutomationRole.Arn]
+        FunctionName:
+          StaticValue:
+            Values: [!Ref {logical}Function]
+        ResourceType:
+          StaticValue:
+            Values: [\"{resource_type}\"]
+        Control:
+          StaticValue:
+            Values: [{control}]
+        ResourceId:
+          ResourceValue:
+            Value: RESOURCE_ID
+
+",
+        logical = f.logical,
+        resource_type = spec.resource_type,
+        control = spec.id,
+    );
+}
+
+/// Every control's AWS Config rules and their remediations: the managed rules (on configuration
+/// changes, scoped to the control's resource type, or periodic), and a custom rule that AWS Config
+/// runs the function for on its schedule.
+pub fn config_rules() -> String {
+    let mut out = String::new();
+    for f in FUNCTIONS {
+        let rules_on = format!("{}Rules", f.stem);
+        for spec in f.specs {
+            for rule in spec.config_rules {
+                let id = camel(rule.identifier);
+                let condition = rule.condition.unwrap_or(&rules_on);
+                let _ = write!(
+                    out,
+                    "  {id}Rule:
+    Type: AWS::Config::ConfigRule
+    Condition: {condition}
+    Properties:
+      ConfigRuleName: !Sub ${{AWS::StackName}}-{name}
+",
+                    name = rule.name
+                );
+                if let Some(parameters) = rule.parameters {
+                    let _ = writeln!(out, "      InputParameters: {parameters}");
+                }
+                if rule.periodic {
+                    out.push_str("      MaximumExecutionFrequency: !Ref ConfigRuleFrequency\n");
+                } else {
+                    let _ = write!(
+                        out,
+                        "      Scope:\n        ComplianceResourceTypes: [\"{}\"]\n",
+                        spec.resource_type
+                    );
+                }
+                let _ = write!(
+                    out,
+                    "      Source:\n        Owner: AWS\n        SourceIdentifier: {}\n\n",
+                    rule.identifier
+                );
+                remediation(&mut out, &id, &format!("{id}Rule"), condition, f, spec);
+            }
+            if let Some(custom) = spec.custom_config_rule {
+                let id = camel(custom);
+                let _ = write!(
+                    out,
+                    "  {id}ConfigPermission:
+    Type: AWS::Lambda::Permission
+    Condition: {rules_on}
+    Properties:
+      Action: lambda:InvokeFunction
+      FunctionName: !GetAtt {logical}Function.Arn
+      Principal: config.amazonaws.com
+      SourceAccount: !Ref AWS::AccountId
+
+  {id}ConfigRule:
+    Type: AWS::Config::ConfigRule
+    Condition: {rules_on}
+    DependsOn: {id}ConfigPermission
+    Properties:
+      ConfigRuleName: !Sub ${{AWS::StackName}}-{custom}
+      Description: {summary} (evaluated and restored by ai-guard).
+      Scope:
+        ComplianceResourceTypes: [\"{resource_type}\"]
+      Source:
+        Owner: CUSTOM_LAMBDA
+        SourceIdentifier: !GetAtt {logical}Function.Arn
+        SourceDetails:
+          - EventSource: aws.config
+            MessageType: ScheduledNotification
+            MaximumExecutionFrequency: !Ref ConfigRuleFrequency
+
+",
+                    logical = f.logical,
+                    summary = f.summary,
+                    resource_type = spec.resource_type,
+                );
+                remediation(
+                    &mut out,
+                    &id,
+                    &format!("{id}ConfigRule"),
+                    &rules_on,
+                    f,
+                    spec,
+                );
+            }
+        }
+    }
+    // The END marker follows the last resource directly.
+    out.pop();
     out
 }
 
@@ -269,6 +424,7 @@ pub fn template_blocks() -> Vec<Block> {
         ("at least one function", at_least_one_function()),
         ("remediation targets", remediation_targets()),
         ("function outputs", function_outputs()),
+        ("config rules", config_rules()),
     ] {
         blocks.push(Block {
             name: name.to_owned(),
@@ -745,7 +901,7 @@ fn config_compliance(out: &mut String, f: &Function) {
     for spec in f.specs.iter().filter(|s| !s.config_rules.is_empty()) {
         push_new(&mut types, spec.resource_type);
         for rule in spec.config_rules {
-            push_new(&mut rules, rule);
+            push_new(&mut rules, rule.name);
         }
     }
     if rules.is_empty() {
@@ -998,6 +1154,49 @@ fn alarm(out: &mut String, id: &str, condition: &str, description: &str, metric:
     );
 }
 
+/// CloudWatch's limit on the metrics of a metric-math alarm (CloudWatch user guide, "Limits that
+/// apply to alarms based on metric math expressions").
+pub const ALARM_METRICS_MAX: usize = 10;
+
+/// The alarm on notifications the function's controls could not send (their `notification_failed`
+/// metric, one per control: a function has fewer controls than CloudWatch's limit of metrics).
+fn notification_alarm(out: &mut String, f: &Function) {
+    let (stem, logical, name) = (f.stem, f.logical, f.name);
+    let _ = write!(
+        out,
+        "  {logical}NotificationFailuresAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Condition: Notify{stem}On
+    Properties:
+      AlarmDescription: A {name} notification could not be sent (see the function's log group for \"notification not sent\").
+      Metrics:
+        - Id: failed
+          Expression: SUM(METRICS())
+          Label: notifications not sent
+          ReturnData: true
+"
+    );
+    for (i, spec) in f.specs.iter().enumerate() {
+        let _ = write!(
+            out,
+            "        - Id: control{i}
+          ReturnData: false
+          MetricStat: {{Metric: {{Namespace: ai-guard, MetricName: notification_failed, Dimensions: [{{Name: Control, Value: {id}}}]}}, Period: 300, Stat: Sum}}
+",
+            id = spec.id
+        );
+    }
+    out.push_str(
+        "      EvaluationPeriods: 1
+      Threshold: 0
+      ComparisonOperator: GreaterThanThreshold
+      TreatMissingData: notBreaching
+      AlarmActions: [!Ref NotificationTopic]
+
+",
+    );
+}
+
 fn queues_and_alarms(out: &mut String, f: &Function) {
     let (stem, logical, name, short) = (f.stem, f.logical, f.name, f.short);
     let _ = write!(
@@ -1078,6 +1277,7 @@ fn queues_and_alarms(out: &mut String, f: &Function) {
             "Maximum",
         ],
     );
+    notification_alarm(out, f);
     alarm(
         out,
         &format!("{logical}ErrorsAlarm"),
@@ -1204,6 +1404,29 @@ mod tests {
         assert_eq!(
             sid("arn:{partition}:sagemaker:{region}:{account}:notebook-instance/*"),
             "NotebookInstances"
+        );
+    }
+
+    #[test]
+    fn every_functions_notification_alarm_stays_within_cloudwatchs_limit() {
+        for f in FUNCTIONS {
+            assert!(f.specs.len() <= ALARM_METRICS_MAX, "{}", f.name);
+        }
+    }
+
+    #[test]
+    fn logical_ids_keep_the_services_own_capitals() {
+        assert_eq!(
+            camel("S3_BUCKET_SSL_REQUESTS_ONLY"),
+            "S3BucketSslRequestsOnly"
+        );
+        assert_eq!(
+            camel("SAGEMAKER_NOTEBOOK_INSTANCE_ROOT_ACCESS_CHECK"),
+            "SageMakerNotebookInstanceRootAccessCheck"
+        );
+        assert_eq!(
+            camel("bedrock-invocation-logging"),
+            "BedrockInvocationLogging"
         );
     }
 

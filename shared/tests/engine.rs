@@ -73,7 +73,9 @@ static SPEC: ControlSpec = ControlSpec {
     event_source: "mem.amazonaws.com",
     cloudtrail_events: &["TurnOff"],
     state_change_events: &[],
-    config_rules: &["mem-rule"],
+    config_rules: &[remediation::control::ManagedRule::on_change(
+        "mem-rule", "MEM_RULE",
+    )],
     custom_config_rule: None,
     security_hub_controls: &["Mem.1"],
     actions: &["remediate"],

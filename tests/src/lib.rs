@@ -19,7 +19,7 @@ pub use recorder::Recorder;
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
 
-/// A name no other test uses (the emulator's state is shared by every test of a binary).
+/// A name no other test uses (an emulator's state is shared by every test of a module).
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -57,15 +57,6 @@ pub fn settings(pairs: &[(&str, &str)]) -> Settings {
     }
 }
 
-/// SDK configuration exactly as the functions load it (from the environment the emulator set),
-/// recording every operation sent into `recorder`.
-pub async fn aws(settings: &Settings, recorder: &Recorder) -> AwsClients {
-    Emulator::get();
-    AwsClients::load(settings)
-        .await
-        .with_interceptor(recorder.interceptor())
-}
-
 /// Handle `event` in the emulator's account after forgetting earlier calls, then check that every
 /// call the function made is one it declares (least privilege: the template grants nothing else).
 pub async fn handle(
@@ -93,21 +84,6 @@ pub async fn handled(
         Ok(response) => response,
         Err(e) => panic!("handler failed: {e}"),
     }
-}
-
-/// Create Bedrock log destinations in the emulator as a user would (buckets, log groups, delivery
-/// roles trusting Bedrock): the emulator, like AWS, validates them when logging is configured.
-pub fn bedrock_destinations(buckets: &[&str], log_groups: &[&str], roles: &[&str]) {
-    let query: Vec<String> = buckets
-        .iter()
-        .map(|b| format!("bucket={b}"))
-        .chain(log_groups.iter().map(|g| format!("logGroup={g}")))
-        .chain(roles.iter().map(|r| format!("role={r}")))
-        .collect();
-    Emulator::get().harness_get(&format!(
-        "/_harness/bedrock/destinations?{}",
-        query.join("&")
-    ));
 }
 
 /// An identifier of each resource type in `account`, for the concrete ARN the control computes.

@@ -37,7 +37,7 @@ use aws_sdk_cloudtrail::types::{
 use serde::Serialize;
 
 use crate::aws::{AwsError, AwsErrorKind, IamResource, Operation};
-use crate::control::{Control, ControlSpec, Decision};
+use crate::control::{Control, ControlSpec, Decision, ManagedRule};
 use crate::env::{optional, Lookup};
 use crate::error::{IntakeError, SettingsError};
 use crate::event::cloudtrail::CloudTrailRecord;
@@ -91,7 +91,10 @@ pub static SPEC: ControlSpec = ControlSpec {
         "PutEventSelectors",
     ],
     state_change_events: &[],
-    config_rules: &["cloudtrail-enabled"],
+    config_rules: &[ManagedRule::periodic(
+        "cloudtrail-enabled",
+        "CLOUD_TRAIL_ENABLED",
+    )],
     custom_config_rule: None,
     security_hub_controls: &["CloudTrail.1"],
     actions: &["remediate"],

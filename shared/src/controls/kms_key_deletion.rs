@@ -12,7 +12,7 @@ use serde::Serialize;
 use wildmatch::WildMatch;
 
 use crate::aws::{AwsError, AwsErrorKind, IamResource, Operation};
-use crate::control::{Control, ControlSpec, Decision};
+use crate::control::{Control, ControlSpec, Decision, ManagedRule};
 use crate::env::{optional, Lookup};
 use crate::error::SettingsError;
 use crate::resource::{Arn, Resource, Scope};
@@ -51,7 +51,10 @@ pub static SPEC: ControlSpec = ControlSpec {
     event_source: "kms.amazonaws.com",
     cloudtrail_events: &["ScheduleKeyDeletion", "DisableKey"],
     state_change_events: &[],
-    config_rules: &["kms-cmk-not-scheduled-for-deletion"],
+    config_rules: &[ManagedRule::periodic(
+        "kms-cmk-not-scheduled-for-deletion",
+        "KMS_CMK_NOT_SCHEDULED_FOR_DELETION",
+    )],
     custom_config_rule: None,
     security_hub_controls: &["KMS.3"],
     actions: &["remediate"],

@@ -11,7 +11,7 @@ use aws_sdk_kms::types::{
 use serde::Serialize;
 
 use crate::aws::{AwsError, AwsErrorKind, IamResource, Operation};
-use crate::control::{Control, ControlSpec, Decision};
+use crate::control::{Control, ControlSpec, Decision, ManagedRule};
 use crate::env::{parse_number, Lookup};
 use crate::error::{IntakeError, SettingsError};
 use crate::event::cloudtrail::CloudTrailRecord;
@@ -59,7 +59,10 @@ pub static SPEC: ControlSpec = ControlSpec {
     event_source: "kms.amazonaws.com",
     cloudtrail_events: &["CreateKey", "DisableKeyRotation", "EnableKeyRotation"],
     state_change_events: &[],
-    config_rules: &["cmk-backing-key-rotation-enabled"],
+    config_rules: &[ManagedRule::periodic(
+        "cmk-backing-key-rotation-enabled",
+        "CMK_BACKING_KEY_ROTATION_ENABLED",
+    )],
     custom_config_rule: None,
     security_hub_controls: &["KMS.4"],
     actions: &["remediate", ROTATE_NOW],

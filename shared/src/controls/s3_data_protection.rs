@@ -49,7 +49,7 @@ use serde_json::Value;
 use wildmatch::WildMatch;
 
 use crate::aws::{AwsError, IamResource, Operation};
-use crate::control::{Control, ControlSpec, Decision};
+use crate::control::{Control, ControlSpec, Decision, ManagedRule};
 use crate::controls::s3_buckets::{
     bucket_cloudtrail_targets, bucket_tags, list_buckets, names_block_public_access, parse_bucket,
     BucketRegions, BUCKET_TYPE,
@@ -124,7 +124,10 @@ pub static TLS_SPEC: ControlSpec = ControlSpec {
     event_source: "s3.amazonaws.com",
     cloudtrail_events: &["CreateBucket", "PutBucketPolicy", "DeleteBucketPolicy"],
     state_change_events: &[],
-    config_rules: &["s3-bucket-ssl-requests-only"],
+    config_rules: &[ManagedRule::on_change(
+        "s3-bucket-ssl-requests-only",
+        "S3_BUCKET_SSL_REQUESTS_ONLY",
+    )],
     custom_config_rule: None,
     security_hub_controls: &["S3.5"],
     actions: &["remediate"],
@@ -145,7 +148,15 @@ pub static KMS_SPEC: ControlSpec = ControlSpec {
         "DeleteBucketEncryption",
     ],
     state_change_events: &[],
-    config_rules: &["s3-default-encryption-kms"],
+    // Only with AI data buckets named (the managed rule judges every bucket, the control only
+    // those), and told the key when it is a key ARN (the rule's kmsKeyArns takes no alias).
+    config_rules: &[ManagedRule {
+        condition: Some("AiDataRules"),
+        parameters: Some(
+            "!If [AiDataKeyArnForConfig, {kmsKeyArns: !Ref AiDataKmsKey}, !Ref AWS::NoValue]",
+        ),
+        ..ManagedRule::on_change("s3-default-encryption-kms", "S3_DEFAULT_ENCRYPTION_KMS")
+    }],
     custom_config_rule: None,
     security_hub_controls: &["S3.17"],
     actions: &["remediate"],

@@ -16,7 +16,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
 
 use crate::aws::{AwsError, AwsErrorKind};
-use crate::control::{Control, ControlSpec, Decision};
+use crate::control::{Control, ControlSpec, Decision, ManagedRule};
 use crate::controls::s3_buckets::{
     bucket_cloudtrail_targets, bucket_tags, list_buckets, parse_bucket, BucketRegions,
 };
@@ -177,7 +177,10 @@ pub static BUCKET_SPEC: ControlSpec = ControlSpec {
         "PutBucketAcl",
     ],
     state_change_events: &[],
-    config_rules: &["s3-bucket-level-public-access-prohibited"],
+    config_rules: &[ManagedRule::on_change(
+        "s3-bucket-level-public-access-prohibited",
+        "S3_BUCKET_LEVEL_PUBLIC_ACCESS_PROHIBITED",
+    )],
     custom_config_rule: None,
     security_hub_controls: &["S3.2", "S3.3", "S3.8"],
     actions: &["remediate"],
@@ -338,7 +341,10 @@ pub static ACCOUNT_SPEC: ControlSpec = ControlSpec {
         "PutAccountPublicAccessBlock",
     ],
     state_change_events: &[],
-    config_rules: &["s3-account-level-public-access-blocks"],
+    config_rules: &[ManagedRule::periodic(
+        "s3-account-level-public-access-blocks",
+        "S3_ACCOUNT_LEVEL_PUBLIC_ACCESS_BLOCKS_PERIODIC",
+    )],
     custom_config_rule: None,
     security_hub_controls: &["S3.1"],
     actions: &["remediate"],

@@ -12,7 +12,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde::Serialize;
 
 use crate::aws::{AwsError, IamResource, Operation};
-use crate::control::{Control, ControlSpec, Decision, StateChangeEvent};
+use crate::control::{Control, ControlSpec, Decision, ManagedRule, StateChangeEvent};
 use crate::env::{parse_bool, Lookup};
 use crate::error::{IntakeError, SettingsError};
 use crate::event::cloudtrail::CloudTrailRecord;
@@ -84,8 +84,14 @@ pub static SPEC: ControlSpec = ControlSpec {
         )),
     }],
     config_rules: &[
-        "sagemaker-notebook-instance-root-access-check",
-        "sagemaker-notebook-no-direct-internet-access",
+        ManagedRule::on_change(
+            "sagemaker-notebook-instance-root-access-check",
+            "SAGEMAKER_NOTEBOOK_INSTANCE_ROOT_ACCESS_CHECK",
+        ),
+        ManagedRule::periodic(
+            "sagemaker-notebook-no-direct-internet-access",
+            "SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET_ACCESS",
+        ),
     ],
     custom_config_rule: None,
     security_hub_controls: &["SageMaker.1", "SageMaker.3"],

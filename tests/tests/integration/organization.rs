@@ -2,7 +2,7 @@
 //! returns credentials that act in the role's account) and its Organizations API: three member
 //! accounts in an OU, an account in another OU and one outside the organization, two regions.
 //!
-//! One test, in order (the organization is the emulator's, one per test binary): a relayed event
+//! One test, in order (the organization is the emulator's, one per test module): a relayed event
 //! is fixed in its own account and region; events for accounts and regions outside the scope are
 //! ignored with no call and no `AssumeRole`; credentials are cached per account; a dry-run sweep
 //! covers every account and region in scope; the scheduled sweep fans out one SQS job per
@@ -15,7 +15,9 @@ use std::collections::BTreeSet;
 use aws_sdk_organizations::types::OrganizationFeatureSet;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
-use integration_tests::{admin, env, events, settings, unique, Emulator, ACCOUNT, REGION};
+use integration_tests::{
+    admin, emulator, env, events, settings, unique, Emulator, ACCOUNT, REGION,
+};
 use remediation::clients::AwsClients;
 use remediation::functions::{BEDROCK_INVOCATION_LOGGING, S3_PUBLIC_ACCESS_BLOCK};
 use remediation::hub::{Answer, Hub, HubSettings};
@@ -172,8 +174,8 @@ fn hub_sessions(emulator: &Emulator) -> Vec<String> {
 
 #[tokio::test]
 async fn one_hub_fixes_every_member_account_and_region_and_nothing_else() {
-    let emulator = Emulator::get();
-    let aws = AwsClients::load(&settings(&[])).await;
+    let emulator = emulator!();
+    let aws = emulator.clients(&settings(&[])).await;
     let org = organization(&aws).await;
     let (m0, m1, m2) = (&org.members[0], &org.members[1], &org.members[2]);
     let regions = format!("{REGION},{OTHER_REGION}");

@@ -5,14 +5,12 @@
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
-use integration_tests::{aws, events, settings, unique, Emulator, Recorder, ACCOUNT};
-use remediation::clients::AwsClients;
+use integration_tests::{emulator, events, settings, unique, Recorder, ACCOUNT};
 use remediation::{functions, EngineError, Outcome};
 use serde_json::Value;
 
 async fn topic_and_table() -> (String, String) {
-    Emulator::get();
-    let plain = AwsClients::load(&settings(&[])).await;
+    let plain = emulator!().clients(&settings(&[])).await;
     let topic = plain
         .sns()
         .create_topic()
@@ -50,7 +48,7 @@ async fn topic_and_table() -> (String, String) {
 }
 
 fn messages(topic: &str) -> Vec<Value> {
-    match Emulator::get().harness_get(&format!("/_harness/sns/messages?topic={topic}")) {
+    match emulator!().harness_get(&format!("/_harness/sns/messages?topic={topic}")) {
         Value::Array(m) => m,
         other => panic!("{other}"),
     }
@@ -65,9 +63,9 @@ async fn a_fix_undone_again_and_again_is_contested_and_notified() {
         ("CONTESTED_THRESHOLD", "2"),
     ]);
     let calls = Recorder::new();
-    let engine =
-        functions::s3_public_access_block(s.clone(), &aws(&s, &calls).await).expect("engine");
-    let s3 = AwsClients::load(&settings(&[])).await.s3();
+    let engine = functions::s3_public_access_block(s.clone(), &emulator!().aws(&s, &calls).await)
+        .expect("engine");
+    let s3 = emulator!().clients(&settings(&[])).await.s3();
     let bucket = unique("contested");
     s3.create_bucket()
         .bucket(&bucket)
@@ -140,9 +138,9 @@ async fn keep_fixing_false_leaves_a_contested_resource_for_a_human() {
         ("KEEP_FIXING_CONTESTED", "false"),
     ]);
     let calls = Recorder::new();
-    let engine =
-        functions::s3_public_access_block(s.clone(), &aws(&s, &calls).await).expect("engine");
-    let s3 = AwsClients::load(&settings(&[])).await.s3();
+    let engine = functions::s3_public_access_block(s.clone(), &emulator!().aws(&s, &calls).await)
+        .expect("engine");
+    let s3 = emulator!().clients(&settings(&[])).await.s3();
     let bucket = unique("left-alone");
     s3.create_bucket()
         .bucket(&bucket)
@@ -215,9 +213,9 @@ async fn notifications_fit_snss_subject_limit_and_unsent_ones_are_counted() {
     let (topic, _) = topic_and_table().await;
     let s = settings(&[("NOTIFY_TOPIC_ARN", &topic)]);
     let calls = Recorder::new();
-    let engine =
-        functions::s3_public_access_block(s.clone(), &aws(&s, &calls).await).expect("engine");
-    let s3 = AwsClients::load(&settings(&[])).await.s3();
+    let engine = functions::s3_public_access_block(s.clone(), &emulator!().aws(&s, &calls).await)
+        .expect("engine");
+    let s3 = emulator!().clients(&settings(&[])).await.s3();
     // The longest bucket name S3 allows: the subject would exceed SNS's limit (fewer than 100
     // characters, which the emulator enforces as AWS does) if it carried the whole ARN.
     let mut bucket = unique("long");
@@ -240,8 +238,8 @@ async fn notifications_fit_snss_subject_limit_and_unsent_ones_are_counted() {
     // `notification_failed` metric counts it.
     let gone = format!("{topic}-deleted");
     let s = settings(&[("NOTIFY_TOPIC_ARN", &gone)]);
-    let engine =
-        functions::s3_public_access_block(s.clone(), &aws(&s, &calls).await).expect("engine");
+    let engine = functions::s3_public_access_block(s.clone(), &emulator!().aws(&s, &calls).await)
+        .expect("engine");
     s3.delete_public_access_block()
         .bucket(&bucket)
         .send()

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 use integration_tests::iam::on_any_resource;
-use integration_tests::{aws, env, settings, Recorder};
+use integration_tests::{emulator, env, settings, Recorder};
 use remediation::functions::FUNCTIONS;
 use remediation::hub::{Hub, HubSettings};
 use remediation::{Engine, Operation};
@@ -44,7 +44,7 @@ async fn engines() -> Vec<(&'static str, Engine)> {
         ),
     ];
     let s = settings(&pairs);
-    let aws = aws(&s, &Recorder::new()).await;
+    let aws = emulator!().aws(&s, &Recorder::new()).await;
     FUNCTIONS
         .iter()
         .map(|f| match (f.build)(s.clone(), &env(&pairs), &aws) {
@@ -73,7 +73,7 @@ async fn hub_operations(binary: &'static str) -> Vec<Operation> {
         let hub_settings = HubSettings::from_lookup(&env(&pairs))
             .expect("hub settings")
             .expect("a hub");
-        let aws = aws(&s, &Recorder::new()).await;
+        let aws = emulator!().aws(&s, &Recorder::new()).await;
         let hub = Hub::new(binary, s, hub_settings, aws, function.builder(env(&pairs)))
             .unwrap_or_else(|e| panic!("{binary}: {e}"));
         ops.extend(hub.operations());

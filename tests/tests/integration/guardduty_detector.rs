@@ -6,8 +6,7 @@
 //! One test: the region has one detector, and every step changes it.
 
 use aws_sdk_guardduty::types::{DetectorFeature, DetectorFeatureConfiguration, FeatureStatus};
-use integration_tests::{aws, env, events, settings, Recorder, ACCOUNT};
-use remediation::clients::AwsClients;
+use integration_tests::{emulator, env, events, settings, Recorder, ACCOUNT};
 use remediation::{functions, Engine, Outcome, Response};
 use serde_json::Value;
 
@@ -15,7 +14,8 @@ const CONTROL: &str = "guardduty-detector";
 
 async fn engine(pairs: &[(&str, &str)], calls: &Recorder) -> Engine {
     let s = settings(pairs);
-    functions::guardduty_detector(s.clone(), &env(pairs), &aws(&s, calls).await).expect("engine")
+    functions::guardduty_detector(s.clone(), &env(pairs), &emulator!().aws(&s, calls).await)
+        .expect("engine")
 }
 
 /// (detector id, enabled, S3_DATA_EVENTS on) as GuardDuty reports them.
@@ -48,7 +48,7 @@ fn event(name: &str) -> Value {
 async fn the_detector_heals_itself_by_every_trigger() {
     let calls = Recorder::new();
     let guard = engine(&[], &calls).await;
-    let gd = AwsClients::load(&settings(&[])).await.guardduty();
+    let gd = emulator!().clients(&settings(&[])).await.guardduty();
 
     // No detector in the region (deleted): created with the features, verified.
     let r =
@@ -181,16 +181,18 @@ async fn features_that_exclude_each_other_are_refused_at_start() {
     )];
     let s = settings(&both);
     let calls = Recorder::new();
-    let err = functions::guardduty_detector(s.clone(), &env(&both), &aws(&s, &calls).await)
-        .err()
-        .expect("refused at start");
+    let err =
+        functions::guardduty_detector(s.clone(), &env(&both), &emulator!().aws(&s, &calls).await)
+            .err()
+            .expect("refused at start");
     assert!(
         err.to_string().contains("GUARDDUTY_FEATURES") && err.to_string().contains("exclude"),
         "{err}"
     );
     assert!(calls.calls().is_empty());
     // The rule the setting check mirrors, as the emulator (and AWS) apply it.
-    let gd = AwsClients::load(&settings(&[]))
+    let gd = emulator!()
+        .clients(&settings(&[]))
         .await
         .acting_in("eu-west-3", None)
         .guardduty();

@@ -5,8 +5,7 @@
 //! (`BatchUpdateFindingsV2`: Resolved, In Progress), side by side with the ASFF ones.
 
 use aws_sdk_securityhub::types::AwsSecurityFinding;
-use integration_tests::{aws, events, settings, unique, Emulator, Recorder, ACCOUNT};
-use remediation::clients::AwsClients;
+use integration_tests::{emulator, events, settings, unique, Recorder, ACCOUNT};
 use remediation::functions;
 use remediation::Outcome;
 use serde_json::Value;
@@ -24,7 +23,7 @@ async fn finding_for(bucket: &str) -> (Value, String) {
     finding["Id"] = Value::String(id.clone());
     let mut event = event;
     event["detail"]["findings"][0]["Id"] = Value::String(id.clone());
-    let hub = AwsClients::load(&settings(&[])).await.securityhub();
+    let hub = emulator!().clients(&settings(&[])).await.securityhub();
     // The finding as Security Hub holds it, imported through the API.
     let imported: AwsSecurityFinding = AwsSecurityFinding::builder()
         .schema_version("2018-10-08")
@@ -53,7 +52,7 @@ async fn finding_for(bucket: &str) -> (Value, String) {
 }
 
 fn stored(id: &str) -> (Value, usize) {
-    let all = Emulator::get().harness_get("/_harness/securityhub/findings");
+    let all = emulator!().harness_get("/_harness/securityhub/findings");
     let finding = all["findings"]
         .as_array()
         .unwrap()
@@ -74,8 +73,9 @@ fn stored(id: &str) -> (Value, usize) {
 async fn a_verified_fix_resolves_its_finding_with_a_note() {
     let s = settings(&[]);
     let calls = Recorder::new();
-    let engine = functions::s3_public_access_block(s.clone(), &aws(&s, &calls).await).unwrap();
-    let s3 = AwsClients::load(&settings(&[])).await.s3();
+    let engine =
+        functions::s3_public_access_block(s.clone(), &emulator!().aws(&s, &calls).await).unwrap();
+    let s3 = emulator!().clients(&settings(&[])).await.s3();
     let bucket = unique("sh-fixed");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let (event, id) = finding_for(&bucket).await;
@@ -94,8 +94,9 @@ async fn a_verified_fix_resolves_its_finding_with_a_note() {
 async fn a_dry_run_notifies_once_and_the_echoed_event_is_not_updated_again() {
     let s = settings(&[("DRY_RUN", "true")]);
     let calls = Recorder::new();
-    let engine = functions::s3_public_access_block(s.clone(), &aws(&s, &calls).await).unwrap();
-    let s3 = AwsClients::load(&settings(&[])).await.s3();
+    let engine =
+        functions::s3_public_access_block(s.clone(), &emulator!().aws(&s, &calls).await).unwrap();
+    let s3 = emulator!().clients(&settings(&[])).await.s3();
     let bucket = unique("sh-dry");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let (mut event, id) = finding_for(&bucket).await;
@@ -145,14 +146,14 @@ fn ocsf_finding_for(bucket: &str) -> (Value, String) {
     );
     finding["finding_info"]["uid"] = Value::String(uid.clone());
     let product = finding["metadata"]["product"]["uid"].as_str().unwrap();
-    Emulator::get().harness_get(&format!(
+    emulator!().harness_get(&format!(
         "/_harness/securityhub/v2-findings?account={ACCOUNT}&uid={uid}&product={product}"
     ));
     (event, uid)
 }
 
 fn stored_v2(uid: &str) -> (Value, usize) {
-    let all = Emulator::get().harness_get("/_harness/securityhub/v2-findings");
+    let all = emulator!().harness_get("/_harness/securityhub/v2-findings");
     let finding = all["findings"]
         .as_array()
         .unwrap()
@@ -173,8 +174,9 @@ fn stored_v2(uid: &str) -> (Value, usize) {
 async fn both_security_hubs_side_by_side_each_finding_resolved_with_its_own_api() {
     let s = settings(&[]);
     let calls = Recorder::new();
-    let engine = functions::s3_public_access_block(s.clone(), &aws(&s, &calls).await).unwrap();
-    let s3 = AwsClients::load(&settings(&[])).await.s3();
+    let engine =
+        functions::s3_public_access_block(s.clone(), &emulator!().aws(&s, &calls).await).unwrap();
+    let s3 = emulator!().clients(&settings(&[])).await.s3();
     let (old, new) = (unique("sh-asff"), unique("sh-ocsf"));
     for bucket in [&old, &new] {
         s3.create_bucket().bucket(bucket).send().await.unwrap();
@@ -212,8 +214,9 @@ async fn both_security_hubs_side_by_side_each_finding_resolved_with_its_own_api(
 async fn an_ocsf_finding_not_fixed_is_told_why_once() {
     let s = settings(&[("DRY_RUN", "true")]);
     let calls = Recorder::new();
-    let engine = functions::s3_public_access_block(s.clone(), &aws(&s, &calls).await).unwrap();
-    let s3 = AwsClients::load(&settings(&[])).await.s3();
+    let engine =
+        functions::s3_public_access_block(s.clone(), &emulator!().aws(&s, &calls).await).unwrap();
+    let s3 = emulator!().clients(&settings(&[])).await.s3();
     let bucket = unique("sh-ocsf-dry");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let (mut event, uid) = ocsf_finding_for(&bucket);
@@ -269,8 +272,9 @@ fn finding_update_failures(response: &remediation::Response) -> u64 {
 async fn a_refused_update_does_not_stop_the_next_and_is_counted() {
     let s = settings(&[]);
     let calls = Recorder::new();
-    let engine = functions::s3_public_access_block(s.clone(), &aws(&s, &calls).await).unwrap();
-    let s3 = AwsClients::load(&settings(&[])).await.s3();
+    let engine =
+        functions::s3_public_access_block(s.clone(), &emulator!().aws(&s, &calls).await).unwrap();
+    let s3 = emulator!().clients(&settings(&[])).await.s3();
     let (refused, accepted, unknown) = (
         unique("sh-refused"),
         unique("sh-accepted"),
@@ -291,7 +295,7 @@ async fn a_refused_update_does_not_stop_the_next_and_is_counted() {
     let findings = event["detail"]["findings"].as_array_mut().unwrap();
     findings.push(accepted_event["detail"]["findings"][0].clone());
     findings.push(stranger);
-    Emulator::get().harness_get(&format!(
+    emulator!().harness_get(&format!(
         "/_harness/securityhub/deny-updates?id={refused_id}"
     ));
 
@@ -322,8 +326,9 @@ async fn a_refused_update_does_not_stop_the_next_and_is_counted() {
 async fn a_refused_ocsf_update_does_not_stop_the_next_and_is_counted() {
     let s = settings(&[]);
     let calls = Recorder::new();
-    let engine = functions::s3_public_access_block(s.clone(), &aws(&s, &calls).await).unwrap();
-    let s3 = AwsClients::load(&settings(&[])).await.s3();
+    let engine =
+        functions::s3_public_access_block(s.clone(), &emulator!().aws(&s, &calls).await).unwrap();
+    let s3 = emulator!().clients(&settings(&[])).await.s3();
     let (refused, accepted) = (unique("sh-ocsf-refused"), unique("sh-ocsf-accepted"));
     for bucket in [&refused, &accepted] {
         s3.create_bucket().bucket(bucket).send().await.unwrap();
@@ -334,7 +339,7 @@ async fn a_refused_ocsf_update_does_not_stop_the_next_and_is_counted() {
         .as_array_mut()
         .unwrap()
         .push(accepted_event["detail"]["findings"][0].clone());
-    Emulator::get().harness_get(&format!(
+    emulator!().harness_get(&format!(
         "/_harness/securityhub/deny-updates?id={refused_uid}"
     ));
 

@@ -1,13 +1,10 @@
 //! `bedrock-invocation-logging` against the emulator: deleted, redirected, flags off, compliant
 //! replay, the AWS Config periodic rule (evaluations as the emulator received them), dry run,
 //! missing settings, malformed and foreign-account events. Bedrock logging is one setting per
-//! account and region, so the tests of this binary take turns.
+//! account and region, so the tests of this module take turns.
 
 use aws_sdk_bedrock::types::{LoggingConfig, S3Config};
-use integration_tests::{
-    aws, env, events, settings, unique, CapturedLogs, Emulator, Recorder, ACCOUNT,
-};
-use remediation::clients::AwsClients;
+use integration_tests::{emulator, env, events, settings, unique, CapturedLogs, Recorder, ACCOUNT};
 use remediation::{functions, Engine, EngineError, Outcome, Response};
 use serde_json::{json, Value};
 
@@ -33,7 +30,7 @@ struct Fixture {
 }
 
 async fn fixture(extra: &[(&str, &str)]) -> Fixture {
-    integration_tests::bedrock_destinations(
+    emulator!().bedrock_destinations(
         &["ai-guard-bedrock-logs", "exfil-logs-7731"],
         &["/ai-guard/bedrock/invocations"],
         &[
@@ -46,13 +43,16 @@ async fn fixture(extra: &[(&str, &str)]) -> Fixture {
     // `extra` first: it overrides the known-good settings.
     let mut pairs = extra.to_vec();
     pairs.extend_from_slice(KNOWN_GOOD);
-    let engine =
-        functions::bedrock_invocation_logging(s.clone(), &env(&pairs), &aws(&s, &calls).await)
-            .expect("engine");
+    let engine = functions::bedrock_invocation_logging(
+        s.clone(),
+        &env(&pairs),
+        &emulator!().aws(&s, &calls).await,
+    )
+    .expect("engine");
     Fixture {
         engine,
         calls,
-        bedrock: AwsClients::load(&settings(&[])).await.bedrock(),
+        bedrock: emulator!().clients(&settings(&[])).await.bedrock(),
     }
 }
 
@@ -272,7 +272,7 @@ async fn config_periodic_rule_remediates_then_reports() {
         f.calls.calls(),
         vec![GET, PUT, GET, "configservice:PutEvaluations"]
     );
-    let evaluations = Emulator::get().config_evaluations(&token);
+    let evaluations = emulator!().config_evaluations(&token);
     assert_eq!(evaluations.len(), 1);
     assert_eq!(
         evaluations[0]["ComplianceResourceType"],
@@ -294,7 +294,7 @@ async fn config_periodic_rule_remediates_then_reports() {
     let response = dry.ok(&periodic).await;
     assert_eq!(only(&response).outcome, Outcome::WouldRemediate);
     assert_eq!(dry.calls.calls(), vec![GET, "configservice:PutEvaluations"]);
-    let evaluations = Emulator::get().config_evaluations(&token);
+    let evaluations = emulator!().config_evaluations(&token);
     assert_eq!(evaluations[0]["ComplianceType"], json!("NON_COMPLIANT"));
     assert_eq!(
         evaluations[0]["Annotation"],
@@ -369,7 +369,7 @@ async fn exempt_account_setting_is_left_alone() {
 #[tokio::test]
 async fn missing_or_invalid_settings_refuse_to_start() {
     let s = settings(&[]);
-    let aws = aws(&s, &Recorder::new()).await;
+    let aws = emulator!().aws(&s, &Recorder::new()).await;
     let err = functions::bedrock_invocation_logging(s.clone(), &env(&[]), &aws)
         .err()
         .expect("no destination");

@@ -23,7 +23,7 @@ use aws_sdk_bedrock::types::{CloudWatchConfig, LoggingConfig, S3Config};
 use aws_sdk_organizations::types::OrganizationFeatureSet;
 use integration_tests::iam::{evaluate, Decision, Principal, Request};
 use integration_tests::template::{function_by_binary, resolve, resolve_in, role_policies};
-use integration_tests::{admin, env, settings, Emulator, ACCOUNT, REGION};
+use integration_tests::{admin, emulator, env, settings, Emulator, ACCOUNT, REGION};
 use remediation::clients::AwsClients;
 use remediation::functions::BEDROCK_INVOCATION_LOGGING;
 use remediation::hub::{Hub, HubSettings};
@@ -44,7 +44,7 @@ const HUB_PARAMS: &[(&str, &str)] = &[
 const FUNCTION: &str = "bedrock-invocation-logging";
 const BEDROCK: &str = "bedrock.amazonaws.com";
 
-/// Bedrock logging is one setting per account and region: the tests of this binary take turns.
+/// Bedrock logging is one setting per account and region: the tests of this module take turns.
 static TURN: Mutex<()> = Mutex::const_new(());
 static WORLD: OnceCell<World> = OnceCell::const_new();
 
@@ -282,8 +282,8 @@ async fn organization(aws: &AwsClients) -> Vec<String> {
 async fn world() -> &'static World {
     WORLD
         .get_or_init(|| async {
-            let emulator = Emulator::get();
-            let aws = AwsClients::load(&settings(&[])).await;
+            let emulator = emulator!();
+            let aws = emulator.clients(&settings(&[])).await;
             let members = organization(&aws).await;
             let hub = hub_template();
             // The hub stack's own destinations, in its account and home region.
@@ -357,7 +357,7 @@ fn role_with_arn<'a>(t: &'a Value, arn: &str) -> &'a Value {
 async fn a_hub_with_default_parameters_fixes_every_member_and_region_with_their_own_destinations() {
     let _turn = TURN.lock().await;
     let w = world().await;
-    let aws = AwsClients::load(&settings(&[])).await;
+    let aws = emulator!().clients(&settings(&[])).await;
     // Logging off everywhere, so every place needs the hub's write.
     logging_off_everywhere(&aws, w).await;
 
@@ -491,7 +491,7 @@ async fn a_hub_with_default_parameters_fixes_every_member_and_region_with_their_
 async fn the_hubs_own_destinations_pushed_into_members_are_refused_at_start_and_by_bedrock() {
     let _turn = TURN.lock().await;
     let w = world().await;
-    let aws = AwsClients::load(&settings(&[])).await;
+    let aws = emulator!().clients(&settings(&[])).await;
     // What the defect did: the hub's own bucket, log group and role, named as they are in its
     // account and home region, for every account and region.
     let own = |name: &str| {
@@ -561,7 +561,7 @@ async fn the_hubs_own_destinations_pushed_into_members_are_refused_at_start_and_
 async fn bedrock_refuses_destinations_of_another_account_or_region() {
     let _turn = TURN.lock().await;
     let w = world().await;
-    let aws = AwsClients::load(&settings(&[])).await;
+    let aws = emulator!().clients(&settings(&[])).await;
     let m0 = &w.members[0];
     let m1 = &w.members[1];
     let bucket = |account: &str, region: &str| format!("ai-guard-bedrock-logs-{account}-{region}");
@@ -653,7 +653,7 @@ async fn bedrock_refuses_destinations_of_another_account_or_region() {
         ),
     ] {
         if what.starts_with("a log group") {
-            Emulator::get().harness_get(&format!(
+            emulator!().harness_get(&format!(
                 "/_harness/bedrock/destinations?account={m0}&region={REGION}&logGroup={}",
                 encode("/ai-guard/bedrock/us-east-1-only")
             ));

@@ -1,9 +1,8 @@
 //! Sweeps of `s3-public-access-block`: the scheduled sweep and the AWS Config periodic rule over
 //! many buckets and the account setting, with bounded concurrency, exemptions, and one resource's
-//! failure isolated from the rest. This binary has its own emulator: a sweep sees every bucket.
+//! failure isolated from the rest. This module has its own emulator: a sweep sees every bucket.
 
-use integration_tests::{aws, events, settings, unique, Emulator, Recorder, ACCOUNT};
-use remediation::clients::AwsClients;
+use integration_tests::{emulator, events, settings, unique, Recorder, ACCOUNT};
 use remediation::{functions, EngineError, Outcome};
 use serde_json::json;
 
@@ -19,9 +18,9 @@ async fn sweeps_fix_every_bucket_and_the_account_and_isolate_failures() {
         ("SWEEP_CONCURRENCY", "4"),
         ("EXEMPT_RESOURCES", &format!("arn:aws:s3:::{exempt}")),
     ]);
-    let engine =
-        functions::s3_public_access_block(s.clone(), &aws(&s, &calls).await).expect("engine");
-    let plain = AwsClients::load(&settings(&[])).await;
+    let engine = functions::s3_public_access_block(s.clone(), &emulator!().aws(&s, &calls).await)
+        .expect("engine");
+    let plain = emulator!().clients(&settings(&[])).await;
     let s3 = plain.s3();
 
     // Arrange: a third without configuration, a third half-open, a third compliant; an exempt
@@ -170,7 +169,7 @@ async fn sweeps_fix_every_bucket_and_the_account_and_isolate_failures() {
         "{:?}",
         calls.undeclared(&engine)
     );
-    let evaluations = Emulator::get().config_evaluations(&token);
+    let evaluations = emulator!().config_evaluations(&token);
     assert_eq!(evaluations.len(), BUCKETS + 2);
     let of = |id: &str| {
         evaluations
@@ -197,7 +196,7 @@ async fn sweeps_fix_every_bucket_and_the_account_and_isolate_failures() {
         .send()
         .await
         .expect("create");
-    Emulator::get().harness_get(&format!(
+    emulator!().harness_get(&format!(
         "/_harness/s3/discard-public-access-block-writes?bucket={broken}"
     ));
     let fresh = format!("{prefix}-late");

@@ -3,8 +3,7 @@
 //! every trigger, the tag, the root-access fix, dry run, exemptions and sweeps.
 
 use aws_sdk_sagemaker::types::{DirectInternetAccess, RootAccess};
-use integration_tests::{aws, env, events, settings, unique, Emulator, Recorder, ACCOUNT};
-use remediation::clients::AwsClients;
+use integration_tests::{emulator, env, events, settings, unique, Recorder, ACCOUNT};
 use remediation::{functions, Engine, EngineError, Outcome, Response};
 use serde_json::{json, Value};
 
@@ -25,13 +24,16 @@ struct Fixture {
 async fn fixture(pairs: &[(&str, &str)]) -> Fixture {
     let calls = Recorder::new();
     let s = settings(pairs);
-    let engine =
-        functions::sagemaker_notebook_guard(s.clone(), &env(pairs), &aws(&s, &calls).await)
-            .expect("engine");
+    let engine = functions::sagemaker_notebook_guard(
+        s.clone(),
+        &env(pairs),
+        &emulator!().aws(&s, &calls).await,
+    )
+    .expect("engine");
     Fixture {
         engine,
         calls,
-        sm: AwsClients::load(&settings(&[])).await.sagemaker(),
+        sm: emulator!().clients(&settings(&[])).await.sagemaker(),
     }
 }
 
@@ -106,7 +108,7 @@ impl Fixture {
 }
 
 fn set_status(name: &str, status: &str) {
-    let answer = Emulator::get().harness_get(&format!(
+    let answer = emulator!().harness_get(&format!(
         "/_harness/sagemaker/notebook-status?name={name}&status={status}"
     ));
     assert_eq!(answer["updated"], json!(true));
@@ -351,7 +353,7 @@ async fn compliant_exempt_dry_run_setting_and_gone() {
     let err = functions::sagemaker_notebook_guard(
         settings(&[]),
         &env(&[("DISABLE_ROOT_ACCESS", "maybe")]),
-        &aws(&settings(&[]), &Recorder::new()).await,
+        &emulator!().aws(&settings(&[]), &Recorder::new()).await,
     )
     .err()
     .expect("refused");

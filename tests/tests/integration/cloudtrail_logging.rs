@@ -14,9 +14,8 @@ use aws_sdk_cloudtrail::types::{
     AdvancedEventSelector, AdvancedFieldSelector, DataResource, EventSelector, ReadWriteType,
 };
 use integration_tests::{
-    admin, aws, env, events, settings, unique, Emulator, Recorder, ACCOUNT, REGION,
+    admin, emulator, env, events, settings, unique, Recorder, ACCOUNT, REGION,
 };
-use remediation::clients::AwsClients;
 use remediation::{functions, Engine, EngineError, Outcome, Response};
 use serde_json::{json, Value};
 
@@ -32,8 +31,7 @@ struct Fixture {
 
 /// A logging trail (to its own bucket) guarded by a fresh engine with `pairs`.
 async fn fixture(pairs: &[(&str, &str)]) -> Fixture {
-    Emulator::get();
-    let plain = AwsClients::load(&settings(&[])).await;
+    let plain = emulator!().clients(&settings(&[])).await;
     let trail = unique("ai-audit");
     let bucket = unique("trail-logs");
     plain
@@ -62,8 +60,9 @@ async fn fixture(pairs: &[(&str, &str)]) -> Fixture {
     all.push(("GUARDED_TRAILS", &trail));
     let calls = Recorder::new();
     let s = settings(&all);
-    let engine = functions::cloudtrail_logging(s.clone(), &env(&all), &aws(&s, &calls).await)
-        .expect("engine");
+    let engine =
+        functions::cloudtrail_logging(s.clone(), &env(&all), &emulator!().aws(&s, &calls).await)
+            .expect("engine");
     Fixture {
         engine,
         calls,
@@ -363,7 +362,8 @@ async fn the_emulator_refuses_the_selector_writes_and_regions_cloudtrail_refuses
     assert_eq!(error_code(&unknown), "InvalidEventSelectorsException");
     // From another region: the trail's writes are refused, by name or by ARN.
     let arn = format!("arn:aws:cloudtrail:{REGION}:{ACCOUNT}:trail/{}", f.trail);
-    let elsewhere = AwsClients::load(&settings(&[]))
+    let elsewhere = emulator!()
+        .clients(&settings(&[]))
         .await
         .acting_in(OTHER_REGION, None)
         .cloudtrail();
@@ -454,7 +454,10 @@ async fn a_multi_region_trail_is_judged_and_fixed_in_its_home_region_only() {
         let pairs = [("GUARDED_TRAILS", guarded)];
         let calls = Recorder::new();
         let s = settings(&pairs);
-        let elsewhere = aws(&s, &calls).await.acting_in(OTHER_REGION, None);
+        let elsewhere = emulator!()
+            .aws(&s, &calls)
+            .await
+            .acting_in(OTHER_REGION, None);
         let engine =
             functions::cloudtrail_logging(s.clone(), &env(&pairs), &elsewhere).expect("engine");
         let r = integration_tests::handled(&engine, &calls, &event("direct.json")).await;
@@ -484,8 +487,7 @@ async fn a_multi_region_trail_is_judged_and_fixed_in_its_home_region_only() {
 /// `GUARDED_TRAILS` every trail homed in the region is guarded), with a logging trail `name` to a
 /// bucket of that account: its administrator's CloudTrail client.
 async fn own_account_trail(account: &str, name: &str) -> aws_sdk_cloudtrail::Client {
-    Emulator::get();
-    let admin = admin(&AwsClients::load(&settings(&[])).await, account, REGION).await;
+    let admin = admin(&emulator!().clients(&settings(&[])).await, account, REGION).await;
     let bucket = unique("trail-logs");
     admin
         .s3()
@@ -548,7 +550,7 @@ async fn basic_s3_selector(
 async fn run_in(account: &str, pairs: &[(&str, &str)]) -> (Response, Vec<String>) {
     let calls = Recorder::new();
     let s = settings(pairs);
-    let clients = admin(&aws(&s, &calls).await, account, REGION).await;
+    let clients = admin(&emulator!().aws(&s, &calls).await, account, REGION).await;
     let engine = functions::cloudtrail_logging(s.clone(), &env(pairs), &clients).expect("engine");
     let response = match engine
         .handle(&json!({ "resourceId": account }), account)

@@ -5,7 +5,7 @@
 //! and kind), since S3 would accept any key and every later upload would fail.
 
 use aws_sdk_kms::types::{KeySpec, KeyUsageType};
-use integration_tests::{aws, env, events, settings, unique, Emulator, Recorder, ACCOUNT, REGION};
+use integration_tests::{emulator, env, events, settings, unique, Recorder, ACCOUNT, REGION};
 use remediation::clients::AwsClients;
 use remediation::{functions, Engine, Outcome, Response};
 use serde_json::{json, Value};
@@ -20,8 +20,7 @@ const OTHER_ACCOUNT: &str = "210987654321";
 
 /// Clients acting in `account` and `region` as its administrator would.
 async fn admin(account: &str, region: &str) -> AwsClients {
-    Emulator::get();
-    let aws = AwsClients::load(&settings(&[])).await;
+    let aws = emulator!().clients(&settings(&[])).await;
     integration_tests::admin(&aws, account, region).await
 }
 
@@ -67,11 +66,12 @@ async fn fixture(common: &[(&str, &str)], own: &[(&str, &str)]) -> Fixture {
     let calls = Recorder::new();
     let s = settings(common);
     let engine =
-        functions::s3_data_protection(s.clone(), &env(own), &aws(&s, &calls).await).unwrap();
+        functions::s3_data_protection(s.clone(), &env(own), &emulator!().aws(&s, &calls).await)
+            .unwrap();
     Fixture {
         engine,
         calls,
-        s3: AwsClients::load(&settings(&[])).await.s3(),
+        s3: emulator!().clients(&settings(&[])).await.s3(),
     }
 }
 
@@ -827,7 +827,7 @@ async fn a_policy_naming_a_deleted_principal_is_reported_not_resent() {
     )
     .await;
     let id = "AROAKSCDLFT9R5DQP782U";
-    Emulator::get().harness_get(&format!(
+    emulator!().harness_get(&format!(
         "/_harness/s3/deleted-principal?arn={role}&id={id}"
     ));
     let shown = f.policy(&b).await.unwrap();
@@ -871,7 +871,7 @@ async fn a_policy_s3_rewrites_on_write_is_verified_by_meaning() {
             _ => format!("%{c:02X}"),
         })
         .collect();
-    Emulator::get().harness_get(&format!(
+    emulator!().harness_get(&format!(
         "/_harness/s3/raw-policy?bucket={b}&policy={encoded}"
     ));
     assert_eq!(f.policy(&b).await.as_deref(), Some(written.as_str()));

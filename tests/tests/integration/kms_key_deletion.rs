@@ -2,8 +2,7 @@
 //! scheduled for deletion is cancelled and enabled again (KMS leaves a cancelled key `Disabled`),
 //! a protected key disabled is enabled again, unprotected keys are left alone, by every trigger.
 
-use integration_tests::{aws, env, events, settings, unique, Recorder};
-use remediation::clients::AwsClients;
+use integration_tests::{emulator, env, events, settings, unique, Recorder};
 use remediation::{functions, Engine, Outcome, Response};
 use serde_json::{json, Value};
 
@@ -19,12 +18,13 @@ struct Fixture {
 async fn fixture(pairs: &[(&str, &str)]) -> Fixture {
     let calls = Recorder::new();
     let s = settings(pairs);
-    let engine = functions::kms_key_rotation(s.clone(), &env(pairs), &aws(&s, &calls).await)
-        .expect("engine");
+    let engine =
+        functions::kms_key_rotation(s.clone(), &env(pairs), &emulator!().aws(&s, &calls).await)
+            .expect("engine");
     Fixture {
         engine,
         calls,
-        kms: AwsClients::load(&settings(&[])).await.kms(),
+        kms: emulator!().clients(&settings(&[])).await.kms(),
     }
 }
 

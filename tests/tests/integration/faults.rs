@@ -5,15 +5,14 @@
 //! Tests here take turns: the fault switch is global to the emulator.
 
 use futures::future::join_all;
-use integration_tests::{aws, env, events, settings, unique, Emulator, Recorder, ACCOUNT};
-use remediation::clients::AwsClients;
+use integration_tests::{emulator, env, events, settings, unique, Recorder, ACCOUNT};
 use remediation::{functions, EngineError, Outcome};
 use serde_json::json;
 
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn faults(throttle: f64, server_error: f64) {
-    Emulator::get().harness_get(&format!(
+    emulator!().harness_get(&format!(
         "/_harness/faults?throttle={throttle}&server_error={server_error}&seed=20261126"
     ));
 }
@@ -31,8 +30,7 @@ fn production() -> remediation::Settings {
 #[tokio::test]
 async fn every_control_converges_under_20_percent_throttling() {
     let _turn = TURN.lock().await;
-    Emulator::get();
-    let plain = AwsClients::load(&settings(&[])).await;
+    let plain = emulator!().clients(&settings(&[])).await;
     let s3 = plain.s3();
     let prefix = unique("flaky");
     let buckets: Vec<String> = (0..55).map(|i| format!("{prefix}-{i:02}")).collect();
@@ -61,9 +59,9 @@ async fn every_control_converges_under_20_percent_throttling() {
 
     let s = production();
     let calls = Recorder::new();
-    let aws = aws(&s, &calls).await;
+    let aws = emulator!().aws(&s, &calls).await;
     let s3_engine = functions::s3_public_access_block(s.clone(), &aws).expect("engine");
-    integration_tests::bedrock_destinations(&["logs"], &[], &[]);
+    emulator!().bedrock_destinations(&["logs"], &[], &[]);
     let bedrock_env = env(&[("BEDROCK_LOG_BUCKET", "logs")]);
     let bedrock_engine =
         functions::bedrock_invocation_logging(s.clone(), &bedrock_env, &aws).expect("engine");
@@ -131,8 +129,7 @@ async fn every_control_converges_under_20_percent_throttling() {
 #[tokio::test]
 async fn a_hundred_concurrent_duplicate_events_end_in_one_state_without_failures() {
     let _turn = TURN.lock().await;
-    Emulator::get();
-    let plain = AwsClients::load(&settings(&[])).await;
+    let plain = emulator!().clients(&settings(&[])).await;
     let s3 = plain.s3();
     let bucket = unique("flood");
     s3.create_bucket()
@@ -141,8 +138,9 @@ async fn a_hundred_concurrent_duplicate_events_end_in_one_state_without_failures
         .await
         .expect("create");
     let s = production();
-    let engine = functions::s3_public_access_block(s.clone(), &aws(&s, &Recorder::new()).await)
-        .expect("engine");
+    let engine =
+        functions::s3_public_access_block(s.clone(), &emulator!().aws(&s, &Recorder::new()).await)
+            .expect("engine");
     let event = events::load(
         "s3-public-access-block/cloudtrail-delete-bucket-public-access-block.json",
         &[("ai-training-data-example", &bucket)],
@@ -179,8 +177,7 @@ async fn a_hundred_concurrent_duplicate_events_end_in_one_state_without_failures
 #[tokio::test]
 async fn access_denied_fails_and_names_the_missing_permission() {
     let _turn = TURN.lock().await;
-    Emulator::get();
-    let plain = AwsClients::load(&settings(&[])).await;
+    let plain = emulator!().clients(&settings(&[])).await;
     let bucket = unique("denied");
     plain
         .s3()
@@ -200,12 +197,12 @@ async fn access_denied_fails_and_names_the_missing_permission() {
         .key_id()
         .to_owned();
     let s = settings(&[]);
-    let aws = aws(&s, &Recorder::new()).await;
+    let aws = emulator!().aws(&s, &Recorder::new()).await;
     let s3_engine = functions::s3_public_access_block(s.clone(), &aws).expect("engine");
     let kms_engine = functions::kms_key_rotation(s, &env(&[]), &aws).expect("engine");
 
-    Emulator::get().harness_get("/_harness/deny?method=PUT&query=publicAccessBlock");
-    Emulator::get().harness_get("/_harness/deny?target=EnableKeyRotation");
+    emulator!().harness_get("/_harness/deny?method=PUT&query=publicAccessBlock");
+    emulator!().harness_get("/_harness/deny?target=EnableKeyRotation");
     let s3_result = s3_engine
         .handle(&json!({"resourceId": bucket}), ACCOUNT)
         .await;
@@ -215,7 +212,7 @@ async fn access_denied_fails_and_names_the_missing_permission() {
             ACCOUNT,
         )
         .await;
-    Emulator::get().harness_get("/_harness/deny");
+    emulator!().harness_get("/_harness/deny");
 
     for (result, permission) in [
         (

@@ -79,6 +79,7 @@ fn no_two_specs_are_ambiguous() {
             for r in spec
                 .config_rules
                 .iter()
+                .map(|r| &r.name)
                 .chain(spec.custom_config_rule.iter())
             {
                 assert!(
@@ -230,10 +231,12 @@ fn the_template_deploys_the_registry_with_the_patterns_its_specs_declare() {
             .collect();
         assert_eq!(
             rules,
-            set(specs.iter().flat_map(|s| s.config_rules.iter().copied()))
-                .into_iter()
-                .map(|r| format!("*{r}*"))
-                .collect(),
+            set(specs
+                .iter()
+                .flat_map(|s| s.config_rules.iter().map(|r| r.name)))
+            .into_iter()
+            .map(|r| format!("*{r}*"))
+            .collect(),
             "{name}: configRuleName"
         );
         let types: BTreeSet<String> = cc
@@ -291,7 +294,7 @@ fn the_template_deploys_the_registry_with_the_patterns_its_specs_declare() {
                     "{name}: no custom Config rule {custom}"
                 );
             }
-            for rule in spec.config_rules {
+            for rule in spec.config_rules.iter().map(|r| r.name) {
                 assert!(
                     resources
                         .values()

@@ -9,8 +9,7 @@ use std::process::{Command, Stdio};
 
 use aws_sdk_kms::types::{KeySpec, KeyUsageType};
 use integration_tests::template::resolve;
-use integration_tests::{aws, env, settings, unique, Emulator, Recorder, ACCOUNT};
-use remediation::clients::AwsClients;
+use integration_tests::{emulator, env, settings, unique, Recorder, ACCOUNT};
 use remediation::{functions, Engine};
 use serde_json::{json, Value};
 
@@ -117,8 +116,7 @@ async fn answer_for(
 
 #[tokio::test]
 async fn config_sees_success_only_when_the_resource_is_settled() {
-    Emulator::get();
-    let plain = AwsClients::load(&settings(&[])).await;
+    let plain = emulator!().clients(&settings(&[])).await;
     let s3 = plain.s3();
     let bucket = |name: String| {
         let s3 = s3.clone();
@@ -133,8 +131,9 @@ async fn config_sees_success_only_when_the_resource_is_settled() {
     };
     let exempt = bucket(unique("ssm-exempt")).await;
     let s = settings(&[("EXEMPT_RESOURCES", &format!("arn:aws:s3:::{exempt}"))]);
-    let s3_engine = functions::s3_public_access_block(s.clone(), &aws(&s, &Recorder::new()).await)
-        .expect("engine");
+    let s3_engine =
+        functions::s3_public_access_block(s.clone(), &emulator!().aws(&s, &Recorder::new()).await)
+            .expect("engine");
     let bt = "AWS::S3::Bucket";
 
     // remediated, then compliant
@@ -148,15 +147,17 @@ async fn config_sees_success_only_when_the_resource_is_settled() {
     assert!(ok.contains("exempt"), "{ok}");
     // would_remediate (DRY_RUN)
     let dry = settings(&[("DRY_RUN", "true")]);
-    let dry_engine =
-        functions::s3_public_access_block(dry.clone(), &aws(&dry, &Recorder::new()).await)
-            .expect("engine");
+    let dry_engine = functions::s3_public_access_block(
+        dry.clone(),
+        &emulator!().aws(&dry, &Recorder::new()).await,
+    )
+    .expect("engine");
     let ok = automation_verdict(&answer(&dry_engine, &bucket(unique("ssm-dry")).await, bt).await)
         .expect("would_remediate");
     assert!(ok.contains("would_remediate"), "{ok}");
     // failed: a write that does not stick; the failure reason is the function's message
     let broken = bucket(unique("ssm-broken")).await;
-    Emulator::get().harness_get(&format!(
+    emulator!().harness_get(&format!(
         "/_harness/s3/discard-public-access-block-writes?bucket={broken}"
     ));
     let reason = automation_verdict(&answer(&s3_engine, &broken, bt).await).expect_err("failed");
@@ -181,9 +182,12 @@ async fn config_sees_success_only_when_the_resource_is_settled() {
         .map(|m| m.key_id().to_owned())
         .expect("id");
     let ks = settings(&[]);
-    let kms_engine =
-        functions::kms_key_rotation(ks.clone(), &env(&[]), &aws(&ks, &Recorder::new()).await)
-            .expect("engine");
+    let kms_engine = functions::kms_key_rotation(
+        ks.clone(),
+        &env(&[]),
+        &emulator!().aws(&ks, &Recorder::new()).await,
+    )
+    .expect("engine");
     let ok = automation_verdict(
         &answer_for(&kms_engine, &key, "AWS::KMS::Key", "kms-key-rotation").await,
     )
@@ -200,14 +204,14 @@ async fn config_sees_success_only_when_the_resource_is_settled() {
         .send()
         .await
         .expect("notebook");
-    Emulator::get().harness_get(&format!(
+    emulator!().harness_get(&format!(
         "/_harness/sagemaker/notebook-status?name={notebook}&status=Pending"
     ));
     let sms = settings(&[]);
     let sm_engine = functions::sagemaker_notebook_guard(
         sms.clone(),
         &env(&[]),
-        &aws(&sms, &Recorder::new()).await,
+        &emulator!().aws(&sms, &Recorder::new()).await,
     )
     .expect("engine");
     let answer_text = answer(&sm_engine, &notebook, "AWS::SageMaker::NotebookInstance").await;

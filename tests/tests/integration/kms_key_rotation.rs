@@ -3,8 +3,7 @@
 //! are not eligible, aliases, rotation on demand, dry run, exemptions, sweeps and bad input.
 
 use aws_sdk_kms::types::{KeySpec, KeyUsageType, OriginType};
-use integration_tests::{aws, env, events, settings, Recorder, ACCOUNT};
-use remediation::clients::AwsClients;
+use integration_tests::{emulator, env, events, settings, Recorder, ACCOUNT};
 use remediation::{functions, Engine, EngineError, Outcome, Response};
 use serde_json::{json, Value};
 
@@ -27,12 +26,13 @@ struct Fixture {
 async fn fixture(pairs: &[(&str, &str)]) -> Fixture {
     let calls = Recorder::new();
     let s = settings(pairs);
-    let engine = functions::kms_key_rotation(s.clone(), &env(pairs), &aws(&s, &calls).await)
-        .expect("engine");
+    let engine =
+        functions::kms_key_rotation(s.clone(), &env(pairs), &emulator!().aws(&s, &calls).await)
+            .expect("engine");
     Fixture {
         engine,
         calls,
-        kms: AwsClients::load(&settings(&[])).await.kms(),
+        kms: emulator!().clients(&settings(&[])).await.kms(),
     }
 }
 
@@ -196,7 +196,7 @@ async fn keys_aws_does_not_rotate_are_not_applicable_after_one_read() {
         .expect("schedule deletion");
     // A multi-Region replica in this region, of a primary elsewhere.
     let west = aws_sdk_kms::Client::from_conf(
-        aws_sdk_kms::config::Builder::from(AwsClients::load(&settings(&[])).await.sdk_config())
+        aws_sdk_kms::config::Builder::from(emulator!().clients(&settings(&[])).await.sdk_config())
             .region(aws_sdk_kms::config::Region::new("us-west-2"))
             .build(),
     );
@@ -502,7 +502,7 @@ async fn bad_input_and_bad_settings_are_refused() {
     let err = functions::kms_key_rotation(
         s,
         &env(&[("KEY_ROTATION_PERIOD_DAYS", "30")]),
-        &aws(&settings(&[]), &Recorder::new()).await,
+        &emulator!().aws(&settings(&[]), &Recorder::new()).await,
     )
     .err()
     .expect("refused");
@@ -544,7 +544,7 @@ async fn a_stale_read_after_the_write_is_read_again_not_failed() {
     let key = f.key().await;
     // KMS is eventually consistent: the first status read after EnableKeyRotation answers the
     // old state (the emulator's stale-read hook, as AWS may).
-    integration_tests::Emulator::get().harness_get(&format!("/_harness/kms/stale-reads?key={key}"));
+    integration_tests::emulator!().harness_get(&format!("/_harness/kms/stale-reads?key={key}"));
     let response = f.ok(&key_event("direct-key.json", &key)).await;
     let r = only(&response);
     assert_eq!(r.outcome, Outcome::Remediated, "{r:?}");

@@ -3,8 +3,7 @@
 //! the exact AWS calls each path costs.
 
 use aws_sdk_s3::types::PublicAccessBlockConfiguration;
-use integration_tests::{aws, events, settings, unique, Emulator, Recorder, ACCOUNT};
-use remediation::clients::AwsClients;
+use integration_tests::{emulator, events, settings, unique, Recorder, ACCOUNT};
 use remediation::{functions, Engine, EngineError, Outcome, Response};
 use serde_json::{json, Value};
 
@@ -28,9 +27,9 @@ struct Fixture {
 async fn fixture(pairs: &[(&str, &str)]) -> Fixture {
     let calls = Recorder::new();
     let s = settings(pairs);
-    let engine =
-        functions::s3_public_access_block(s.clone(), &aws(&s, &calls).await).expect("engine");
-    let plain = AwsClients::load(&settings(&[])).await;
+    let engine = functions::s3_public_access_block(s.clone(), &emulator!().aws(&s, &calls).await)
+        .expect("engine");
+    let plain = emulator!().clients(&settings(&[])).await;
     Fixture {
         engine,
         calls,
@@ -357,7 +356,7 @@ async fn deleted_bucket_is_gone_without_error() {
 async fn a_write_that_does_not_stick_fails_the_invocation() {
     let f = fixture(&[]).await;
     let bucket = f.bucket(None).await;
-    Emulator::get().harness_get(&format!(
+    emulator!().harness_get(&format!(
         "/_harness/s3/discard-public-access-block-writes?bucket={bucket}"
     ));
     let err = f
@@ -525,7 +524,7 @@ async fn config_custom_rule_invocations_remediate_and_report_evaluations() {
             vec![GET, PUT, GET, "configservice:PutEvaluations"],
             "{file}"
         );
-        let evaluations = Emulator::get().config_evaluations(&token);
+        let evaluations = emulator!().config_evaluations(&token);
         assert_eq!(evaluations.len(), 1, "{file}: {evaluations:?}");
         let e = &evaluations[0];
         assert_eq!(e["ComplianceResourceType"], json!("AWS::S3::Bucket"));
@@ -551,7 +550,7 @@ async fn config_custom_rule_invocations_remediate_and_report_evaluations() {
     assert_eq!(only(&response).outcome, Outcome::NotApplicable);
     assert_eq!(f.calls.calls(), vec!["configservice:PutEvaluations"]);
     assert_eq!(
-        Emulator::get().config_evaluations(&token)[0]["ComplianceType"],
+        emulator!().config_evaluations(&token)[0]["ComplianceType"],
         json!("NOT_APPLICABLE")
     );
 }
@@ -694,7 +693,8 @@ async fn a_bucket_in_another_region_is_fixed_in_its_own_region() {
     // A bucket in eu-west-1: S3 answers requests signed for us-east-1 with 301 PermanentRedirect.
     let eu = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(
-            remediation::clients::AwsClients::load(&integration_tests::settings(&[]))
+            integration_tests::emulator!()
+                .clients(&integration_tests::settings(&[]))
                 .await
                 .sdk_config(),
         )
@@ -759,7 +759,7 @@ struct OrganizationPolicy;
 
 impl OrganizationPolicy {
     fn assign(assign: &str) -> Self {
-        Emulator::get().harness_get(&format!(
+        emulator!().harness_get(&format!(
             "/_harness/s3/organization-bpa?account={ACCOUNT}&assign={assign}"
         ));
         OrganizationPolicy
@@ -768,7 +768,7 @@ impl OrganizationPolicy {
 
 impl Drop for OrganizationPolicy {
     fn drop(&mut self) {
-        Emulator::get().harness_get(&format!(
+        emulator!().harness_get(&format!(
             "/_harness/s3/organization-bpa?account={ACCOUNT}&assign=detach"
         ));
     }
