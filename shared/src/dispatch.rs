@@ -365,6 +365,12 @@ async fn run_jobs(reach: &dyn Reach, jobs: Vec<Job>, own: &str) -> Answer {
                 }
                 match run_job(reach, &job, own).await {
                     Ok(r) => records.extend(r),
+                    // Not a job of this function (a malformed body, an unknown control): no retry
+                    // makes it one, so it is dropped with its reason instead of waiting three
+                    // receives for the dead-letter queue; the group's later jobs still run.
+                    Err(EngineError::Intake(e)) => {
+                        tracing::error!(message_id = %job.message_id, error = %e, "sweep job refused: not a job of this function, dropped");
+                    }
                     Err(e) => {
                         tracing::warn!(message_id = %job.message_id, error = %e, "sweep job failed: returned to the queue");
                         records.extend(e.response().map(|r| r.results.clone()).unwrap_or_default());
