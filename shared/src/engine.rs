@@ -1,26 +1,27 @@
-//! The engine: inbound event → resource targets → control pipeline → outcome records → response.
+//! The engine of one account and region: an intake's targets (or a sweep's) → control pipeline →
+//! outcome records → response.
 //!
-//! It owns everything that must hold for every invocation: the account guard, the dry-run switch,
-//! bounded concurrency, per-resource failure isolation, the audit log, answering AWS Config, and
-//! failing the invocation when a resource was left unresolved. Per-resource policy (exemptions,
-//! the exemption tag, dry run, contested resources) is the pipeline's ([`crate::pipeline`]).
+//! It owns everything that must hold for every run: the dry-run switch, bounded concurrency,
+//! per-resource failure isolation, the audit log, answering AWS Config, telling Security Hub, and
+//! failing the run when a resource was left unresolved. Per-resource policy (exemptions, the
+//! exemption tag, dry run, contested resources, resources AWS Config says left its scope) is the
+//! pipeline's ([`crate::pipeline`]); which account and region an event concerns, and whether the
+//! function may act there, is the dispatcher's ([`crate::dispatch`]).
 
 use futures::stream::{self, StreamExt};
-use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
 use crate::aws::Operation;
 use crate::config_rule;
 use crate::contested::{self, ContestedTracker};
 use crate::control::ControlSpec;
-use crate::error::{EngineError, IntakeError};
-use crate::findings::{self, FindingsCloser};
-use crate::intake::{self, Intake, Target, Work};
-use crate::metrics;
+use crate::error::EngineError;
+use crate::findings::{self, FindingRef, FindingsCloser};
+use crate::intake::{Intake, Target, Work};
 use crate::notify::{self, Notifier};
 use crate::outcome::{Outcome, OutcomeRecord, Response, Trigger};
 use crate::pipeline::{DynControl, Evaluation, Request};
-use crate::resource::{is_account_id, Arn, Resource, Scope};
+use crate::resource::{Resource, Scope};
 use crate::settings::Settings;
 
 /// One function's engine: its settings, region and controls, built once at init.
@@ -122,33 +123,14 @@ impl Engine {
         ops
     }
 
-    /// The Lambda entry point: the account is the one in the invoked function's ARN (or, on a local
-    /// runtime whose ARN has none, `ACCOUNT_ID`).
-    pub async fn handle_lambda(&self, event: LambdaEvent<Value>) -> Result<Response, EngineError> {
-        let account = invoked_account(
-            &event.context.invoked_function_arn,
-            self.settings.account_id.as_deref(),
-        )?;
-        let account = account.as_str();
-        let result = self.handle(&event.payload, account).await;
-        // Metrics are a Lambda concern: CloudWatch Logs turns these stdout lines into metrics.
-        match &result {
-            Ok(response) | Err(EngineError::Unresolved { response, .. }) => {
-                metrics::publish(&response.results)
-            }
-            Err(EngineError::Intake(_)) => {}
-        }
-        result
+    /// The region this engine acts in.
+    pub fn region(&self) -> &str {
+        &self.region
     }
 
-    /// Handle one event for the function running in `account`.
-    pub async fn handle(&self, event: &Value, account: &str) -> Result<Response, EngineError> {
-        let scope =
-            Scope::new(account, &self.region).with_own_role(self.settings.own_role_arn.clone());
-        let intake = intake::parse(event, &self.specs, &scope).inspect_err(|e| {
-            tracing::warn!(error = %e, "event refused");
-        })?;
-        self.run(&intake, &scope).await
+    /// The settings it was built with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// Sweep every resource of every control in `account`, as a scheduled event would: what the
@@ -161,33 +143,24 @@ impl Engine {
         dry_run: bool,
     ) -> Result<Response, EngineError> {
         let ids = self.specs.iter().map(|s| s.id).collect();
-        self.sweep_controls(account, source, ids, dry_run).await
+        let trigger = Trigger {
+            source,
+            ..Trigger::default()
+        };
+        let place = crate::resource::Place::new(account, &self.region);
+        self.run(&Intake::sweep(trigger, ids, dry_run, place), account)
+            .await
     }
 
-    /// Sweep every resource of the controls `ids` in `account` (a hub's sweep job is one control).
-    pub async fn sweep_controls(
-        &self,
-        account: &str,
-        source: &'static str,
-        ids: Vec<&'static str>,
-        dry_run: bool,
-    ) -> Result<Response, EngineError> {
+    /// Run an intake's work — its targets (all in this engine's region, in `account`), or a sweep
+    /// of `account` — and answer for it: records, audit, Security Hub, AWS Config.
+    pub async fn run(&self, intake: &Intake, account: &str) -> Result<Response, EngineError> {
         let scope =
             Scope::new(account, &self.region).with_own_role(self.settings.own_role_arn.clone());
-        let intake = Intake {
-            trigger: Trigger {
-                source,
-                ..Trigger::default()
-            },
-            work: Work::Sweep(ids),
-            dry_run,
-            config_rule: None,
-            findings: Vec::new(),
-        };
-        self.run(&intake, &scope).await
+        self.run_at(intake, &scope).await
     }
 
-    async fn run(&self, intake: &Intake, scope: &Scope) -> Result<Response, EngineError> {
+    async fn run_at(&self, intake: &Intake, scope: &Scope) -> Result<Response, EngineError> {
         let dry_run = self.settings.dry_run || intake.dry_run;
         let trigger = intake.trigger.to_string();
         let records = match &intake.work {
@@ -211,17 +184,18 @@ impl Engine {
         }
         let mut response = Response { results: records };
         if let Some(closer) = &self.findings {
-            let updates = findings::plan(&intake.findings, &response.results);
+            let refs: Vec<FindingRef> = intake.findings.iter().map(|(_, f)| f.clone()).collect();
+            let updates = findings::plan(&refs, &response.results);
             if !updates.is_empty() {
                 // The remediation is done and audited either way: a finding left open is logged
                 // and counted on its records (the `finding_update_failed` metric has an alarm).
                 let not_updated = closer.send(&updates).await;
-                findings::count_not_updated(&intake.findings, &not_updated, &mut response.results);
+                findings::count_not_updated(&refs, &not_updated, &mut response.results);
             }
         }
         if let (Some(invocation), Some(client)) = (&intake.config_rule, &self.config) {
             if let Err(e) = config_rule::report(client, invocation, &response.results).await {
-                return Err(EngineError::Unresolved {
+                return Err(EngineError::Infrastructure {
                     message: format!("could not report to AWS Config: {e}"),
                     response,
                 });
@@ -298,6 +272,7 @@ impl Engine {
             match control.list(scope).await {
                 Ok(resources) => targets.extend(resources.into_iter().map(|resource| {
                     Ok(Target {
+                        place: scope.place(),
                         control: spec.id,
                         resource,
                         action: spec.default_action(),
@@ -371,24 +346,18 @@ impl Engine {
                 Evaluation::new(Outcome::Failed, "no such control in this function"),
             );
         };
-        let evaluation = if target.left_scope {
-            Evaluation::new(
-                Outcome::NotApplicable,
-                "AWS Config reports the resource deleted or out of scope",
-            )
-        } else {
-            control
-                .evaluate(&Request {
-                    resource: &target.resource,
-                    action: target.action,
-                    dry_run,
-                    scope,
-                    exemptions: &self.settings.exemptions,
-                    contested: self.contested.as_ref(),
-                    exempt_tag: self.settings.exempt_tag.as_ref(),
-                })
-                .await
-        };
+        let evaluation = control
+            .evaluate(&Request {
+                resource: &target.resource,
+                action: target.action,
+                dry_run,
+                scope,
+                exemptions: &self.settings.exemptions,
+                contested: self.contested.as_ref(),
+                exempt_tag: self.settings.exempt_tag.as_ref(),
+                left_scope: target.left_scope,
+            })
+            .await;
         record(
             control.spec().id,
             &target.resource,
@@ -438,21 +407,6 @@ impl Engine {
             Some(message) => Err(EngineError::Unresolved { message, response }),
         }
     }
-}
-
-/// The account a function runs in: the one in its invoked ARN, or (a local runtime's ARN has
-/// none) `fallback`, the `ACCOUNT_ID` setting.
-pub fn invoked_account(arn: &str, fallback: Option<&str>) -> Result<String, IntakeError> {
-    Arn::parse(arn)
-        .map(|a| a.account)
-        .filter(|a| is_account_id(a))
-        .or(fallback)
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            IntakeError::Malformed(format!(
-                "invoked function ARN `{arn}` has no account id (a local runtime needs ACCOUNT_ID)"
-            ))
-        })
 }
 
 fn record(

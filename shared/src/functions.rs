@@ -24,6 +24,7 @@ use crate::controls::s3_data_protection::{
 use crate::controls::s3_public_access::{self, AccountPublicAccessBlock, BucketPublicAccessBlock};
 #[cfg(feature = "sagemaker")]
 use crate::controls::sagemaker_notebook::{self, GuardSettings, NotebookGuard};
+use crate::dispatch::Reach;
 use crate::engine::Engine;
 use crate::env::{Lookup, Placed};
 use crate::error::SettingsError;
@@ -77,33 +78,27 @@ impl Function {
     }
 
     /// The Lambda entry point of this function's binary: logging, settings and clients once at
-    /// init (an invalid setting stops it there), then the engine — or, with `MEMBER_ROLE_NAME` or
-    /// `REGIONS`, the hub of engines across the organization — for every event.
+    /// init (an invalid setting stops it there), then the dispatcher for every event. Only where
+    /// it can act differs: its own account and region (its engine), or — with `MEMBER_ROLE_NAME`
+    /// or `REGIONS` — a hub's scope with assumed roles.
     pub async fn serve(&'static self) -> Result<(), lambda_runtime::Error> {
         crate::telemetry::init();
         let settings = Settings::from_env()?;
         let aws = AwsClients::load(&settings).await;
-        if let Some(hub) = HubSettings::from_lookup(&crate::env::ProcessEnv)? {
-            let hub = self.hub(self.name, settings, hub, aws, crate::env::ProcessEnv)?;
-            let hub = &hub;
-            // The hub's future, boxed behind a trait object: nested in the runtime's, its type
-            // is too deep for the compiler's layout query otherwise.
-            return Box::pin(lambda_runtime::run(lambda_runtime::service_fn(
-                move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
-                    let answer: futures::future::BoxFuture<'_, _> =
-                        Box::pin(hub.handle_lambda(event));
-                    answer
-                },
-            )))
-            .await;
-        }
-        let engine = (self.build)(settings, &crate::env::ProcessEnv, &aws)?;
-        let engine = &engine;
-        // Boxed: the runtime's future nests the engine's, deep enough to overflow the compiler's
-        // layout query depth in a binary's `main` otherwise.
+        let reach: Box<dyn Reach> = match HubSettings::from_lookup(&crate::env::ProcessEnv)? {
+            Some(hub) => {
+                Box::new(self.hub(self.name, settings, hub, aws, crate::env::ProcessEnv)?)
+            }
+            None => Box::new((self.build)(settings, &crate::env::ProcessEnv, &aws)?),
+        };
+        let reach = &*reach;
+        // The dispatcher's future, boxed behind a trait object: nested in the runtime's, its type
+        // is too deep for the compiler's layout query otherwise.
         Box::pin(lambda_runtime::run(lambda_runtime::service_fn(
-            move |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
-                engine.handle_lambda(event).await
+            move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+                let answer: futures::future::BoxFuture<'_, _> =
+                    Box::pin(crate::dispatch::handle_lambda(reach, event));
+                answer
             },
         )))
         .await

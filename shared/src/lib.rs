@@ -10,8 +10,11 @@
 //!                                              outcome record ◀────────┘ (response, audit log, Config evaluation)
 //! ```
 //!
-//! * [`intake`] turns any supported event shape into a [`intake::Intake`]: who triggered what, and
-//!   which resources (or a sweep) to look at.
+//! * [`intake`] turns any supported event shape, once, into a [`intake::Intake`]: who triggered
+//!   what, and which resources (or a sweep) to look at, each with its account and region.
+//! * [`dispatch`] groups them by account and region, keeps what the function can reach (its own
+//!   account and region, or a [`hub`]'s scope) and runs the engine of each: the one invocation
+//!   path of every function.
 //! * [`control::Control`] is what a control implements; [`engine::Engine`] drives it, so a new
 //!   control never edits the engine.
 //! * [`outcome`] holds the result records, [`settings`] the validated environment, [`clients`] the
@@ -25,6 +28,7 @@ pub mod control;
 pub mod controls;
 #[cfg(feature = "all")]
 pub mod deploy;
+pub mod dispatch;
 pub mod engine;
 pub mod env;
 pub mod error;

@@ -34,6 +34,8 @@ pub struct Request<'a> {
     pub contested: Option<&'a ContestedTracker>,
     /// The opt-in exemption tag, when configured.
     pub exempt_tag: Option<&'a ExemptTag>,
+    /// AWS Config reports the resource deleted or out of its rule's scope: not applicable, no call.
+    pub left_scope: bool,
 }
 
 /// The result of one resource's pipeline.
@@ -77,11 +79,18 @@ fn snapshot<S: Serialize>(state: &S) -> Option<serde_json::Value> {
 }
 
 /// Run one resource through the control — every step named below, in this order, for every
-/// control: the per-resource policy that needs no call ([`exempt_by_name`]), **inspect**, the
+/// control: a resource AWS Config says left its rule's scope (not applicable, no call), the
+/// per-resource policy that needs no call ([`exempt_by_name`]), **inspect**, the
 /// policy on what inspection revealed ([`Inspected::exempt_as`]), **decide**, the policy before a
 /// write ([`held_back`]: the exemption tag, dry run, contested resources), **apply** (a refusal
 /// judged by [`refused`]) and **verify** ([`verified`]).
 pub async fn evaluate<C: Control>(control: &C, request: &Request<'_>) -> Evaluation {
+    if request.left_scope {
+        return Evaluation::new(
+            Outcome::NotApplicable,
+            "AWS Config reports the resource deleted or out of scope",
+        );
+    }
     if let Some(exempt) = exempt_by_name(request.exemptions, &request.resource.arn) {
         return exempt;
     }

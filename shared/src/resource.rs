@@ -2,6 +2,28 @@
 
 use serde::Serialize;
 
+/// Where something is, or where an engine acts: an account and a region.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Place {
+    pub account: String,
+    pub region: String,
+}
+
+impl Place {
+    pub fn new(account: impl Into<String>, region: impl Into<String>) -> Self {
+        Self {
+            account: account.into(),
+            region: region.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.account, self.region)
+    }
+}
+
 /// Where a function runs: it acts on this account and region only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
@@ -27,6 +49,11 @@ impl Scope {
     pub fn with_own_role(mut self, role_arn: Option<String>) -> Self {
         self.own_role = role_arn;
         self
+    }
+
+    /// The account and region of this scope.
+    pub fn place(&self) -> Place {
+        Place::new(&self.account, &self.region)
     }
 }
 

@@ -60,6 +60,9 @@ pub struct InvokingEvent {
 pub struct ConfigurationItem {
     pub resource_type: String,
     pub resource_id: String,
+    /// The region the item is in (a hub acts there).
+    #[serde(default)]
+    pub aws_region: Option<String>,
     #[serde(default)]
     pub configuration_item_status: Option<String>,
     #[serde(default)]

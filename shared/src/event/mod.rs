@@ -5,6 +5,7 @@ pub mod cloudtrail;
 pub mod config;
 pub mod direct;
 pub mod securityhub;
+pub mod sweep;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;

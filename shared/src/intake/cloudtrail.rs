@@ -43,7 +43,7 @@ impl Router<'_> {
             if spec.event_source == record.event_source
                 && spec.cloudtrail_events.contains(&record.event_name.as_str())
             {
-                for id in (spec.cloudtrail_targets)(&record, self.scope)? {
+                for id in (spec.cloudtrail_targets)(&record, &self.scope)? {
                     targets.extend(self.event_target(spec, &id)?);
                 }
             }

@@ -54,6 +54,14 @@ impl Router<'_> {
 
     pub(super) fn config_rule_invocation(&self, event: &Value) -> Result<Intake, IntakeError> {
         let invocation = RuleInvocation::decode(event)?;
+        // The invocation's account, and its configuration item's region (a periodic rule's has
+        // none: the function's own).
+        let region = invocation.item().ok().and_then(|i| i.aws_region.clone());
+        let place = self.place(invocation.envelope.account_id.as_ref(), region.as_ref());
+        self.at(&place).invocation(&invocation)
+    }
+
+    fn invocation(&self, invocation: &RuleInvocation) -> Result<Intake, IntakeError> {
         let rule_name = invocation
             .envelope
             .config_rule_name
@@ -65,9 +73,6 @@ impl Router<'_> {
             name: format!("{rule_name}/{message_type}"),
             ..Trigger::default()
         };
-        if let Some(reason) = self.elsewhere(invocation.envelope.account_id.as_deref(), None) {
-            return Ok(self.intake(trigger, Work::Ignore(reason)));
-        }
         // The rule's own controls (by rule name); a rule no spec names is answered by every
         // control of the function.
         let owners: Vec<_> = self

@@ -7,13 +7,13 @@
 
 use serde_json::Value;
 
-use super::{Intake, Router, Work};
+use super::{given, Intake, Router, Work};
 use crate::control::ControlSpec;
 use crate::error::IntakeError;
 use crate::event::decode;
 use crate::event::direct::DirectPayload;
 use crate::outcome::Trigger;
-use crate::resource::is_account_id;
+use crate::resource::{is_account_id, Arn};
 
 impl Router<'_> {
     fn specs_for(&self, p: &DirectPayload) -> Result<Vec<&'static ControlSpec>, IntakeError> {
@@ -69,7 +69,7 @@ impl Router<'_> {
                     .specs
                     .iter()
                     .copied()
-                    .filter(|s| match s.resource(&p.resource_id, self.scope) {
+                    .filter(|s| match s.resource(&p.resource_id, &self.scope) {
                         Ok(_) => true,
                         Err(e) => {
                             reasons.push(format!("{}: {e}", s.resource_type));
@@ -132,33 +132,33 @@ impl Router<'_> {
 
     pub(super) fn direct(&self, event: &Value) -> Result<Intake, IntakeError> {
         let payload: DirectPayload = decode(event, "direct payload")?;
-        // Where the payload says the resource is must be where this engine acts (a hub routes
-        // each payload to the engine of its account and region first).
         if let Some(account) = payload.account_id.as_ref().filter(|a| !a.is_empty()) {
             if !is_account_id(account) {
                 return Err(IntakeError::Malformed(format!(
                     "accountId `{account}` is not a 12-digit account id"
                 )));
             }
-            if *account != self.scope.account {
-                return Err(IntakeError::ForeignAccount {
-                    event_account: account.clone(),
-                    own_account: self.scope.account.clone(),
-                });
-            }
         }
-        if let Some(region) = payload.region.as_ref().filter(|r| !r.is_empty()) {
-            if *region != self.scope.region {
-                return Err(IntakeError::ForeignRegion {
-                    arn: payload.resource_id.clone(),
-                    region: region.clone(),
-                    own_region: self.scope.region.clone(),
-                });
-            }
-        }
+        // Where the payload says the resource is, else where its ARN does, else the function's
+        // own: the dispatcher refuses a place it cannot act in.
+        let arn = Arn::parse(&payload.resource_id);
+        let from_arn = |part: Option<&str>| part.filter(|s| !s.is_empty()).map(str::to_owned);
+        let place = self.place(
+            given(payload.account_id.as_ref())
+                .or_else(|| from_arn(arn.as_ref().map(|a| a.account)))
+                .as_ref(),
+            given(payload.region.as_ref())
+                .or_else(|| from_arn(arn.as_ref().map(|a| a.region)))
+                .as_ref(),
+        );
+        let at = self.at(&place);
+        at.direct_at(&payload)
+    }
+
+    fn direct_at(&self, payload: &DirectPayload) -> Result<Intake, IntakeError> {
         let mut targets = Vec::new();
         let mut names = Vec::new();
-        for spec in self.specs_for(&payload)? {
+        for spec in self.specs_for(payload)? {
             let action = match &payload.action {
                 None => spec.default_action(),
                 Some(name) => spec
@@ -176,6 +176,7 @@ impl Router<'_> {
         }
         Ok(Intake {
             dry_run: payload.dry_run.unwrap_or(false),
+            request: true,
             ..self.intake(
                 Trigger {
                     source: "direct",

@@ -11,6 +11,7 @@ use crate::event::decode;
 use crate::event::securityhub::{Findings, OcsfFindings};
 use crate::findings::{FindingKey, FindingRef};
 use crate::outcome::Trigger;
+use crate::resource::Place;
 
 /// What routing reads of a finding, whichever its format.
 struct Seen {
@@ -83,15 +84,16 @@ impl Router<'_> {
         let mut targets: Vec<Target> = Vec::new();
         let mut names: Vec<String> = Vec::new();
         let mut relayed = 0;
-        let mut refs: Vec<FindingRef> = Vec::new();
+        let mut refs: Vec<(Place, FindingRef)> = Vec::new();
         for finding in findings {
-            if let Some(reason) =
-                self.elsewhere(finding.account.as_deref(), finding.region.as_deref())
-            {
-                tracing::info!(reason = %reason, "relayed finding: not acted on here");
-                relayed += 1;
-                continue;
-            }
+            // Where the finding is: its account and region (an administrator's or aggregation
+            // region's feed carries many), else its first resource's region, else the envelope's.
+            let region = finding
+                .region
+                .clone()
+                .or_else(|| finding.resources.first().and_then(|r| r.2.clone()));
+            let place = self.place(finding.account.as_ref(), region.as_ref());
+            let at = self.at(&place);
             // A suppressed or resolved finding is a human's decision: respect it.
             if !finding.open_failure {
                 continue;
@@ -111,11 +113,11 @@ impl Router<'_> {
                     .filter(|(t, _, _)| t == spec.asff_type || t == spec.resource_type)
                 {
                     // A bucket's ARN names no region: the finding's resource does.
-                    if self.elsewhere(None, region.as_deref()).is_some() {
+                    if at.elsewhere(None, region.as_deref()).is_some() {
                         relayed += 1;
                         continue;
                     }
-                    let Some(target) = self.event_target(spec, id)? else {
+                    let Some(target) = at.event_target(spec, id)? else {
                         relayed += 1;
                         continue;
                     };
@@ -129,11 +131,14 @@ impl Router<'_> {
                 }
             }
             if let (Some(key), false) = (finding.key, from_this.is_empty()) {
-                refs.push(FindingRef {
-                    key,
-                    workflow: finding.status,
-                    resources: from_this,
-                });
+                refs.push((
+                    place,
+                    FindingRef {
+                        key,
+                        workflow: finding.status,
+                        resources: from_this,
+                    },
+                ));
             }
         }
         let trigger = Trigger {

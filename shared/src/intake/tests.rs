@@ -339,10 +339,10 @@ fn ocsf_findings_route_like_asff_ones_side_by_side() {
         assert_eq!(a.trigger.to_string(), o.trigger.to_string());
         assert_eq!(o.findings.len(), 1);
         assert!(matches!(
-            &o.findings[0].key,
+            &o.findings[0].1.key,
             crate::findings::FindingKey::Ocsf { account, .. } if account == "123456789012"
         ));
-        assert_eq!(o.findings[0].workflow.as_deref(), Some("New"));
+        assert_eq!(o.findings[0].1.workflow.as_deref(), Some("New"));
     }
     // Another account's or region's finding (an administrator's feed): ignored, not an error.
     for (pointer, value) in [
