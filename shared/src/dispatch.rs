@@ -23,15 +23,23 @@ use futures::stream::{self, StreamExt};
 use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
 
-use crate::aws::AwsError;
+use crate::aws::{AwsError, IamResource, Operation};
 use crate::control::ControlSpec;
 use crate::engine::Engine;
 use crate::error::{EngineError, IntakeError};
 use crate::event::sweep::SweepJob;
-use crate::hub::SEND_SWEEPS;
 use crate::intake::{self, Home, Inbound, Intake, Job, Outside};
 use crate::outcome::{OutcomeRecord, Response, Trigger};
 use crate::resource::{is_account_id, Arn, Place, Scope};
+
+/// Queuing a sweep's jobs (the hub's fan-out to its sweep queue).
+pub const SEND_SWEEPS: Operation = Operation {
+    service: "sqs",
+    api: "SendMessageBatch",
+    permission: "sqs:SendMessage",
+    resource: IamResource::Arn("arn:{partition}:sqs:{region}:{account}:*"),
+    implies: &[],
+};
 
 /// At most this many accounts and regions are swept at once when a sweep runs in the invocation.
 const IN_PROCESS_SWEEPS: usize = 4;

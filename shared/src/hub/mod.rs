@@ -38,8 +38,9 @@ use crate::resource::{Place, Scope};
 use crate::settings::Settings;
 
 pub use crate::dispatch::Answer;
+pub use crate::dispatch::SEND_SWEEPS;
 pub use crate::event::sweep::SweepJob;
-pub use scope::{AccountScope, HubSettings, ASSUME_ROLE, DESCRIBE_ORGANIZATION, SEND_SWEEPS};
+pub use scope::{AccountScope, HubSettings, ASSUME_ROLE, DESCRIBE_ORGANIZATION};
 
 /// Builds a function's engine from its settings and the clients of one account and region (the
 /// account and region, for settings that name them with `{account}` and `{region}`).

@@ -56,13 +56,6 @@ pub const ASSUME_ROLE: Operation = Operation {
     resource: IamResource::Arn("arn:{partition}:iam::*:role/*"),
     implies: &[],
 };
-pub const SEND_SWEEPS: Operation = Operation {
-    service: "sqs",
-    api: "SendMessageBatch",
-    permission: "sqs:SendMessage",
-    resource: IamResource::Arn("arn:{partition}:sqs:{region}:{account}:*"),
-    implies: &[],
-};
 
 /// A hub's settings. Absent (`None` from [`HubSettings::from_lookup`]) when neither
 /// `MEMBER_ROLE_NAME` nor `REGIONS` is set: the function then acts in its own account and region,
