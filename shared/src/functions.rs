@@ -55,6 +55,25 @@ pub struct Function {
     pub build: fn(Settings, &dyn Lookup, &AwsClients) -> Result<Engine, SettingsError>,
     /// How the stack template deploys it (`crate::deploy` writes its resources from this).
     pub deploy: Deployment,
+    /// Its own settings (`env`, before placement) a hub refuses: one resource named where each
+    /// account or region needs its own could never work there, so the function does not start.
+    pub hub_check: fn(&dyn Lookup, &HubSettings) -> Result<(), SettingsError>,
+}
+
+/// A function whose settings hold in every account and region.
+#[cfg_attr(
+    not(any(
+        feature = "s3",
+        feature = "sagemaker",
+        feature = "kms",
+        feature = "s3-data",
+        feature = "guardduty",
+        feature = "cloudtrail"
+    )),
+    allow(dead_code)
+)]
+fn any_place(_: &dyn Lookup, _: &HubSettings) -> Result<(), SettingsError> {
+    Ok(())
 }
 
 /// What the stack template says of a function beyond its controls' specs.
@@ -135,18 +154,7 @@ impl Function {
     /// where a hub needs each account's or region's own: they could never work in a member
     /// account or another region, so the function does not start with them.
     pub fn check_hub(&self, env: &dyn Lookup, hub: &HubSettings) -> Result<(), SettingsError> {
-        #[cfg(feature = "bedrock")]
-        if self.has_control(bedrock_invocation_logging::SPEC.id) {
-            let regions: std::collections::BTreeSet<&String> = hub.regions.iter().collect();
-            bedrock_invocation_logging::check_hub_settings(
-                env,
-                hub.member_role.is_some(),
-                regions.len().max(1),
-            )?;
-        }
-        #[cfg(not(feature = "bedrock"))]
-        let _ = (env, hub);
-        Ok(())
+        (self.hub_check)(env, hub)
     }
 
     /// Whether this function hosts the control `id`.
@@ -172,6 +180,7 @@ pub static S3_PUBLIC_ACCESS_BLOCK: Function = Function {
         sweep: "Sweep every bucket and the account setting.",
         environment: &[],
     },
+    hub_check: any_place,
 };
 
 #[cfg(feature = "bedrock")]
@@ -202,6 +211,14 @@ pub static BEDROCK_INVOCATION_LOGGING: Function = Function {
             ("BEDROCK_LOG_VIDEO", "!Select [3, !Split [\",\", !Ref BedrockLogTextImageEmbeddingVideo]]"),
         ],
     },
+    hub_check: |env, hub| {
+        let regions: std::collections::BTreeSet<&String> = hub.regions.iter().collect();
+        bedrock_invocation_logging::check_hub_settings(
+            env,
+            hub.member_role.is_some(),
+            regions.len().max(1),
+        )
+    },
 };
 
 #[cfg(feature = "sagemaker")]
@@ -220,6 +237,7 @@ pub static SAGEMAKER_NOTEBOOK_GUARD: Function = Function {
             ("DISABLE_ROOT_ACCESS", "!Ref DisableNotebookRootAccess"),
         ],
     },
+    hub_check: any_place,
 };
 
 #[cfg(feature = "kms")]
@@ -239,6 +257,7 @@ pub static KMS_KEY_ROTATION: Function = Function {
             ("PROTECTED_KEYS", "!Ref ProtectedKeys"),
         ],
     },
+    hub_check: any_place,
 };
 
 #[cfg(feature = "s3-data")]
@@ -261,6 +280,7 @@ pub static S3_DATA_PROTECTION: Function = Function {
             ("AI_DATA_KMS_KEY_ACCOUNTS", "!Ref AiDataKmsKeyAccounts"),
         ],
     },
+    hub_check: any_place,
 };
 
 #[cfg(feature = "guardduty")]
@@ -277,6 +297,7 @@ pub static GUARDDUTY_DETECTOR: Function = Function {
         sweep: "Check the region's GuardDuty detector.",
         environment: &[("GUARDDUTY_FEATURES", "!Ref GuardDutyFeatures")],
     },
+    hub_check: any_place,
 };
 
 #[cfg(feature = "cloudtrail")]
@@ -300,6 +321,7 @@ pub static CLOUDTRAIL_LOGGING: Function = Function {
             ),
         ],
     },
+    hub_check: any_place,
 };
 
 /// Every function of the product (those whose feature this build enables: a function binary has
