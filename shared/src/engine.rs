@@ -204,44 +204,17 @@ impl Engine {
         self.verdict(intake, response)
     }
 
-    /// Count fixes (marking contested resources) and notify, after the pipeline.
+    /// Log contested resources (the pipeline counted the fixes) and notify, after the pipeline.
     async fn escalate(&self, records: &mut [OutcomeRecord], trigger: &Trigger) {
-        if let Some(tracker) = &self.contested {
-            for record in records
-                .iter_mut()
-                .filter(|r| r.outcome == Outcome::Remediated)
-            {
-                let subject = contested::Subject {
-                    control: record.control,
-                    account: &record.account,
-                    region: &record.region,
-                    resource: &record.resource,
-                };
-                match tracker.record_fix(subject).await {
-                    Ok(fixes) if tracker.is_contested(fixes) => {
-                        record.contested = true;
-                        record.detail = format!(
-                            "{}; contested: fixed {fixes} times in the last {} minutes",
-                            record.detail,
-                            tracker.policy.window_secs / 60
-                        );
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, resource = %record.resource, "could not count the fix")
-                    }
-                }
-            }
-            for record in records.iter().filter(|r| r.contested) {
-                tracing::warn!(
-                    target: "contested",
-                    control = record.control,
-                    resource = %record.resource,
-                    principal = trigger.principal.as_deref().unwrap_or(""),
-                    detail = %record.detail,
-                    "contested resource: something keeps undoing the fix"
-                );
-            }
+        for record in records.iter().filter(|r| r.contested) {
+            tracing::warn!(
+                target: "contested",
+                control = record.control,
+                resource = %record.resource,
+                principal = trigger.principal.as_deref().unwrap_or(""),
+                detail = %record.detail,
+                "contested resource: something keeps undoing the fix"
+            );
         }
         if let Some(notifier) = &self.notifier {
             for record in records

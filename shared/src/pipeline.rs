@@ -48,7 +48,8 @@ pub struct Evaluation {
     pub detail: String,
     pub before: Option<serde_json::Value>,
     pub after: Option<serde_json::Value>,
-    /// Left alone because it is contested (`KEEP_FIXING_CONTESTED=false`).
+    /// Contested: fixed again and again in the window (and, with `KEEP_FIXING_CONTESTED=false`,
+    /// left alone for a human).
     pub contested: bool,
 }
 
@@ -123,10 +124,51 @@ pub async fn evaluate<C: Control>(control: &C, request: &Request<'_>) -> Evaluat
     if let Err(e) = control.apply(request.resource, &plan, request.scope).await {
         return refused(control, request, &inspected, e, &reason).await;
     }
-    verified(
+    let fixed = verified(
         control, request, &inspected, &before, &plan, actions, reason,
     )
-    .await
+    .await;
+    counted(control, request, fixed).await
+}
+
+/// A verified fix is counted; one fixed more often than the threshold in the window is marked
+/// contested (something keeps undoing it: the record, the log and the notification say so).
+async fn counted<C: Control>(
+    control: &C,
+    request: &Request<'_>,
+    mut evaluation: Evaluation,
+) -> Evaluation {
+    let Some(tracker) = request.contested else {
+        return evaluation;
+    };
+    if evaluation.outcome != Outcome::Remediated {
+        return evaluation;
+    }
+    let arn = evaluation
+        .resource
+        .as_ref()
+        .unwrap_or(request.resource)
+        .arn
+        .clone();
+    let subject = Subject {
+        control: control.spec().id,
+        account: &request.scope.account,
+        region: &request.scope.region,
+        resource: &arn,
+    };
+    match tracker.record_fix(subject).await {
+        Ok(fixes) if tracker.is_contested(fixes) => {
+            evaluation.contested = true;
+            evaluation.detail = format!(
+                "{}; contested: fixed {fixes} times in the last {} minutes",
+                evaluation.detail,
+                tracker.policy.window_secs / 60
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, resource = %arn, "could not count the fix"),
+    }
+    evaluation
 }
 
 /// `EXEMPT_RESOURCES` naming the resource as the event did: exempt, before any call.
