@@ -1407,6 +1407,148 @@ mod tests {
         );
     }
 
+    /// Each managed rule the registry may use, and whether AWS Config evaluates it periodically
+    /// ("Trigger type" on the rule's page of the AWS Config developer guide, "List of AWS Config
+    /// Managed Rules"). A rule added to a `ControlSpec` must be added here from its page.
+    const TRIGGER_TYPES: &[(&str, bool)] = &[
+        // cloudtrail-enabled: "Trigger type: Periodic".
+        ("CLOUD_TRAIL_ENABLED", true),
+        // cmk-backing-key-rotation-enabled: "Trigger type: Periodic".
+        ("CMK_BACKING_KEY_ROTATION_ENABLED", true),
+        // kms-cmk-not-scheduled-for-deletion: "Trigger type: Periodic".
+        ("KMS_CMK_NOT_SCHEDULED_FOR_DELETION", true),
+        // s3-account-level-public-access-blocks-periodic: "Trigger type: Periodic" (its
+        // change-triggered sibling S3_ACCOUNT_LEVEL_PUBLIC_ACCESS_BLOCKS evaluates
+        // AWS::S3::AccountPublicAccessBlock, and only when a change generates an event).
+        ("S3_ACCOUNT_LEVEL_PUBLIC_ACCESS_BLOCKS_PERIODIC", true),
+        // sagemaker-notebook-no-direct-internet-access: periodic.
+        ("SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET_ACCESS", true),
+        // s3-bucket-level-public-access-prohibited: "Trigger type: Configuration changes".
+        ("S3_BUCKET_LEVEL_PUBLIC_ACCESS_PROHIBITED", false),
+        // s3-bucket-ssl-requests-only: "Trigger type: Configuration changes".
+        ("S3_BUCKET_SSL_REQUESTS_ONLY", false),
+        // s3-default-encryption-kms: "Trigger type: Configuration changes".
+        ("S3_DEFAULT_ENCRYPTION_KMS", false),
+        // sagemaker-notebook-instance-root-access-check: "Trigger type: Configuration changes".
+        ("SAGEMAKER_NOTEBOOK_INSTANCE_ROOT_ACCESS_CHECK", false),
+    ];
+
+    #[test]
+    fn every_managed_rule_has_awss_trigger_type() {
+        for f in FUNCTIONS {
+            for spec in f.specs {
+                for rule in spec.config_rules {
+                    let documented = TRIGGER_TYPES
+                        .iter()
+                        .find(|(id, _)| *id == rule.identifier)
+                        .unwrap_or_else(|| {
+                            panic!(
+                                "{}: {} is not in TRIGGER_TYPES (look its trigger type up in \
+                                 the AWS Config developer guide)",
+                                spec.id, rule.identifier
+                            )
+                        });
+                    assert_eq!(rule.periodic, documented.1, "{}", rule.identifier);
+                }
+            }
+        }
+    }
+
+    /// The generated `AWS::Config::ConfigRule` resources with an AWS owner, by source identifier.
+    fn managed_rule_resources() -> Vec<(String, String)> {
+        config_rules()
+            .split("\n\n")
+            .filter(|r| r.contains("Type: AWS::Config::ConfigRule") && r.contains("Owner: AWS\n"))
+            .map(|r| {
+                let id = r
+                    .lines()
+                    .find_map(|l| l.trim().strip_prefix("SourceIdentifier: "))
+                    .expect("SourceIdentifier");
+                (id.to_owned(), r.to_owned())
+            })
+            .collect()
+    }
+
+    /// PutConfigRule (AWS Config API reference, ConfigRule): `MaximumExecutionFrequency` only for
+    /// an AWS managed rule triggered at a periodic frequency (AWS Config refuses it on a
+    /// change-triggered one); a change-triggered rule is scoped to the control's resource type,
+    /// or every change of any recorded resource would evaluate it.
+    #[test]
+    fn periodic_rules_take_a_frequency_and_change_triggered_ones_a_scope() {
+        let rules = managed_rule_resources();
+        assert_eq!(
+            rules.len(),
+            FUNCTIONS
+                .iter()
+                .flat_map(|f| f.specs.iter())
+                .map(|s| s.config_rules.len())
+                .sum::<usize>()
+        );
+        for (id, text) in rules {
+            let periodic = TRIGGER_TYPES.iter().find(|(i, _)| *i == id).expect(&id).1;
+            assert_eq!(
+                text.contains("MaximumExecutionFrequency:"),
+                periodic,
+                "{id}:\n{text}"
+            );
+            assert_eq!(
+                text.contains("ComplianceResourceTypes:"),
+                !periodic,
+                "{id}:\n{text}"
+            );
+        }
+    }
+
+    /// IAM user guide, "IAM JSON policy elements: Sid": ASCII letters and digits only, and "In
+    /// IAM, the Sid value must be unique within a JSON policy" (IAM refuses the policy).
+    #[test]
+    fn statement_ids_are_alphanumeric_and_unique_in_each_policy() {
+        let sids = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter_map(|l| l.trim().trim_start_matches("- ").strip_prefix("Sid: "))
+                .map(str::to_owned)
+                .collect()
+        };
+        for f in FUNCTIONS {
+            let mut function_role = String::new();
+            role(&mut function_role, f);
+            for (place, text) in [
+                ("function role", function_role),
+                ("member role", statements(f, Place::Member)),
+            ] {
+                let ids = sids(&text);
+                assert!(!ids.is_empty(), "{} {place}", f.name);
+                for (i, id) in ids.iter().enumerate() {
+                    assert!(
+                        !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()),
+                        "{} {place}: Sid {id:?}",
+                        f.name
+                    );
+                    assert!(!ids[..i].contains(id), "{} {place}: Sid {id} twice", f.name);
+                }
+            }
+        }
+    }
+
+    /// CloudFormation template reference, "Condition functions": `Fn::And` and `Fn::Or` take 2 to
+    /// 10 conditions (the Rules' `Fn::Or` alike, "Rule functions").
+    #[test]
+    fn generated_or_conditions_take_two_to_ten_conditions() {
+        let any = function_conditions();
+        let line = any
+            .lines()
+            .find(|l| l.trim_start().starts_with("AnyRemediation: !Or ["))
+            .expect("AnyRemediation");
+        let n = line.matches("!Condition ").count();
+        assert!((2..=10).contains(&n), "AnyRemediation has {n} conditions");
+        let n = at_least_one_function().matches("!Equals").count();
+        assert!((2..=10).contains(&n), "the Assert's !Or has {n} conditions");
+        for l in any.lines().filter(|l| l.contains("!And [")) {
+            let n = l.matches("!Condition ").count();
+            assert!((2..=10).contains(&n), "{l}");
+        }
+    }
+
     #[test]
     fn every_functions_notification_alarm_stays_within_cloudwatchs_limit() {
         for f in FUNCTIONS {

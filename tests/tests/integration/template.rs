@@ -1186,3 +1186,87 @@ fn an_alarm_watches_failed_finding_updates() {
         assert_eq!(watching.len(), 1, "{name}: {watching:?}");
     }
 }
+
+/// Every remediation passes the SSM document exactly parameters it declares, each as AWS Config
+/// takes it (AWS Config API reference, RemediationParameterValue: a `StaticValue` with its
+/// `Values`, or a `ResourceValue` whose only `Value` is `RESOURCE_ID`); a `String` parameter of an
+/// Automation document takes one value (Systems Manager user guide, "Data elements and
+/// parameters": `StringList` is the list type), and a parameter without a default must be given.
+#[test]
+fn remediations_pass_the_document_exactly_its_parameters() {
+    let (name, params) = DEPLOYABLE
+        .iter()
+        .find(|(n, _)| *n == "every option on")
+        .expect("variant");
+    let t = deployable(name, params);
+    let remediations = of_type(&t, "AWS::Config::RemediationConfiguration");
+    let rules = of_type(&t, "AWS::Config::ConfigRule");
+    assert_eq!(remediations.len(), rules.len(), "a remediation per rule");
+    for (logical, remediation) in remediations {
+        let p = &remediation["Properties"];
+        assert_eq!(p["TargetType"], "SSM_DOCUMENT", "{logical}");
+        let document = by_value(&t, p["TargetId"].as_str().expect("TargetId"));
+        assert_eq!(document["Type"], "AWS::SSM::Document", "{logical}");
+        let declared = document["Properties"]["Content"]["parameters"]
+            .as_object()
+            .expect("document parameters");
+        let given = p["Parameters"].as_object().expect("Parameters");
+        for (key, value) in given {
+            let declaration = declared
+                .get(key)
+                .unwrap_or_else(|| panic!("{logical}: the document declares no {key}"));
+            match (value.get("StaticValue"), value.get("ResourceValue")) {
+                (Some(s), None) => {
+                    let values = s["Values"].as_array().expect("Values");
+                    if declaration["type"] == "String" {
+                        assert_eq!(values.len(), 1, "{logical}: {key}: {values:?}");
+                    }
+                    assert!(
+                        values.iter().all(|v| v.is_string()),
+                        "{logical}: {key}: {values:?}"
+                    );
+                }
+                (None, Some(r)) => assert_eq!(r["Value"], "RESOURCE_ID", "{logical}: {key}"),
+                _ => panic!("{logical}: {key}: {value}"),
+            }
+        }
+        for (key, declaration) in declared {
+            assert!(
+                given.contains_key(key) || declaration.get("default").is_some(),
+                "{logical}: the document's {key} has no default and is not given"
+            );
+        }
+        // The automation runs as the role AWS Config passes (PutRemediationConfigurations: for
+        // automatic remediation, the only valid assume-role parameter is AutomationAssumeRole).
+        assert!(given.contains_key("AutomationAssumeRole"), "{logical}");
+    }
+}
+
+/// EventBridge's quota "Event pattern size": 2,048 characters by default (EventBridge user
+/// guide, "Amazon EventBridge quotas"; adjustable, but a deployment must not need a request).
+#[test]
+fn event_patterns_fit_eventbridges_default_size() {
+    const EVENT_PATTERN_MAX: usize = 2048;
+    for variant in ["every option on", "organization hub"] {
+        let (name, params) = DEPLOYABLE
+            .iter()
+            .find(|(n, _)| *n == variant)
+            .expect("variant");
+        let t = deployable(name, params);
+        let rules = of_type(&t, "AWS::Events::Rule");
+        assert!(!rules.is_empty(), "{name}");
+        for (logical, rule) in rules {
+            let Some(pattern) = rule["Properties"].get("EventPattern") else {
+                continue;
+            };
+            let size = match pattern {
+                Value::String(s) => s.chars().count(),
+                other => other.to_string().chars().count(),
+            };
+            assert!(
+                size <= EVENT_PATTERN_MAX,
+                "{name}: {logical}: a {size}-character event pattern"
+            );
+        }
+    }
+}
