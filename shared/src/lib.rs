@@ -42,6 +42,7 @@ pub mod metrics;
 pub mod notify;
 pub mod outcome;
 pub mod pipeline;
+pub mod policy;
 pub mod resource;
 pub mod settings;
 pub mod telemetry;
