@@ -26,6 +26,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::resource::{is_account_id, is_parent_id, is_region};
+
 /// What a control may do to a resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -192,7 +194,7 @@ impl Policy {
                 }
             }
             for (j, a) in rule.accounts.iter().enumerate() {
-                if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
+                if !is_account_id(a) {
                     return Err(invalid(
                         here("accounts", j),
                         format!("`{a}` is not an account id (12 digits)"),
@@ -200,7 +202,7 @@ impl Policy {
                 }
             }
             for (j, ou) in rule.organizational_units.iter().enumerate() {
-                if !is_ou(ou) {
+                if !is_parent_id(ou) {
                     return Err(invalid(
                         here("organizationalUnits", j),
                         format!("`{ou}` is not an organizational unit or root id (ou-…, r-…)"),
@@ -285,37 +287,6 @@ impl Rule {
             !self.controls.is_empty(),
         ))
     }
-}
-
-/// `ou-<root>-<8 to 32>` or `r-<4 to 32>`, lower-case letters and digits (Organizations API
-/// reference, OrganizationalUnit and Root ids).
-fn is_ou(id: &str) -> bool {
-    let lower = |s: &str, min: usize| {
-        s.len() >= min
-            && s.len() <= 32
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-    };
-    if let Some(rest) = id.strip_prefix("ou-") {
-        return rest
-            .split_once('-')
-            .is_some_and(|(root, ou)| lower(root, 4) && lower(ou, 8));
-    }
-    id.strip_prefix("r-").is_some_and(|root| lower(root, 4))
-}
-
-/// `<area>-<place>-<n>`, e.g. `us-east-1`, `ap-southeast-2`, `us-gov-west-1`.
-fn is_region(name: &str) -> bool {
-    let parts: Vec<&str> = name.split('-').collect();
-    parts.len() >= 3
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        })
-        && parts
-            .last()
-            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -621,10 +592,10 @@ mod tests {
     #[test]
     fn ids_and_regions_are_recognised() {
         for ou in [SANDBOX, PROD, ROOT, "ou-a1b2-c3d4e5f6"] {
-            assert!(is_ou(ou), "{ou}");
+            assert!(is_parent_id(ou), "{ou}");
         }
         for not in ["ou-", "ou-ab12", "r-", "ou-AB12-sandbox01", "o-abcdefghij"] {
-            assert!(!is_ou(not), "{not}");
+            assert!(!is_parent_id(not), "{not}");
         }
         for r in [
             "us-east-1",

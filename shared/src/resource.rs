@@ -144,6 +144,39 @@ pub fn account_setting<'a>(
     is_account_id(account).then_some((region, account))
 }
 
+/// A region name: `us-east-1`, `ap-southeast-2`, `us-gov-west-1`.
+pub fn is_region(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `ou-xxxx-yyyyyyyy` or a root `r-xxxx` (Organizations API reference, `ParentId`).
+pub fn is_parent_id(id: &str) -> bool {
+    let ok = |s: &str, min: usize| {
+        s.len() >= min
+            && s.len() <= 32
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    if let Some(rest) = id.strip_prefix("ou-") {
+        rest.split_once('-')
+            .is_some_and(|(root, ou)| ok(root, 4) && ok(ou, 8))
+    } else if let Some(root) = id.strip_prefix("r-") {
+        ok(root, 4)
+    } else {
+        false
+    }
+}
+
 /// A 12-digit AWS account id.
 pub fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())

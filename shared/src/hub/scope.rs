@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::aws::{AwsError, IamResource, Operation};
 use crate::env::{optional, Lookup};
 use crate::error::SettingsError;
-use crate::resource::{is_account_id, partition_of};
+use crate::resource::{is_account_id, is_parent_id, is_region, partition_of};
 
 pub const LIST_ACCOUNTS: Operation = Operation {
     service: "organizations",
@@ -88,38 +88,6 @@ fn list(env: &dyn Lookup, name: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn is_region(r: &str) -> bool {
-    let parts: Vec<&str> = r.split('-').collect();
-    parts.len() >= 3
-        && parts[0].len() == 2
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        })
-        && parts
-            .last()
-            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// `ou-xxxx-yyyyyyyy` or a root `r-xxxx` (Organizations API reference, `ParentId`).
-fn is_parent_id(id: &str) -> bool {
-    let ok = |s: &str, min: usize| {
-        s.len() >= min
-            && s.len() <= 32
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-    };
-    if let Some(rest) = id.strip_prefix("ou-") {
-        rest.split_once('-')
-            .is_some_and(|(root, ou)| ok(root, 4) && ok(ou, 8))
-    } else if let Some(root) = id.strip_prefix("r-") {
-        ok(root, 4)
-    } else {
-        false
-    }
 }
 
 /// IAM's limits (IAM API reference, `CreateRole`): a role name is 1-64 characters, a path (with its
