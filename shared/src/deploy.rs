@@ -514,9 +514,15 @@ fn member_operations(function: &Function) -> Vec<Operation> {
 
 /// An operation's ARN pattern as the member role grants it: in every region of its account.
 fn member_arn(pattern: &str) -> String {
+    sub_arn(pattern, "*")
+}
+
+/// An operation's ARN pattern as a `!Sub` string: this partition and account, `region` for its
+/// region.
+fn sub_arn(pattern: &str, region: &str) -> String {
     pattern
         .replace("{partition}", "${AWS::Partition}")
-        .replace("{region}", "*")
+        .replace("{region}", region)
         .replace("{account}", "${AWS::AccountId}")
 }
 
@@ -527,17 +533,7 @@ fn sid(pattern: &str) -> String {
     if kind.is_empty() {
         return "Buckets".to_owned();
     }
-    let mut sid: String = kind
-        .split('-')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect();
-    sid.push('s');
-    sid
+    camel(kind) + "s"
 }
 
 /// A YAML comment at `indent`, wrapped at 100 columns.
@@ -768,10 +764,7 @@ fn granted_arn(pattern: &str, place: Place) -> String {
         Place::Member => format!("!Sub {}", member_arn(pattern)),
         Place::Function if pattern.contains("{region}") => format!(
             "!Sub [\"{}\", {{Region: !If [MultiRegion, \"*\", !Ref \"AWS::Region\"]}}]",
-            pattern
-                .replace("{partition}", "${AWS::Partition}")
-                .replace("{region}", "${Region}")
-                .replace("{account}", "${AWS::AccountId}")
+            sub_arn(pattern, "${Region}")
         ),
         Place::Function => format!("!Sub {}", member_arn(pattern)),
     }
