@@ -140,6 +140,34 @@ pub fn hub_role_arns() -> String {
     out
 }
 
+/// `<name>-s3, <name>-bedrock, …`: every function's member role, for the parameters' descriptions.
+fn member_role_names() -> String {
+    FUNCTIONS
+        .iter()
+        .map(|f| format!("<name>-{}", f.short))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The stack template's `MemberRoleName` description.
+pub fn hub_member_role_name() -> String {
+    format!(
+        "    Description: \"Organization hub: the prefix of the roles the functions assume in member \
+         accounts, one per function - {}; the member template (member-template.yaml) creates them \
+         with the same MemberRoleName and MemberRolePath. Empty: this account only.\"\n",
+        member_role_names()
+    )
+}
+
+/// The member template's `MemberRoleName` description.
+pub fn member_role_name() -> String {
+    format!(
+        "    Description: The prefix of the roles the hub assumes, one per function ({}; the \
+         hub's MemberRoleName). The forwarding role is <name>-forwarder.\n",
+        member_role_names()
+    )
+}
+
 /// Whether AWS Config rules of the stack invoke `f` (through SSM Automation, or its custom rule).
 fn has_config_rules(f: &Function) -> bool {
     f.specs
@@ -425,6 +453,7 @@ pub fn template_blocks() -> Vec<Block> {
         ("remediation targets", remediation_targets()),
         ("function outputs", function_outputs()),
         ("config rules", config_rules()),
+        ("member role name", hub_member_role_name()),
     ] {
         blocks.push(Block {
             name: name.to_owned(),
@@ -473,6 +502,10 @@ pub fn member_template_blocks() -> Vec<Block> {
         Block {
             name: "member role output".to_owned(),
             text: member_role_output(),
+        },
+        Block {
+            name: "member role name".to_owned(),
+            text: member_role_name(),
         },
     ]);
     blocks
