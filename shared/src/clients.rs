@@ -205,6 +205,14 @@ impl AwsClients {
         )
     }
 
+    /// AWS Systems Manager Parameter Store (home), for the remediation policy.
+    pub fn ssm(&self) -> aws_sdk_ssm::Client {
+        aws_sdk_ssm::Client::from_conf(
+            self.intercepted(aws_sdk_ssm::config::Builder::from(self.home()))
+                .build(),
+        )
+    }
+
     /// Amazon DynamoDB, for contested-resource counts.
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::from_conf(
@@ -241,7 +249,8 @@ push_interceptor!(
     aws_sdk_sns::config::Builder,
     aws_sdk_dynamodb::config::Builder,
     aws_sdk_organizations::config::Builder,
-    aws_sdk_sqs::config::Builder
+    aws_sdk_sqs::config::Builder,
+    aws_sdk_ssm::config::Builder
 );
 #[cfg(any(feature = "s3", feature = "s3-data"))]
 push_interceptor!(aws_sdk_s3::config::Builder);

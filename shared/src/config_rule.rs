@@ -27,8 +27,10 @@ const ANNOTATION_MAX: usize = 256;
 pub fn compliance(outcome: Outcome) -> ComplianceType {
     match outcome {
         Outcome::Compliant | Outcome::Remediated => ComplianceType::Compliant,
-        Outcome::NotApplicable | Outcome::Gone | Outcome::Exempt => ComplianceType::NotApplicable,
-        Outcome::WouldRemediate | Outcome::Deferred | Outcome::Failed => {
+        Outcome::NotApplicable | Outcome::Gone | Outcome::Exempt | Outcome::Off => {
+            ComplianceType::NotApplicable
+        }
+        Outcome::WouldRemediate | Outcome::Deferred | Outcome::Failed | Outcome::Pending => {
             ComplianceType::NonCompliant
         }
     }

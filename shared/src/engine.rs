@@ -17,10 +17,11 @@ use crate::contested::{self, ContestedTracker};
 use crate::control::ControlSpec;
 use crate::error::EngineError;
 use crate::findings::{self, FindingRef, FindingsCloser};
+use crate::governance::Governance;
 use crate::intake::{Intake, Target, Work};
 use crate::notify::{self, Notifier};
 use crate::outcome::{Outcome, OutcomeRecord, Response, Trigger};
-use crate::pipeline::{DynControl, Evaluation, Request};
+use crate::pipeline::{DynControl, Evaluation, Governed, Request, WriteBudget};
 use crate::resource::{Resource, Scope};
 use crate::settings::Settings;
 
@@ -35,6 +36,7 @@ pub struct Engine {
     notifier: Option<Notifier>,
     contested: Option<ContestedTracker>,
     findings: Option<FindingsCloser>,
+    governance: Option<std::sync::Arc<Governance>>,
 }
 
 impl Engine {
@@ -53,7 +55,20 @@ impl Engine {
             notifier: None,
             contested: None,
             findings: None,
+            governance: None,
         }
+    }
+
+    /// Act by the remediation policy (modes, exceptions, limits, approval); without it every
+    /// control enforces, without limits.
+    pub fn with_governance(mut self, governance: std::sync::Arc<Governance>) -> Self {
+        self.governance = Some(governance);
+        self
+    }
+
+    /// The remediation policy's reader, when the engine is governed.
+    pub fn governance(&self) -> Option<&Governance> {
+        self.governance.as_deref()
     }
 
     /// Tell this SNS topic about remediated, failed and contested resources.
@@ -113,6 +128,11 @@ impl Engine {
         if self.settings.exempt_tag.is_some() {
             ops.extend(self.controls().filter_map(|c| c.spec().tag_operation));
         }
+        if let Some(g) = &self.governance {
+            ops.extend(g.operations());
+            // Rules may name resource tags: the tags of a resource about to change are read.
+            ops.extend(self.controls().filter_map(|c| c.spec().tag_operation));
+        }
         if let Some(tracker) = &self.contested {
             ops.extend([contested::UPDATE, contested::PUT]);
             if !tracker.policy.keep_fixing {
@@ -163,6 +183,33 @@ impl Engine {
     async fn run_at(&self, intake: &Intake, scope: &Scope) -> Result<Response, EngineError> {
         let dry_run = self.settings.dry_run || intake.dry_run;
         let trigger = intake.trigger.to_string();
+        let ignored = matches!(intake.work, Work::Ignore(_));
+        // The policy in force for this run (read before any resource, so every record of the
+        // run has the same one; unreadable and never read: the run fails and is retried).
+        let current = match (&self.governance, ignored) {
+            (Some(g), false) => Some(g.current().await.map_err(|e| {
+                EngineError::infrastructure(format!("the remediation policy could not be read: {e}"))
+            })?),
+            _ => None,
+        };
+        let organizational_units = match (&self.governance, &current) {
+            (Some(g), Some(c)) if c.policy.names_organizational_units() => g
+                .organizational_units(&scope.account)
+                .await
+                .map_err(|e| e.to_string()),
+            _ => Ok(Vec::new()),
+        };
+        let budget = WriteBudget::default();
+        let governed = current.as_ref().map(|c| Governed {
+            current: c,
+            proposals: self.governance.as_ref().and_then(|g| g.proposals()),
+            organizational_units: &organizational_units,
+            own_account: !self.settings.in_member_account,
+            approved_by: intake.approved_by.as_deref(),
+            writes: &budget,
+            now: crate::governance::now(),
+        });
+        let governed = governed.as_ref();
         let records = match &intake.work {
             Work::Ignore(reason) => {
                 tracing::info!(trigger = %trigger, reason = %reason, "event ignored");
@@ -170,11 +217,13 @@ impl Engine {
             }
             Work::Sweep(ids) => {
                 let targets = self.sweep_targets(ids, scope, &trigger, dry_run).await;
-                self.run_all(targets, intake, dry_run, scope).await
+                self.run_all(targets, governed, dry_run, scope, &trigger)
+                    .await
             }
             Work::Targets(targets) => {
                 let targets = targets.iter().cloned().map(Ok).collect();
-                self.run_all(targets, intake, dry_run, scope).await
+                self.run_all(targets, governed, dry_run, scope, &trigger)
+                    .await
             }
         };
         let mut records = records;
@@ -185,7 +234,10 @@ impl Engine {
         let mut response = Response { results: records };
         if let Some(closer) = &self.findings {
             let refs: Vec<FindingRef> = intake.findings.iter().map(|(_, f)| f.clone()).collect();
-            let updates = findings::plan(&refs, &response.results);
+            let not_fixed = current
+                .as_ref()
+                .is_some_and(|c| c.policy.security_hub.update_findings_not_fixed);
+            let updates = findings::plan(&refs, &response.results, not_fixed);
             if !updates.is_empty() {
                 // The remediation is done and audited either way: a finding left open is logged
                 // and counted on its records (the `finding_update_failed` metric has an alarm).
@@ -266,6 +318,9 @@ impl Engine {
                     dry_run,
                     detail: format!("listing failed: {e}"),
                     contested: false,
+                    mode: None,
+                    limited: false,
+                    quiet: false,
                     notification_failed: false,
                     finding_update_failed: 0,
                     before: None,
@@ -281,17 +336,19 @@ impl Engine {
     async fn run_all(
         &self,
         targets: Vec<Result<Target, Box<OutcomeRecord>>>,
-        intake: &Intake,
+        governed: Option<&Governed<'_>>,
         dry_run: bool,
         scope: &Scope,
+        trigger: &str,
     ) -> Vec<OutcomeRecord> {
-        let trigger = intake.trigger.to_string();
         stream::iter(targets)
             .map(|target| {
-                let trigger = &trigger;
                 async move {
                     match target {
-                        Ok(target) => self.run_one(&target, trigger, dry_run, scope).await,
+                        Ok(target) => {
+                            self.run_one(&target, governed, trigger, dry_run, scope)
+                                .await
+                        }
                         Err(record) => *record,
                     }
                 }
@@ -304,6 +361,7 @@ impl Engine {
     async fn run_one(
         &self,
         target: &Target,
+        governed: Option<&Governed<'_>>,
         trigger: &str,
         dry_run: bool,
         scope: &Scope,
@@ -329,6 +387,7 @@ impl Engine {
                 contested: self.contested.as_ref(),
                 exempt_tag: self.settings.exempt_tag.as_ref(),
                 left_scope: target.left_scope,
+                governed,
             })
             .await;
         record(
@@ -402,6 +461,9 @@ fn record(
         dry_run,
         detail: e.detail,
         contested: e.contested,
+        mode: e.mode,
+        limited: e.limited,
+        quiet: e.quiet,
         notification_failed: false,
         finding_update_failed: 0,
         before: e.before,
@@ -428,6 +490,7 @@ fn audit(r: &OutcomeRecord, trigger: &Trigger) {
                 principal = trigger.principal.as_deref().unwrap_or(""),
                 source_ip = trigger.source_ip.as_deref().unwrap_or(""),
                 dry_run = r.dry_run,
+                mode = r.mode.map(|m| m.to_string()).unwrap_or_default(),
                 before = %json(&r.before),
                 after = %json(&r.after),
                 detail = %r.detail,
@@ -438,7 +501,7 @@ fn audit(r: &OutcomeRecord, trigger: &Trigger) {
     match r.outcome {
         Outcome::Failed => emit!(tracing::Level::ERROR),
         // A fix means someone or something broke the control: that is the security signal.
-        Outcome::Remediated | Outcome::WouldRemediate | Outcome::Deferred => {
+        Outcome::Remediated | Outcome::WouldRemediate | Outcome::Deferred | Outcome::Pending => {
             emit!(tracing::Level::WARN)
         }
         _ => emit!(tracing::Level::INFO),

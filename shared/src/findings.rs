@@ -123,8 +123,11 @@ fn note(text: String) -> String {
     format!("{}...", &text[..cut])
 }
 
-/// What to tell Security Hub about each finding, from the invocation's records. Pure.
-pub fn plan(findings: &[FindingRef], records: &[OutcomeRecord]) -> Vec<Update> {
+/// What to tell Security Hub about each finding, from the invocation's records. Pure. A fix that
+/// was only recorded — a dry run, `notify`, `approve`, a blast-radius limit, `off` — is told only
+/// when `not_fixed` (the policy's `securityHub.updateFindingsNotFixed`); a failed or deferred one
+/// always.
+pub fn plan(findings: &[FindingRef], records: &[OutcomeRecord], not_fixed: bool) -> Vec<Update> {
     let mut updates: Vec<Update> = Vec::new();
     for finding in findings {
         let mine: Vec<&OutcomeRecord> = records
@@ -136,11 +139,10 @@ pub fn plan(findings: &[FindingRef], records: &[OutcomeRecord]) -> Vec<Update> {
         }
         let unsettled: Vec<&&OutcomeRecord> = mine
             .iter()
-            .filter(|r| {
-                matches!(
-                    r.outcome,
-                    Outcome::Failed | Outcome::WouldRemediate | Outcome::Deferred
-                )
+            .filter(|r| match r.outcome {
+                Outcome::Failed | Outcome::Deferred => true,
+                Outcome::WouldRemediate | Outcome::Pending | Outcome::Off => not_fixed,
+                _ => false,
             })
             .collect();
         let settled = mine
@@ -430,6 +432,9 @@ mod tests {
             dry_run: false,
             detail: "why".into(),
             contested: false,
+            mode: None,
+            limited: false,
+            quiet: false,
             notification_failed: false,
             finding_update_failed: 0,
             before: None,
@@ -480,7 +485,7 @@ mod tests {
             finding("4", "d", Some("NEW")),
             finding("5", "zzz", Some("NEW")),
         ];
-        let updates = plan(&findings, &records);
+        let updates = plan(&findings, &records, true);
         assert_eq!(updates.len(), 2, "{updates:?}");
         assert_eq!(updates[0].verdict, Verdict::Resolved);
         assert_eq!(updates[0].findings, vec![asff("1")]);
@@ -502,7 +507,7 @@ mod tests {
             ocsf("3", "b", "New"),
             ocsf("4", "c", "In Progress"),
         ];
-        let updates = plan(&findings, &records);
+        let updates = plan(&findings, &records, true);
         // One request per format and verdict: ASFF resolved, OCSF resolved, OCSF notified.
         assert_eq!(updates.len(), 3, "{updates:?}");
         assert_eq!(updates[0].findings, vec![asff("1")]);
@@ -594,13 +599,13 @@ mod tests {
     fn notes_fit_and_identical_updates_share_a_request() {
         let long = "x".repeat(2000);
         let records = [record(&long, Outcome::Remediated)];
-        let updates = plan(&[finding("1", &long, None)], &records);
+        let updates = plan(&[finding("1", &long, None)], &records, true);
         assert!(updates[0].note.len() <= NOTE_MAX);
         let records: Vec<OutcomeRecord> = (0..150).map(|_| record("r", Outcome::Failed)).collect();
         let findings: Vec<FindingRef> = (0..150)
             .map(|i| finding(&i.to_string(), "r", None))
             .collect();
-        let updates = plan(&findings, &records);
+        let updates = plan(&findings, &records, true);
         assert_eq!(
             updates.iter().map(|u| u.findings.len()).collect::<Vec<_>>(),
             vec![100, 50]

@@ -343,6 +343,21 @@ pub static FUNCTIONS: &[&Function] = &[
     &CLOUDTRAIL_LOGGING,
 ];
 
+/// Every control id of the product, whatever this build's features (a remediation policy may name
+/// any of them; a function hosts some). Kept equal to the registry's by a test.
+pub const CONTROL_IDS: &[&str] = &[
+    "s3-bucket-public-access-block",
+    "s3-account-public-access-block",
+    "bedrock-invocation-logging",
+    "sagemaker-notebook-guard",
+    "kms-key-rotation",
+    "kms-key-deletion-guard",
+    "s3-bucket-tls-only",
+    "s3-bucket-kms-encryption",
+    "guardduty-detector",
+    "cloudtrail-logging",
+];
+
 /// The function named `name` (binary name or short name).
 pub fn function(name: &str) -> Option<&'static Function> {
     FUNCTIONS
@@ -378,8 +393,21 @@ fn engine(
         .contested
         .clone()
         .map(|policy| ContestedTracker::new(aws.dynamodb(), policy));
-    let mut engine =
-        Engine::new(settings, aws.region()?, controls).with_config_client(aws.config());
+    let governance = settings
+        .governor
+        .get_or_init(|| {
+            std::sync::Arc::new(crate::governance::Governance::new(
+                settings.governance.clone(),
+                CONTROL_IDS.to_vec(),
+                aws.ssm(),
+                aws.dynamodb(),
+                aws.organizations(),
+            ))
+        })
+        .clone();
+    let mut engine = Engine::new(settings, aws.region()?, controls)
+        .with_config_client(aws.config())
+        .with_governance(governance);
     if let Some(n) = notifier {
         engine = engine.with_notifier(n);
     }

@@ -36,6 +36,7 @@ pub mod event;
 pub mod exemption;
 pub mod findings;
 pub mod functions;
+pub mod governance;
 pub mod hub;
 pub mod intake;
 pub mod metrics;

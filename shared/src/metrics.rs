@@ -24,7 +24,10 @@ const NOTIFICATION_FAILED: &str = "notification_failed";
 /// on it).
 pub const FINDING_UPDATE_FAILED: &str = "finding_update_failed";
 
-const OUTCOMES: [Outcome; 8] = [
+/// The metric counting fixes held back by a blast-radius limit (the template alarms on it).
+pub const LIMIT_REACHED: &str = "limit_reached";
+
+const OUTCOMES: [Outcome; 10] = [
     Outcome::Compliant,
     Outcome::Remediated,
     Outcome::WouldRemediate,
@@ -33,6 +36,8 @@ const OUTCOMES: [Outcome; 8] = [
     Outcome::Gone,
     Outcome::Deferred,
     Outcome::Failed,
+    Outcome::Pending,
+    Outcome::Off,
 ];
 
 /// The EMF documents for `records`: one per (control, account, region) present, every outcome
@@ -53,7 +58,7 @@ pub fn emf(records: &[OutcomeRecord], timestamp_ms: u128) -> Vec<Value> {
             let metrics: Vec<Value> = OUTCOMES
                 .iter()
                 .map(|o| o.as_str())
-                .chain([CONTESTED, NOTIFICATION_FAILED])
+                .chain([CONTESTED, NOTIFICATION_FAILED, LIMIT_REACHED])
                 .map(|name| json!({"Name": name, "Unit": "Count"}))
                 .collect();
             let mut doc = Map::new();
@@ -95,6 +100,12 @@ pub fn emf(records: &[OutcomeRecord], timestamp_ms: u128) -> Vec<Value> {
                 .filter(|r| r.notification_failed)
                 .count();
             doc.insert(NOTIFICATION_FAILED.to_owned(), json!(failed));
+            let limited = records
+                .iter()
+                .filter(of_group)
+                .filter(|r| r.limited)
+                .count();
+            doc.insert(LIMIT_REACHED.to_owned(), json!(limited));
             let not_updated: u64 = records
                 .iter()
                 .filter(of_group)
@@ -118,6 +129,29 @@ pub fn publish(records: &[OutcomeRecord]) {
     }
 }
 
+/// Print one EMF line counting `value` of the metric `name`, without dimensions (the template's
+/// alarms on such metrics, e.g. a refused policy document).
+pub fn publish_count(name: &str, value: u64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    let mut doc = Map::new();
+    doc.insert(
+        "_aws".to_owned(),
+        json!({
+            "Timestamp": now,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [[]],
+                "Metrics": [{"Name": name, "Unit": "Count"}]
+            }]
+        }),
+    );
+    doc.insert(name.to_owned(), json!(value));
+    println!("{}", Value::Object(doc));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +168,9 @@ mod tests {
             dry_run: false,
             detail: String::new(),
             contested: false,
+            mode: None,
+            limited: false,
+            quiet: false,
             notification_failed: false,
             finding_update_failed: 0,
             before: None,
@@ -166,7 +203,8 @@ mod tests {
             json!([["Control"], ["Control", "Account", "Region"]])
         );
         assert_eq!(b["Account"], "111111111111");
-        assert_eq!(cw["Metrics"].as_array().map(Vec::len), Some(10));
+        assert_eq!(cw["Metrics"].as_array().map(Vec::len), Some(13));
+        assert_eq!(b["limit_reached"], 0);
         assert_eq!(b["notification_failed"], 0);
         assert_eq!(b["contested"], 0);
         assert_eq!(b["_aws"]["Timestamp"], 1_764_150_000_000u64);

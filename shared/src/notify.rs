@@ -61,9 +61,17 @@ impl Notifier {
         Self { sns, topic_arn }
     }
 
-    /// Whether a record is worth a message.
+    /// Whether a record is worth a message: a fix, a failure, a contested resource; and what the
+    /// remediation policy holds back for a human — a fix only notified by its mode or a limit, a
+    /// new proposal waiting for approval (not again while it waits).
     pub fn wants(record: &OutcomeRecord, contested: bool) -> bool {
-        contested || matches!(record.outcome, Outcome::Remediated | Outcome::Failed)
+        contested
+            || match record.outcome {
+                Outcome::Remediated | Outcome::Failed => true,
+                Outcome::Pending => !record.quiet,
+                Outcome::WouldRemediate => record.mode == Some(crate::policy::Mode::Notify),
+                _ => false,
+            }
     }
 
     /// Publish one message about `record`.
@@ -88,6 +96,9 @@ impl Notifier {
             "principal": trigger.principal,
             "sourceIp": trigger.source_ip,
             "dryRun": record.dry_run,
+            "mode": record.mode,
+            "account": record.account,
+            "region": record.region,
             "detail": record.detail,
             "actions": record.actions,
         });

@@ -24,6 +24,10 @@ pub enum Outcome {
     Deferred,
     /// An AWS call failed, or verification found a different state than written.
     Failed,
+    /// A fix proposed, waiting for a human's approval (`approve` mode).
+    Pending,
+    /// The remediation policy turns the control off here; nothing written.
+    Off,
 }
 
 impl Outcome {
@@ -37,6 +41,8 @@ impl Outcome {
             Outcome::Gone => "gone",
             Outcome::Deferred => "deferred",
             Outcome::Failed => "failed",
+            Outcome::Pending => "pending",
+            Outcome::Off => "off",
         }
     }
 }
@@ -89,6 +95,15 @@ pub struct OutcomeRecord {
     /// Fixed more often than the contested threshold allows in its window (shown only when true).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub contested: bool,
+    /// The mode the remediation policy chose, when a fix was due (absent: not governed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<crate::policy::Mode>,
+    /// Held back by a blast-radius limit (shown only when true; counted as `limit_reached`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub limited: bool,
+    /// Nothing new to announce (a proposal already announced, still waiting).
+    #[serde(skip)]
+    pub quiet: bool,
     /// Its notification could not be sent (counted in the metrics, so an alarm sees it).
     #[serde(skip)]
     pub notification_failed: bool,
@@ -157,6 +172,9 @@ mod tests {
             dry_run: false,
             detail: String::new(),
             contested: false,
+            mode: None,
+            limited: false,
+            quiet: false,
             notification_failed: false,
             finding_update_failed: 0,
             before: None,

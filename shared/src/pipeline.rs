@@ -11,7 +11,9 @@ use crate::aws::{AwsError, AwsErrorKind};
 use crate::contested::{ContestedTracker, Subject};
 use crate::control::{Control, ControlSpec, Decision};
 use crate::exemption::{ExemptTag, Exemptions};
+use crate::governance::{proposal_id, Current, Proposal, Proposals, Status};
 use crate::outcome::Outcome;
+use crate::policy::{Mode, Subject as PolicySubject};
 use crate::resource::{Resource, Scope};
 
 /// Waits before reading a write back again when the first read still shows the old state
@@ -36,6 +38,45 @@ pub struct Request<'a> {
     pub exempt_tag: Option<&'a ExemptTag>,
     /// AWS Config reports the resource deleted or out of its rule's scope: not applicable, no call.
     pub left_scope: bool,
+    /// The remediation policy of this run; `None`: every control enforces, without limits.
+    pub governed: Option<&'a Governed<'a>>,
+}
+
+/// The remediation policy in force for one run (one invocation in one account and region).
+#[derive(Debug)]
+pub struct Governed<'a> {
+    pub current: &'a Current,
+    pub proposals: Option<&'a Proposals>,
+    /// The account's organizational units, the nearest first (`Err`: needed but unreadable).
+    pub organizational_units: &'a Result<Vec<String>, String>,
+    /// The run is in the function's own account (where the exemption tag is honoured unless the
+    /// document says where).
+    pub own_account: bool,
+    /// A human approved the fixes of this run (who, how): proposals that still hold are applied.
+    pub approved_by: Option<&'a str>,
+    /// Writes made so far in this run, per control.
+    pub writes: &'a WriteBudget,
+    /// Seconds since the epoch.
+    pub now: i64,
+}
+
+/// Writes per control in one run, against the document's limits.
+#[derive(Debug, Default)]
+pub struct WriteBudget(std::sync::Mutex<std::collections::HashMap<&'static str, u32>>);
+
+impl WriteBudget {
+    /// Take one write of `control` if fewer than `limit` were taken.
+    fn take(&self, control: &'static str, limit: u32) -> bool {
+        let Ok(mut taken) = self.0.lock() else {
+            return false;
+        };
+        let n = taken.entry(control).or_default();
+        if *n >= limit {
+            return false;
+        }
+        *n += 1;
+        true
+    }
 }
 
 /// The result of one resource's pipeline.
@@ -51,6 +92,12 @@ pub struct Evaluation {
     /// Contested: fixed again and again in the window (and, with `KEEP_FIXING_CONTESTED=false`,
     /// left alone for a human).
     pub contested: bool,
+    /// The mode the policy chose, when a fix was due.
+    pub mode: Option<Mode>,
+    /// Held back by a blast-radius limit.
+    pub limited: bool,
+    /// Nothing new to announce (a proposal already announced, still waiting).
+    pub quiet: bool,
 }
 
 impl Evaluation {
@@ -63,6 +110,9 @@ impl Evaluation {
             before: None,
             after: None,
             contested: false,
+            mode: None,
+            limited: false,
+            quiet: false,
         }
     }
 
@@ -95,6 +145,17 @@ pub async fn evaluate<C: Control>(control: &C, request: &Request<'_>) -> Evaluat
     if let Some(exempt) = exempt_by_name(request.exemptions, &request.resource.arn) {
         return exempt;
     }
+    let spec = control.spec();
+    let mut expired_exception = None;
+    if let Some(g) = request.governed {
+        match excepted(g, spec.id, request, &request.resource.arn) {
+            Err(exempt) => return exempt,
+            Ok(note) => expired_exception = note,
+        }
+        if let Some(off) = off_without_a_call(g, spec.id, request) {
+            return off;
+        }
+    }
     let before = match control
         .inspect(request.resource, request.action, request.scope)
         .await
@@ -110,6 +171,18 @@ pub async fn evaluate<C: Control>(control: &C, request: &Request<'_>) -> Evaluat
     if let Some(exempt) = inspected.exempt_as(request.exemptions) {
         return exempt;
     }
+    if let (Some(g), Some(canonical)) = (request.governed, &inspected.canonical) {
+        match excepted(g, spec.id, request, &canonical.arn) {
+            Err(exempt) => {
+                return Evaluation {
+                    resource: inspected.canonical.clone(),
+                    before: inspected.before.clone(),
+                    ..exempt
+                }
+            }
+            Ok(note) => expired_exception = expired_exception.or(note),
+        }
+    }
     let (plan, actions, reason) = match control.decide(&before, request.action) {
         Decision::Remediate {
             plan,
@@ -118,17 +191,100 @@ pub async fn evaluate<C: Control>(control: &C, request: &Request<'_>) -> Evaluat
         } => (plan, actions, reason),
         settled => return inspected.settled(settled, ""),
     };
-    if let Some(held) = held_back(control, request, &inspected, &before, &actions, &reason).await {
-        return held;
+    let evaluation = match held_back(control, request, &inspected, &before, &actions, &reason).await
+    {
+        Some(held) => held,
+        None => match control.apply(request.resource, &plan, request.scope).await {
+            Err(e) => refused(control, request, &inspected, e, &reason).await,
+            Ok(()) => {
+                let fixed = verified(
+                    control, request, &inspected, &before, &plan, actions, reason,
+                )
+                .await;
+                counted(control, request, fixed).await
+            }
+        },
+    };
+    match expired_exception {
+        Some(note) => Evaluation {
+            detail: format!("{}; {note}", evaluation.detail),
+            ..evaluation
+        },
+        None => evaluation,
     }
-    if let Err(e) = control.apply(request.resource, &plan, request.scope).await {
-        return refused(control, request, &inspected, e, &reason).await;
+}
+
+/// An active exception of the policy document covering `arn`: `Err(exempt)`; an expired one:
+/// `Ok(Some(note))`, for the record (it no longer applies, and that is reported).
+fn excepted(
+    g: &Governed<'_>,
+    control: &str,
+    request: &Request<'_>,
+    arn: &str,
+) -> Result<Option<String>, Evaluation> {
+    match g
+        .current
+        .policy
+        .exception(control, &request.scope.account, arn, g.now)
+    {
+        None => Ok(None),
+        Some((i, e, false)) => Err(Evaluation::new(
+            Outcome::Exempt,
+            format!(
+                "exception {i} of the remediation policy: {} (owner {}, until {})",
+                e.reason, e.owner, e.expires
+            ),
+        )),
+        Some((i, e, true)) => Ok(Some(format!(
+            "exception {i} of the remediation policy ({}, owner {}) expired at {} and no longer applies",
+            e.reason, e.owner, e.expires
+        ))),
     }
-    let fixed = verified(
-        control, request, &inspected, &before, &plan, actions, reason,
-    )
-    .await;
-    counted(control, request, fixed).await
+}
+
+/// The policy's subject for this request (`tags`: the resource's, when read).
+fn subject<'a>(
+    g: &'a Governed<'_>,
+    control: &'a str,
+    request: &'a Request<'_>,
+    tags: &'a std::collections::BTreeMap<String, String>,
+) -> PolicySubject<'a> {
+    PolicySubject {
+        control,
+        account: &request.scope.account,
+        organizational_units: g.organizational_units.as_deref().unwrap_or(&[]),
+        region: &request.scope.region,
+        tags,
+    }
+}
+
+/// `off` decided without any call: when no rule names tags (so the resource's own cannot change
+/// the mode) and the organizational units are known.
+fn off_without_a_call(
+    g: &Governed<'_>,
+    control: &str,
+    request: &Request<'_>,
+) -> Option<Evaluation> {
+    let policy = &g.current.policy;
+    if policy.reads_tags() || g.organizational_units.is_err() {
+        return None;
+    }
+    let none = Default::default();
+    let chosen = policy.mode(&subject(g, control, request, &none));
+    (chosen.mode == Mode::Off).then(|| Evaluation {
+        mode: Some(Mode::Off),
+        ..Evaluation::new(
+            Outcome::Off,
+            format!("off by the remediation policy ({})", rule_name(chosen.rule)),
+        )
+    })
+}
+
+fn rule_name(rule: Option<usize>) -> String {
+    match rule {
+        Some(i) => format!("rule {i}"),
+        None => "its default mode".to_owned(),
+    }
 }
 
 /// A verified fix is counted; one fixed more often than the threshold in the window is marked
@@ -234,21 +390,36 @@ async fn held_back<C: Control>(
     actions: &[&'static str],
     reason: &str,
 ) -> Option<Evaluation> {
-    if let Some(tag) = request.exempt_tag {
+    let g = request.governed;
+    let tag_honoured = g.is_none_or(|g| {
+        g.current.policy.honours_exemption_tag(
+            &request.scope.account,
+            g.organizational_units.as_deref().unwrap_or(&[]),
+            g.own_account,
+        )
+    });
+    // The resource's tags, read once: for the exemption tag and for rules that name tags.
+    let wants_tags = (request.exempt_tag.is_some() && tag_honoured)
+        || g.is_some_and(|g| g.current.policy.reads_tags());
+    let tags = if wants_tags {
         match control.tags(request.resource, before).await {
-            Ok(Some(tags)) if tag.matches(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) => {
-                return Some(inspected.outcome(
-                    Outcome::Exempt,
-                    format!("exempt by tag {tag} (EXEMPT_TAG); would fix: {reason}"),
-                ));
-            }
-            Ok(_) => {}
+            Ok(tags) => tags.unwrap_or_default(),
             Err(e) => {
                 return Some(inspected.outcome(
                     Outcome::Failed,
-                    format!("cannot check EXEMPT_TAG, not changed: {e}"),
+                    format!("cannot read the resource's tags, not changed: {e}"),
                 ))
             }
+        }
+    } else {
+        Vec::new()
+    };
+    if let Some(tag) = request.exempt_tag.filter(|_| tag_honoured) {
+        if tag.matches(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+            return Some(inspected.outcome(
+                Outcome::Exempt,
+                format!("exempt by tag {tag} (EXEMPT_TAG); would fix: {reason}"),
+            ));
         }
     }
     if request.dry_run {
@@ -259,6 +430,11 @@ async fn held_back<C: Control>(
                 format!("dry run: would fix: {reason}"),
             )
         });
+    }
+    if let Some(g) = g {
+        if let Some(held) = governed(control, request, g, inspected, &tags, actions, reason).await {
+            return Some(held);
+        }
     }
     let tracker = request.contested.filter(|t| !t.policy.keep_fixing)?;
     let arn = inspected
@@ -292,6 +468,198 @@ async fn held_back<C: Control>(
             None
         }
     }
+}
+
+/// The policy's mode for a resource about to change, then its blast-radius limit. `None`: write.
+async fn governed<C: Control>(
+    control: &C,
+    request: &Request<'_>,
+    g: &Governed<'_>,
+    inspected: &Inspected,
+    tags: &[(String, String)],
+    actions: &[&'static str],
+    reason: &str,
+) -> Option<Evaluation> {
+    let spec = control.spec();
+    let held = |outcome: Outcome, mode: Mode, detail: String| Evaluation {
+        actions: actions.to_vec(),
+        mode: Some(mode),
+        ..inspected.outcome(outcome, detail)
+    };
+    if let Err(why) = g.organizational_units {
+        return Some(held(
+            Outcome::WouldRemediate,
+            Mode::Notify,
+            format!(
+                "the account's organizational units are unknown ({why}), so its mode is too: \
+                 only notified; would fix: {reason}"
+            ),
+        ));
+    }
+    let tags: std::collections::BTreeMap<String, String> = tags.iter().cloned().collect();
+    let chosen = g
+        .current
+        .policy
+        .mode(&subject(g, spec.id, request, &tags));
+    let by = rule_name(chosen.rule);
+    match chosen.mode {
+        Mode::Off => {
+            return Some(held(
+                Outcome::Off,
+                Mode::Off,
+                format!("off by the remediation policy ({by}); would fix: {reason}"),
+            ))
+        }
+        Mode::Notify => {
+            return Some(held(
+                Outcome::WouldRemediate,
+                Mode::Notify,
+                format!("notify by the remediation policy ({by}): would fix: {reason}"),
+            ))
+        }
+        Mode::Approve => {
+            if let Some(pending) = approval(control, request, g, inspected, actions, reason).await {
+                return Some(Evaluation {
+                    mode: Some(Mode::Approve),
+                    ..pending
+                });
+            }
+        }
+        Mode::Enforce => {}
+    }
+    let limit = g.current.policy.limits.writes(spec.id);
+    if !g.writes.take(spec.id, limit) {
+        return Some(Evaluation {
+            limited: true,
+            ..held(
+                Outcome::WouldRemediate,
+                Mode::Notify,
+                format!(
+                    "blast-radius limit: {limit} writes of {} in one invocation reached, so \
+                     only notified; would fix: {reason}",
+                    spec.id
+                ),
+            )
+        });
+    }
+    None
+}
+
+/// `approve`: a fix a human approved (this run's `approved_by`) is applied when its proposal is
+/// still pending, unexpired, and the resource is in the state that was approved (`None`: write).
+/// Anything else proposes the fix (again), recorded as `pending` with why.
+async fn approval<C: Control>(
+    control: &C,
+    request: &Request<'_>,
+    g: &Governed<'_>,
+    inspected: &Inspected,
+    actions: &[&'static str],
+    reason: &str,
+) -> Option<Evaluation> {
+    let spec = control.spec();
+    let resource = inspected.canonical.as_ref().unwrap_or(request.resource);
+    let failed = |detail: String| Some(inspected.outcome(Outcome::Failed, detail));
+    let Some(store) = g.proposals else {
+        return failed(format!(
+            "approve mode needs a proposals table (APPROVALS_TABLE); not changed: {reason}"
+        ));
+    };
+    let id = proposal_id(
+        spec.id,
+        &request.scope.account,
+        &request.scope.region,
+        &resource.arn,
+    );
+    let before = inspected
+        .before
+        .as_ref()
+        .map(|b| b.to_string())
+        .unwrap_or_default();
+    let existing = match store.get(&id).await {
+        Ok(p) => p,
+        Err(e) => return failed(format!("cannot read proposal {id}, not changed: {e}")),
+    };
+    let live = existing
+        .as_ref()
+        .filter(|p| p.status == Status::Pending && g.now < p.expires_at);
+    let why_again = match (g.approved_by, &existing, live) {
+        (Some(by), _, Some(p)) if p.before == before => {
+            let approved = Proposal {
+                status: Status::Approved,
+                approved_by: Some(by.to_owned()),
+                ..p.clone()
+            };
+            return match store.put(&approved).await {
+                Ok(()) => None,
+                Err(e) => failed(format!("cannot record the approval of {id}, not changed: {e}")),
+            };
+        }
+        (Some(_), _, Some(_)) => {
+            let superseded = Proposal {
+                status: Status::Superseded,
+                ..existing.clone()?
+            };
+            let _ = store.put(&superseded).await;
+            "the resource changed since it was proposed, so the approval was not applied; "
+                .to_owned()
+        }
+        (Some(_), Some(p), None) if p.status == Status::Pending => {
+            let expired = Proposal {
+                status: Status::Expired,
+                ..p.clone()
+            };
+            let _ = store.put(&expired).await;
+            format!(
+                "proposal {id} expired at {} without approval; ",
+                crate::governance::rfc3339(p.expires_at)
+            )
+        }
+        (Some(_), _, None) => "nothing pending was proposed for it; ".to_owned(),
+        (None, _, Some(p)) if p.before == before => {
+            return Some(Evaluation {
+                actions: actions.to_vec(),
+                quiet: true,
+                ..inspected.outcome(
+                    Outcome::Pending,
+                    format!(
+                        "waiting for approval: proposal {id} (expires {}): {reason}",
+                        crate::governance::rfc3339(p.expires_at)
+                    ),
+                )
+            });
+        }
+        (None, _, _) => String::new(),
+    };
+    let expires_at = g.now + i64::from(g.current.policy.approval.expires_after_hours) * 3600;
+    let proposal = Proposal {
+        id: id.clone(),
+        control: spec.id.to_owned(),
+        account: request.scope.account.clone(),
+        region: request.scope.region.clone(),
+        resource: resource.arn.clone(),
+        resource_type: resource.resource_type.to_owned(),
+        action: request.action.to_owned(),
+        actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+        reason: reason.to_owned(),
+        before,
+        status: Status::Pending,
+        created_at: g.now,
+        expires_at,
+        approved_by: None,
+    };
+    if let Err(e) = store.put(&proposal).await {
+        return failed(format!("cannot record proposal {id}, not changed: {e}"));
+    }
+    Some(Evaluation {
+        actions: actions.to_vec(),
+        ..inspected.outcome(
+            Outcome::Pending,
+            format!(
+                "{why_again}proposed as {id}, waiting for approval until {}: {reason}",
+                crate::governance::rfc3339(expires_at)
+            ),
+        )
+    })
 }
 
 /// A write the service refused. Refused because of the resource's state, it may have changed
@@ -393,6 +761,9 @@ async fn verified<C: Control>(
         before: inspected.before.clone(),
         after,
         contested: false,
+        mode: request.governed.map(|_| Mode::Enforce),
+        limited: false,
+        quiet: false,
     }
 }
 

@@ -1,7 +1,7 @@
-//! The remediation policy document: which mode each control runs in, where. The first part of
-//! governed remediation (issue 26): the document, its validation and the mode decision, pure and
-//! tested here. Reading it from its store, and the engine acting on `notify`, `approve` and `off`,
-//! come next; until then no function reads a policy and every control runs as `enforce`.
+//! The remediation policy document: which mode each control runs in, where; the exceptions; how
+//! much one invocation may change; how long a proposal waits for approval. Pure: the document, its
+//! validation and the decisions. Reading it from its store is [`crate::governance`]'s; acting on the
+//! mode is the pipeline's.
 //!
 //! ```json
 //! {
@@ -11,7 +11,16 @@
 //!     {"mode": "enforce", "organizationalUnits": ["ou-ab12-sandbox1"]},
 //!     {"mode": "approve", "controls": ["sagemaker-notebook-guard"]},
 //!     {"mode": "off", "accounts": ["111122223333"], "tags": {"ai-guard": "manual"}}
-//!   ]
+//!   ],
+//!   "exceptions": [
+//!     {"accounts": ["111122223333"], "resources": ["arn:aws:s3:::public-site-*"],
+//!      "controls": ["s3-bucket-public-access-block"], "reason": "static web site, reviewed",
+//!      "owner": "web-team@example.com", "expires": "2027-06-30T00:00:00Z"}
+//!   ],
+//!   "limits": {"writesPerInvocation": 25, "controls": {"s3-bucket-tls-only": 10}},
+//!   "approval": {"expiresAfterHours": 72},
+//!   "exemptionTag": {"accounts": ["111122223333"]},
+//!   "securityHub": {"updateFindingsNotFixed": false}
 //! }
 //! ```
 //!
@@ -20,6 +29,10 @@
 //! the most specific wins, compared dimension by dimension in this order: resource tags (more tags
 //! first), account, organizational unit (the one nearest the account first), region, control. A tie
 //! goes to the rule written first. No rule applies: `defaultMode`.
+//!
+//! An exception names its accounts (required: a bucket's ARN carries no account, so a pattern alone
+//! would exempt a same-named bucket in every account), its resource patterns, its controls (none:
+//! all), a reason, an owner and an expiry; from its expiry on it no longer applies, and is reported.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -68,6 +81,151 @@ pub struct Policy {
     pub default_mode: Mode,
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// Resources left alone, each with a reason, an owner and an expiry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exceptions: Vec<Exception>,
+    /// How many writes one invocation may make.
+    #[serde(default)]
+    pub limits: Limits,
+    /// How long a proposal waits for a human.
+    #[serde(default)]
+    pub approval: Approval,
+    /// Where the exemption tag (`EXEMPT_TAG`) is honoured; absent: in the function's own account
+    /// only, so a member account's principals cannot exempt their own resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exemption_tag: Option<TagScope>,
+    /// What Security Hub is told about findings that were not fixed.
+    #[serde(default)]
+    pub security_hub: SecurityHub,
+}
+
+/// An exception: these resources of these accounts are left alone by these controls, until it
+/// expires.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Exception {
+    /// Account ids (required: bucket ARNs carry no account).
+    pub accounts: Vec<String>,
+    /// ARN patterns (`*` and `?`), e.g. `arn:aws:s3:::public-site-*`.
+    pub resources: Vec<String>,
+    /// Control ids (empty: every control).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub controls: Vec<String>,
+    /// Why the resources are left alone.
+    pub reason: String,
+    /// Who answers for it.
+    pub owner: String,
+    /// When it stops applying: an RFC 3339 time (`2027-06-30T00:00:00Z`) or a date (the start of
+    /// that day, UTC).
+    pub expires: String,
+    /// `expires` in seconds since the epoch (checked at parse).
+    #[serde(skip)]
+    expires_at: i64,
+}
+
+impl Exception {
+    /// Seconds since the epoch from which it no longer applies.
+    pub fn expires_at(&self) -> i64 {
+        self.expires_at
+    }
+
+    /// Whether it has expired at `now` (seconds since the epoch).
+    pub fn expired(&self, now: i64) -> bool {
+        now >= self.expires_at
+    }
+
+    /// Whether it names this control, account and resource (expired or not).
+    pub fn covers(&self, control: &str, account: &str, arn: &str) -> bool {
+        (self.controls.is_empty() || self.controls.iter().any(|c| c == control))
+            && self.accounts.iter().any(|a| a == account)
+            && self
+                .resources
+                .iter()
+                .any(|p| wildmatch::WildMatch::new(p).matches(arn))
+    }
+}
+
+/// Blast-radius limits: at most this many writes per control in one invocation (one account and
+/// region: a hub's sweep job is one of each). Past it the rest are recorded as `notify`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Limits {
+    /// For every control without its own limit.
+    #[serde(default = "Limits::default_writes")]
+    pub writes_per_invocation: u32,
+    /// Per control id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub controls: BTreeMap<String, u32>,
+}
+
+impl Limits {
+    pub const DEFAULT_WRITES: u32 = 25;
+
+    fn default_writes() -> u32 {
+        Self::DEFAULT_WRITES
+    }
+
+    /// The limit for `control`.
+    pub fn writes(&self, control: &str) -> u32 {
+        self.controls
+            .get(control)
+            .copied()
+            .unwrap_or(self.writes_per_invocation)
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            writes_per_invocation: Self::DEFAULT_WRITES,
+            controls: BTreeMap::new(),
+        }
+    }
+}
+
+/// Approval of proposed fixes.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Approval {
+    /// A proposal not approved within this many hours expires (1 to 720).
+    #[serde(default = "Approval::default_hours")]
+    pub expires_after_hours: u32,
+}
+
+impl Approval {
+    pub const DEFAULT_HOURS: u32 = 72;
+
+    fn default_hours() -> u32 {
+        Self::DEFAULT_HOURS
+    }
+}
+
+impl Default for Approval {
+    fn default() -> Self {
+        Self {
+            expires_after_hours: Self::DEFAULT_HOURS,
+        }
+    }
+}
+
+/// Where the exemption tag is honoured: these accounts and every account under these OUs.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TagScope {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub organizational_units: Vec<String>,
+}
+
+/// What Security Hub is told.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecurityHub {
+    /// Also mark findings `NOTIFIED` when the fix was only recorded (dry run, `notify`, `approve`,
+    /// past a limit); by default only a failed or deferred fix is told.
+    #[serde(default)]
+    pub update_findings_not_fixed: bool,
 }
 
 /// A mode for the resources that match every dimension the rule names.
@@ -145,7 +303,7 @@ impl Policy {
     /// account, organizational unit and region well formed, and no rule that names nothing.
     pub fn parse(text: &str, controls: &[&str]) -> Result<Self, PolicyError> {
         let mut de = serde_json::Deserializer::from_str(text);
-        let policy: Policy = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let mut policy: Policy = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();
             // `.`: the document itself; `?`: where the text stopped being JSON.
             let path = if path == "." || path == "?" {
@@ -158,7 +316,161 @@ impl Policy {
         de.end()
             .map_err(|e| invalid("", format!("text after the document: {e}")))?;
         policy.check(controls)?;
+        policy.check_extras(controls)?;
         Ok(policy)
+    }
+
+    /// Everything, `enforce`, no exceptions, the default limits: a deployment without a document.
+    pub fn enforce_everything() -> Self {
+        Self {
+            version: 1,
+            default_mode: Mode::Enforce,
+            rules: Vec::new(),
+            exceptions: Vec::new(),
+            limits: Limits::default(),
+            approval: Approval::default(),
+            exemption_tag: None,
+            security_hub: SecurityHub::default(),
+        }
+    }
+
+    /// Whether any rule or the exemption tag's scope names organizational units (an account's
+    /// must then be known).
+    pub fn names_organizational_units(&self) -> bool {
+        self.rules.iter().any(|r| !r.organizational_units.is_empty())
+            || self
+                .exemption_tag
+                .as_ref()
+                .is_some_and(|t| !t.organizational_units.is_empty())
+    }
+
+    /// Whether any rule names tags (the resource's tags must then be read before a write).
+    pub fn reads_tags(&self) -> bool {
+        self.rules.iter().any(|r| !r.tags.is_empty())
+    }
+
+    /// The exception covering this resource, and whether it has expired at `now`: an active one
+    /// first, else the first expired one (to be reported).
+    pub fn exception(
+        &self,
+        control: &str,
+        account: &str,
+        arn: &str,
+        now: i64,
+    ) -> Option<(usize, &Exception, bool)> {
+        let mut expired = None;
+        for (i, e) in self.exceptions.iter().enumerate() {
+            if !e.covers(control, account, arn) {
+                continue;
+            }
+            if !e.expired(now) {
+                return Some((i, e, false));
+            }
+            expired = expired.or(Some((i, e, true)));
+        }
+        expired
+    }
+
+    /// Whether the exemption tag is honoured in `account` (under `ous`, the nearest first);
+    /// `own`: the function's own account, where it is honoured when the document does not say.
+    pub fn honours_exemption_tag(&self, account: &str, ous: &[String], own: bool) -> bool {
+        match &self.exemption_tag {
+            None => own,
+            Some(scope) => {
+                scope.accounts.iter().any(|a| a == account)
+                    || ous.iter().any(|ou| scope.organizational_units.contains(ou))
+            }
+        }
+    }
+
+    fn check_extras(&mut self, controls: &[&str]) -> Result<(), PolicyError> {
+        let known = |path: String, c: &str| {
+            if controls.contains(&c) {
+                Ok(())
+            } else {
+                Err(invalid(
+                    path,
+                    format!("unknown control `{c}` (known: {})", controls.join(", ")),
+                ))
+            }
+        };
+        let accounts = |path: &str, list: &[String]| {
+            for (j, a) in list.iter().enumerate() {
+                if !is_account_id(a) {
+                    return Err(invalid(
+                        format!("{path}[{j}]"),
+                        format!("`{a}` is not an account id (12 digits)"),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        for (i, e) in self.exceptions.iter_mut().enumerate() {
+            let here = |field: &str| format!("exceptions[{i}].{field}");
+            if e.accounts.is_empty() {
+                return Err(invalid(
+                    here("accounts"),
+                    "an exception names its accounts (a bucket's ARN carries no account)",
+                ));
+            }
+            accounts(&here("accounts"), &e.accounts)?;
+            if e.resources.is_empty() {
+                return Err(invalid(here("resources"), "an exception names its resources"));
+            }
+            for (j, r) in e.resources.iter().enumerate() {
+                if !r.starts_with("arn:") {
+                    return Err(invalid(
+                        format!("{}[{j}]", here("resources")),
+                        format!("`{r}` is not an ARN pattern (expected `arn:…`, `*` allowed)"),
+                    ));
+                }
+            }
+            for (j, c) in e.controls.iter().enumerate() {
+                known(format!("{}[{j}]", here("controls")), c)?;
+            }
+            for (field, value) in [("reason", &e.reason), ("owner", &e.owner)] {
+                if value.trim().is_empty() {
+                    return Err(invalid(here(field), format!("an exception needs its {field}")));
+                }
+            }
+            e.expires_at = parse_time(&e.expires).ok_or_else(|| {
+                invalid(
+                    here("expires"),
+                    format!(
+                        "`{}` is not a time (RFC 3339, e.g. 2027-06-30T00:00:00Z, or a date)",
+                        e.expires
+                    ),
+                )
+            })?;
+        }
+        let limits = std::iter::once(("limits.writesPerInvocation".to_owned(), self.limits.writes_per_invocation))
+            .chain(self.limits.controls.iter().map(|(c, n)| (format!("limits.controls.{c}"), *n)));
+        for (path, n) in limits {
+            if !(1..=10_000).contains(&n) {
+                return Err(invalid(path, format!("{n} is not a limit from 1 to 10000")));
+            }
+        }
+        for c in self.limits.controls.keys() {
+            known(format!("limits.controls.{c}"), c)?;
+        }
+        if !(1..=720).contains(&self.approval.expires_after_hours) {
+            return Err(invalid(
+                "approval.expiresAfterHours",
+                format!("{} is not from 1 to 720 hours", self.approval.expires_after_hours),
+            ));
+        }
+        if let Some(scope) = &self.exemption_tag {
+            accounts("exemptionTag.accounts", &scope.accounts)?;
+            for (j, ou) in scope.organizational_units.iter().enumerate() {
+                if !is_parent_id(ou) {
+                    return Err(invalid(
+                        format!("exemptionTag.organizationalUnits[{j}]"),
+                        format!("`{ou}` is not an organizational unit or root id (ou-…, r-…)"),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn check(&self, controls: &[&str]) -> Result<(), PolicyError> {
@@ -250,6 +562,20 @@ impl Policy {
             },
         }
     }
+}
+
+/// Seconds since the epoch of an RFC 3339 time, or of the start of a date (`2027-06-30`, UTC).
+pub fn parse_time(text: &str) -> Option<i64> {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    let text = text.trim();
+    let full = if text.len() == 10 {
+        format!("{text}T00:00:00Z")
+    } else {
+        text.to_owned()
+    };
+    DateTime::from_str(&full, Format::DateTime)
+        .ok()
+        .map(|t| t.secs())
 }
 
 impl Rule {

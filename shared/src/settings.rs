@@ -32,6 +32,13 @@ pub struct Settings {
     pub contested: Option<crate::contested::ContestedPolicy>,
     /// `EXEMPT_TAG`: opt-in tag exemption (`key` or `key=value`).
     pub exempt_tag: Option<crate::exemption::ExemptTag>,
+    /// `POLICY_PARAMETER`, `POLICY_CACHE_SECONDS`, `APPROVALS_TABLE`: the remediation policy.
+    pub governance: crate::governance::GovernanceSettings,
+    /// Set by a hub for the engines it builds in member accounts (not from the environment).
+    pub in_member_account: bool,
+    /// The policy's reader, built once with the first engine and shared by every engine built
+    /// from these settings (a hub's in every account and region): one cache, one store.
+    pub governor: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<crate::governance::Governance>>>,
 }
 
 impl Settings {
@@ -128,6 +135,9 @@ impl Settings {
             notify_topic_arn,
             contested,
             exempt_tag,
+            governance: crate::governance::GovernanceSettings::from_lookup(env)?,
+            in_member_account: false,
+            governor: Default::default(),
         })
     }
 }

@@ -26,6 +26,10 @@ pub struct DirectPayload {
     /// The region the resource is in (default: the function's own, or the one in an ARN).
     #[serde(default)]
     pub region: Option<String>,
+    /// Who approves the fix (a control in `approve` mode applies its pending proposal when the
+    /// resource is still as proposed). Whoever may invoke the function may approve.
+    #[serde(default)]
+    pub approved_by: Option<String>,
 }
 
 #[cfg(test)]

@@ -216,6 +216,7 @@ impl Hub {
                 let credentials = self.credentials(account, &role).await;
                 // The member role's own calls are what the loop breaker skips there.
                 settings.own_role_arn = Some(role);
+                settings.in_member_account = true;
                 self.aws.acting_in(region, Some(credentials))
             }
         };

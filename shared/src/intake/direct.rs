@@ -177,6 +177,7 @@ impl Router<'_> {
         Ok(Intake {
             dry_run: payload.dry_run.unwrap_or(false),
             request: true,
+            approved_by: payload.approved_by.clone().filter(|a| !a.trim().is_empty()),
             ..self.intake(
                 Trigger {
                     source: "direct",

@@ -61,6 +61,9 @@ pub struct Intake {
     /// A scheduled event, with its id: a sweep of every place in reach (any other sweep is of
     /// `place` only). Fanned-out sweep jobs are deduplicated by the id.
     pub scheduled: Option<String>,
+    /// A human approved the fixes this request asks for (who, and how): a control in `approve`
+    /// mode applies a pending proposal that still holds.
+    pub approved_by: Option<String>,
 }
 
 /// The work an event asks for.
@@ -230,6 +233,7 @@ impl Intake {
             place,
             request: false,
             scheduled: None,
+            approved_by: None,
         }
     }
 
@@ -418,6 +422,7 @@ impl<'a> Router<'a> {
             place: self.scope.place(),
             request: false,
             scheduled: None,
+            approved_by: None,
         }
     }
 
