@@ -32,13 +32,15 @@ fn state(outcome: Outcome) -> &'static str {
         Outcome::Exempt => "exempt",
         Outcome::NotApplicable => "not applicable",
         Outcome::Gone => "gone",
+        Outcome::Pending => "non-compliant (awaiting approval)",
+        Outcome::Off => "off by policy",
     }
 }
 
 fn is_open(outcome: Outcome) -> bool {
     matches!(
         outcome,
-        Outcome::WouldRemediate | Outcome::Failed | Outcome::Deferred
+        Outcome::WouldRemediate | Outcome::Failed | Outcome::Deferred | Outcome::Pending
     )
 }
 

@@ -71,6 +71,11 @@ pub trait Reach: Send + Sync {
         own: &'a str,
     ) -> BoxFuture<'a, Result<EngineRef<'a>, EngineError>>;
     /// The queue a scheduled sweep fans out through (`None`: it runs in the invocation).
+    /// The remediation policy's reader and the proposals, when governed.
+    fn governance(&self) -> Option<&crate::governance::Governance> {
+        None
+    }
+
     fn sweep_queue(&self) -> Option<(&aws_sdk_sqs::Client, &str)> {
         None
     }
@@ -161,8 +166,75 @@ pub async fn handle_lambda(
     result.map(|a| a.to_json())
 }
 
+/// `{"approve": "<proposal id>", "approvedBy"?: "<who>"}`: approve a proposed fix.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ApproveRequest {
+    approve: String,
+    #[serde(default)]
+    approved_by: Option<String>,
+    #[serde(default)]
+    dry_run: Option<bool>,
+}
+
+/// An approval by proposal id, as the direct payload for the proposal's resource, control,
+/// account and region that says who approved it (the pipeline then applies the fix if the
+/// proposal still holds). Whoever may invoke the function may approve.
+async fn approval_payload(reach: &dyn Reach, event: &Value) -> Result<Value, EngineError> {
+    let request: ApproveRequest = crate::event::decode(event, "approval request")?;
+    if !crate::governance::is_proposal_id(&request.approve) {
+        return Err(IntakeError::Malformed(format!(
+            "`{}` is not a proposal id (16 hexadecimal digits, as announced)",
+            request.approve
+        ))
+        .into());
+    }
+    let Some(proposals) = reach.governance().and_then(|g| g.proposals()) else {
+        return Err(IntakeError::Malformed(
+            "this function keeps no proposals (APPROVALS_TABLE is not set)".to_owned(),
+        )
+        .into());
+    };
+    let proposal = proposals
+        .get(&request.approve)
+        .await
+        .map_err(|e| EngineError::infrastructure(format!("proposal {}: {e}", request.approve)))?
+        .ok_or_else(|| {
+            IntakeError::Malformed(format!(
+                "no proposal `{}` (unknown, or expired more than 30 days ago)",
+                request.approve
+            ))
+        })?;
+    let by = request
+        .approved_by
+        .filter(|b| !b.trim().is_empty())
+        .unwrap_or_else(|| "an invocation of the function (lambda:InvokeFunction)".to_owned());
+    let mut payload = serde_json::json!({
+        "resourceId": proposal.resource,
+        "resourceType": proposal.resource_type,
+        "control": proposal.control,
+        "action": proposal.action,
+        "accountId": proposal.account,
+        "region": proposal.region,
+        "approvedBy": format!("{by} (proposal {})", proposal.id),
+    });
+    if let Some(dry_run) = request.dry_run {
+        payload["dryRun"] = Value::Bool(dry_run);
+    }
+    Ok(payload)
+}
+
 /// Handle one event for a function running in account `own`.
 pub async fn handle(reach: &dyn Reach, event: &Value, own: &str) -> Result<Answer, EngineError> {
+    let approval;
+    let event = if event.get("approve").is_some() {
+        approval = approval_payload(reach, event)
+            .await
+            .inspect_err(|e| tracing::warn!(error = %e, "approval refused"))?;
+        &approval
+    } else {
+        event
+    };
     let home = reach.home(own);
     let inbound = intake::read(event, reach.specs(), &home).inspect_err(|e| {
         tracing::warn!(error = %e, "event refused");
@@ -464,6 +536,10 @@ impl Reach for Engine {
         _own: &'a str,
     ) -> BoxFuture<'a, Result<EngineRef<'a>, EngineError>> {
         Box::pin(std::future::ready(Ok(EngineRef::Borrowed(self))))
+    }
+
+    fn governance(&self) -> Option<&crate::governance::Governance> {
+        Engine::governance(self)
     }
 }
 

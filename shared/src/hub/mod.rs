@@ -294,6 +294,10 @@ impl Reach for Hub {
         })
     }
 
+    fn governance(&self) -> Option<&crate::governance::Governance> {
+        self.settings.governor.get().map(|g| g.as_ref())
+    }
+
     fn sweep_queue(&self) -> Option<(&aws_sdk_sqs::Client, &str)> {
         let url = self.hub.sweep_queue_url.as_deref()?;
         self.sqs.as_ref().map(|sqs| (sqs, url))

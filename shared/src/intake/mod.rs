@@ -508,6 +508,24 @@ impl<'a> Router<'a> {
             "AWS API Call via CloudTrail" => at.cloudtrail(&envelope.detail),
             "Config Rules Compliance Change" => at.compliance_change(&envelope.detail),
             "Security Hub Findings - Imported" => at.security_hub(&envelope.detail),
+            // A human chose our custom action on findings: approval of their proposed fixes.
+            "Security Hub Findings - Custom Action" => {
+                let action = envelope
+                    .detail
+                    .get("actionName")
+                    .and_then(Value::as_str)
+                    .unwrap_or("custom action")
+                    .to_owned();
+                at.security_hub(&envelope.detail).map(|intake| Intake {
+                    approved_by: Some(format!("Security Hub custom action `{action}`")),
+                    trigger: Trigger {
+                        source: "security-hub-action",
+                        name: action,
+                        ..intake.trigger.clone()
+                    },
+                    ..intake
+                })
+            }
             "Findings Imported V2" => at.security_hub_v2(&envelope.detail),
             "Scheduled Event" => {
                 let name = envelope

@@ -372,3 +372,24 @@ fn ocsf_findings_route_like_asff_ones_side_by_side() {
         ));
     }
 }
+
+#[test]
+fn a_security_hub_custom_action_approves_the_findings_resources() {
+    let i = parse_file("securityhub-custom-action-approve.json");
+    assert_eq!(
+        targets(&i),
+        vec![(BUCKET, BUCKET_ARN.to_owned(), "remediate", false)]
+    );
+    assert_eq!(
+        i.approved_by.as_deref(),
+        Some("Security Hub custom action `Approve ai-guard fix`")
+    );
+    assert_eq!(
+        i.trigger.to_string(),
+        "security-hub-action:Approve ai-guard fix"
+    );
+    // An imported finding approves nothing.
+    assert_eq!(parse_file("securityhub-s3-8-failed.json").approved_by, None);
+    // Nor does a direct payload unless it says who approves.
+    assert_eq!(parse_file("direct-bucket.json").approved_by, None);
+}
