@@ -5,6 +5,7 @@
 //! and runs exactly the controls the Lambda functions run. Exit code: 0 when nothing is left to
 //! fix, 1 when findings remain, 2 when it could not run.
 
+mod policy;
 mod report;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -56,6 +57,13 @@ struct Cli {
     /// Organization: never these accounts, comma-separated.
     #[arg(long, global = true)]
     excluded_accounts: Option<String>,
+    /// The SSM parameter holding the remediation policy (default: POLICY_PARAMETER; none: every
+    /// control enforces).
+    #[arg(long, global = true)]
+    policy_parameter: Option<String>,
+    /// The DynamoDB table of approval proposals (default: APPROVALS_TABLE).
+    #[arg(long, global = true)]
+    approvals_table: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -70,12 +78,40 @@ enum Command {
     },
     /// List the product's functions and their controls (the registry); needs no AWS access.
     Functions,
+    /// The remediation policy: the document in force, or check one before it is stored.
+    Policy {
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
+    /// Approve a proposed fix by its id (as announced): the resource is read again and fixed only
+    /// if it is still as proposed. Needs read access to the proposals table and the fix's own
+    /// permissions (or invoke the deployed function with `{"approve": "<id>"}`).
+    Approve {
+        /// The proposal's id (16 hexadecimal digits).
+        id: String,
+        /// Who approves (default: the caller's ARN).
+        #[arg(long)]
+        approved_by: Option<String>,
+    },
+    /// The policy's exceptions, active and expired.
+    Exceptions,
     /// Rewrite the templates' generated parts from the registry (between their
     /// `# BEGIN GENERATED` and `# END GENERATED` lines); needs no AWS access.
     Generate {
         /// The repository's root.
         #[arg(long, default_value = ".")]
         root: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyAction {
+    /// The document in force (from the parameter; its version; a refused newer version).
+    Show,
+    /// Check a document file as the functions would; needs no AWS access.
+    Validate {
+        /// The JSON document.
+        file: std::path::PathBuf,
     },
 }
 
@@ -92,6 +128,12 @@ fn main() -> ExitCode {
     }
     if let Some(region) = &cli.region {
         std::env::set_var("AWS_REGION", region);
+    }
+    if let Some(parameter) = &cli.policy_parameter {
+        std::env::set_var("POLICY_PARAMETER", parameter);
+    }
+    if let Some(table) = &cli.approvals_table {
+        std::env::set_var("APPROVALS_TABLE", table);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -230,7 +272,14 @@ async fn run(cli: &Cli) -> Result<ExitCode, String> {
     match &cli.command {
         Command::Functions => return list_functions(cli.json),
         Command::Generate { root } => return generate(root),
-        Command::Scan | Command::Fix { .. } => {}
+        Command::Policy {
+            action: PolicyAction::Validate { file },
+        } => return policy::validate(file, cli.json),
+        Command::Policy {
+            action: PolicyAction::Show,
+        } => return policy::show(cli.json).await,
+        Command::Exceptions => return policy::exceptions(cli.json).await,
+        Command::Scan | Command::Fix { .. } | Command::Approve { .. } => {}
     }
     let probe = Settings::from_lookup(&ProcessEnv).map_err(|e| e.to_string())?;
     let aws = AwsClients::load(&probe).await;
@@ -250,11 +299,23 @@ async fn run(cli: &Cli) -> Result<ExitCode, String> {
         .to_owned();
     let region = aws.region().map_err(|e| e.to_string())?;
 
+    if let Command::Approve { id, approved_by } = &cli.command {
+        let by = approved_by
+            .clone()
+            .or_else(|| identity.arn().map(str::to_owned))
+            .unwrap_or_else(|| "remediate approve".to_owned());
+        return policy::approve(cli, &aws, &account, id, &by).await;
+    }
     let engines = engines(cli, &aws)?;
     let scan = sweep_all(&engines, &account, true).await?;
     let findings = report::findings(&scan);
     let fixed = match cli.command {
-        Command::Scan | Command::Functions | Command::Generate { .. } => None,
+        Command::Scan
+        | Command::Functions
+        | Command::Generate { .. }
+        | Command::Policy { .. }
+        | Command::Approve { .. }
+        | Command::Exceptions => None,
         Command::Fix { yes } => {
             if findings == 0 {
                 None
