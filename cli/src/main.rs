@@ -95,6 +95,13 @@ enum Command {
     },
     /// The policy's exceptions, active and expired.
     Exceptions,
+    /// Run one event (a file: EventBridge, AWS Config, direct payload, approval) through the
+    /// function that hosts its controls, here with the caller's credentials, as the deployed
+    /// function would; prints its records. Pick the function with `--control`.
+    Handle {
+        /// The event's JSON file.
+        event: std::path::PathBuf,
+    },
     /// Rewrite the templates' generated parts from the registry (between their
     /// `# BEGIN GENERATED` and `# END GENERATED` lines); needs no AWS access.
     Generate {
@@ -279,7 +286,7 @@ async fn run(cli: &Cli) -> Result<ExitCode, String> {
             action: PolicyAction::Show,
         } => return policy::show(cli.json).await,
         Command::Exceptions => return policy::exceptions(cli.json).await,
-        Command::Scan | Command::Fix { .. } | Command::Approve { .. } => {}
+        Command::Scan | Command::Fix { .. } | Command::Approve { .. } | Command::Handle { .. } => {}
     }
     let probe = Settings::from_lookup(&ProcessEnv).map_err(|e| e.to_string())?;
     let aws = AwsClients::load(&probe).await;
@@ -306,6 +313,9 @@ async fn run(cli: &Cli) -> Result<ExitCode, String> {
             .unwrap_or_else(|| "remediate approve".to_owned());
         return policy::approve(cli, &aws, &account, id, &by).await;
     }
+    if let Command::Handle { event } = &cli.command {
+        return policy::handle(cli, &aws, &account, event).await;
+    }
     let engines = engines(cli, &aws)?;
     let scan = sweep_all(&engines, &account, true).await?;
     let findings = report::findings(&scan);
@@ -315,6 +325,7 @@ async fn run(cli: &Cli) -> Result<ExitCode, String> {
         | Command::Generate { .. }
         | Command::Policy { .. }
         | Command::Approve { .. }
+        | Command::Handle { .. }
         | Command::Exceptions => None,
         Command::Fix { yes } => {
             if findings == 0 {

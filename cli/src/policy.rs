@@ -194,6 +194,45 @@ pub async fn approve(
     )
 }
 
+/// Run the event in `file` through each selected function (one `--control`: that one).
+pub async fn handle(
+    cli: &Cli,
+    aws: &AwsClients,
+    account: &str,
+    file: &std::path::Path,
+) -> Result<ExitCode, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let event: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut records = Vec::new();
+    let mut failed = false;
+    for (name, runner) in engines(cli, aws)? {
+        match dispatch::handle(runner.reach(), &event, account).await {
+            Ok(answer) => records.extend(answer.records().iter().cloned()),
+            Err(remediation::EngineError::Unresolved { response, .. }) => {
+                failed = true;
+                records.extend(response.results);
+            }
+            Err(e) => return Err(format!("{name}: {e}")),
+        }
+    }
+    if cli.json {
+        println!("{}", to_json(&records)?);
+    } else {
+        for r in &records {
+            println!(
+                "{}\t{}\t{}\t{}\t{}",
+                r.account, r.control, r.resource, r.outcome, r.detail
+            );
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 impl Runner {
     fn reach(&self) -> &dyn Reach {
         match self {

@@ -17,6 +17,9 @@ pub struct Row {
     /// The fix's outcome (`fix` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
+    /// The mode the remediation policy chose for the fix (`fix` only, when a fix was due).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<remediation::policy::Mode>,
     /// The state now.
     pub after: &'static str,
     pub detail: String,
@@ -69,6 +72,7 @@ pub fn rows(scan: &[OutcomeRecord], fixed: Option<&[OutcomeRecord]>) -> Vec<Row>
                     region: s.region.clone(),
                     before: state(s.outcome),
                     outcome: Some(f.outcome),
+                    mode: f.mode,
                     after: state(f.outcome),
                     detail: f.detail.clone(),
                     open: is_open(f.outcome),
@@ -80,6 +84,7 @@ pub fn rows(scan: &[OutcomeRecord], fixed: Option<&[OutcomeRecord]>) -> Vec<Row>
                     region: s.region.clone(),
                     before: state(s.outcome),
                     outcome: None,
+                    mode: None,
                     after: state(s.outcome),
                     detail: s.detail.clone(),
                     open: is_open(s.outcome),
