@@ -193,15 +193,21 @@ pub async fn evaluate<C: Control>(control: &C, request: &Request<'_>) -> Evaluat
     };
     let evaluation = match held_back(control, request, &inspected, &before, &actions, &reason).await
     {
-        Some(held) => held,
-        None => match control.apply(request.resource, &plan, request.scope).await {
-            Err(e) => refused(control, request, &inspected, e, &reason).await,
+        Err(held) => held,
+        Ok(mode) => match control.apply(request.resource, &plan, request.scope).await {
+            Err(e) => Evaluation {
+                mode,
+                ..refused(control, request, &inspected, e, &reason).await
+            },
             Ok(()) => {
                 let fixed = verified(
                     control, request, &inspected, &before, &plan, actions, reason,
                 )
                 .await;
-                counted(control, request, fixed).await
+                Evaluation {
+                    mode,
+                    ..counted(control, request, fixed).await
+                }
             }
         },
     };
@@ -380,8 +386,10 @@ impl Inspected {
 }
 
 /// The per-resource policy before a write, in order: the opt-in exemption tag (read only for a
-/// resource about to change; unreadable tags fail closed — never change what might be exempt),
-/// dry run, and a resource others keep undoing when `KEEP_FIXING_CONTESTED=false`. `None`: write.
+/// resource about to change, where the remediation policy honours it; unreadable tags fail closed
+/// — never change what might be exempt), dry run, the remediation policy's mode and limits
+/// ([`governed`]), and a resource others keep undoing when `KEEP_FIXING_CONTESTED=false`.
+/// `Ok(mode)`: write (in that mode, when governed); `Err`: the record instead.
 async fn held_back<C: Control>(
     control: &C,
     request: &Request<'_>,
@@ -389,7 +397,7 @@ async fn held_back<C: Control>(
     before: &C::State,
     actions: &[&'static str],
     reason: &str,
-) -> Option<Evaluation> {
+) -> Result<Option<Mode>, Evaluation> {
     let g = request.governed;
     let tag_honoured = g.is_none_or(|g| {
         g.current.policy.honours_exemption_tag(
@@ -405,7 +413,7 @@ async fn held_back<C: Control>(
         match control.tags(request.resource, before).await {
             Ok(tags) => tags.unwrap_or_default(),
             Err(e) => {
-                return Some(inspected.outcome(
+                return Err(inspected.outcome(
                     Outcome::Failed,
                     format!("cannot read the resource's tags, not changed: {e}"),
                 ))
@@ -416,14 +424,14 @@ async fn held_back<C: Control>(
     };
     if let Some(tag) = request.exempt_tag.filter(|_| tag_honoured) {
         if tag.matches(tags.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
-            return Some(inspected.outcome(
+            return Err(inspected.outcome(
                 Outcome::Exempt,
                 format!("exempt by tag {tag} (EXEMPT_TAG); would fix: {reason}"),
             ));
         }
     }
     if request.dry_run {
-        return Some(Evaluation {
+        return Err(Evaluation {
             actions: actions.to_vec(),
             ..inspected.outcome(
                 Outcome::WouldRemediate,
@@ -431,12 +439,13 @@ async fn held_back<C: Control>(
             )
         });
     }
-    if let Some(g) = g {
-        if let Some(held) = governed(control, request, g, inspected, &tags, actions, reason).await {
-            return Some(held);
-        }
-    }
-    let tracker = request.contested.filter(|t| !t.policy.keep_fixing)?;
+    let mode = match g {
+        Some(g) => Some(governed(control, request, g, inspected, &tags, actions, reason).await?),
+        None => None,
+    };
+    let Some(tracker) = request.contested.filter(|t| !t.policy.keep_fixing) else {
+        return Ok(mode);
+    };
     let arn = inspected
         .canonical
         .as_ref()
@@ -450,8 +459,9 @@ async fn held_back<C: Control>(
         resource: &arn,
     };
     match tracker.fixes(subject).await {
-        Ok(fixes) if tracker.is_contested(fixes) => Some(Evaluation {
+        Ok(fixes) if tracker.is_contested(fixes) => Err(Evaluation {
             contested: true,
+            mode,
             ..inspected.outcome(
                 Outcome::Failed,
                 format!(
@@ -461,16 +471,17 @@ async fn held_back<C: Control>(
                 ),
             )
         }),
-        Ok(_) => None,
+        Ok(_) => Ok(mode),
         // Unknown: fix it (the safer side for a security control), and say so.
         Err(e) => {
             tracing::warn!(error = %e, resource = %arn, "contested count unavailable; fixing");
-            None
+            Ok(mode)
         }
     }
 }
 
-/// The policy's mode for a resource about to change, then its blast-radius limit. `None`: write.
+/// The policy's mode for a resource about to change, then its blast-radius limit, then (in
+/// `approve` mode with a human's approval) the proposal. `Ok(mode)`: write.
 async fn governed<C: Control>(
     control: &C,
     request: &Request<'_>,
@@ -479,7 +490,7 @@ async fn governed<C: Control>(
     tags: &[(String, String)],
     actions: &[&'static str],
     reason: &str,
-) -> Option<Evaluation> {
+) -> Result<Mode, Evaluation> {
     let spec = control.spec();
     let held = |outcome: Outcome, mode: Mode, detail: String| Evaluation {
         actions: actions.to_vec(),
@@ -487,7 +498,7 @@ async fn governed<C: Control>(
         ..inspected.outcome(outcome, detail)
     };
     if let Err(why) = g.organizational_units {
-        return Some(held(
+        return Err(held(
             Outcome::WouldRemediate,
             Mode::Notify,
             format!(
@@ -497,39 +508,33 @@ async fn governed<C: Control>(
         ));
     }
     let tags: std::collections::BTreeMap<String, String> = tags.iter().cloned().collect();
-    let chosen = g
-        .current
-        .policy
-        .mode(&subject(g, spec.id, request, &tags));
+    let chosen = g.current.policy.mode(&subject(g, spec.id, request, &tags));
     let by = rule_name(chosen.rule);
     match chosen.mode {
         Mode::Off => {
-            return Some(held(
+            return Err(held(
                 Outcome::Off,
                 Mode::Off,
                 format!("off by the remediation policy ({by}); would fix: {reason}"),
             ))
         }
         Mode::Notify => {
-            return Some(held(
+            return Err(held(
                 Outcome::WouldRemediate,
                 Mode::Notify,
                 format!("notify by the remediation policy ({by}): would fix: {reason}"),
             ))
         }
-        Mode::Approve => {
-            if let Some(pending) = approval(control, request, g, inspected, actions, reason).await {
-                return Some(Evaluation {
-                    mode: Some(Mode::Approve),
-                    ..pending
-                });
-            }
+        // Not approved: proposed (or still waiting), no write.
+        Mode::Approve if g.approved_by.is_none() => {
+            return Err(approve_held(control, request, g, inspected, actions, reason).await)
         }
-        Mode::Enforce => {}
+        Mode::Approve | Mode::Enforce => {}
     }
+    // The limit before an approval is taken up: a proposal held back by it stays pending.
     let limit = g.current.policy.limits.writes(spec.id);
     if !g.writes.take(spec.id, limit) {
-        return Some(Evaluation {
+        return Err(Evaluation {
             limited: true,
             ..held(
                 Outcome::WouldRemediate,
@@ -542,7 +547,33 @@ async fn governed<C: Control>(
             )
         });
     }
-    None
+    if chosen.mode == Mode::Approve {
+        if let Some(pending) = approval(control, request, g, inspected, actions, reason).await {
+            return Err(Evaluation {
+                mode: Some(Mode::Approve),
+                ..pending
+            });
+        }
+    }
+    Ok(chosen.mode)
+}
+
+/// A proposal (new, or one still waiting), recorded in `approve` mode.
+async fn approve_held<C: Control>(
+    control: &C,
+    request: &Request<'_>,
+    g: &Governed<'_>,
+    inspected: &Inspected,
+    actions: &[&'static str],
+    reason: &str,
+) -> Evaluation {
+    let held = approval(control, request, g, inspected, actions, reason)
+        .await
+        .unwrap_or_else(|| inspected.outcome(Outcome::Failed, "no proposal recorded".to_owned()));
+    Evaluation {
+        mode: Some(Mode::Approve),
+        ..held
+    }
 }
 
 /// `approve`: a fix a human approved (this run's `approved_by`) is applied when its proposal is
@@ -591,7 +622,9 @@ async fn approval<C: Control>(
             };
             return match store.put(&approved).await {
                 Ok(()) => None,
-                Err(e) => failed(format!("cannot record the approval of {id}, not changed: {e}")),
+                Err(e) => failed(format!(
+                    "cannot record the approval of {id}, not changed: {e}"
+                )),
             };
         }
         (Some(_), _, Some(_)) => {
@@ -761,7 +794,7 @@ async fn verified<C: Control>(
         before: inspected.before.clone(),
         after,
         contested: false,
-        mode: request.governed.map(|_| Mode::Enforce),
+        mode: None,
         limited: false,
         quiet: false,
     }
