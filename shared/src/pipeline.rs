@@ -149,7 +149,7 @@ pub async fn evaluate<C: Control>(control: &C, request: &Request<'_>) -> Evaluat
     let mut expired_exception = None;
     if let Some(g) = request.governed {
         match excepted(g, spec.id, request, &request.resource.arn) {
-            Err(exempt) => return exempt,
+            Err(exempt) => return *exempt,
             Ok(note) => expired_exception = note,
         }
         if let Some(off) = off_without_a_call(g, spec.id, request) {
@@ -177,7 +177,7 @@ pub async fn evaluate<C: Control>(control: &C, request: &Request<'_>) -> Evaluat
                 return Evaluation {
                     resource: inspected.canonical.clone(),
                     before: inspected.before.clone(),
-                    ..exempt
+                    ..*exempt
                 }
             }
             Ok(note) => expired_exception = expired_exception.or(note),
@@ -227,20 +227,20 @@ fn excepted(
     control: &str,
     request: &Request<'_>,
     arn: &str,
-) -> Result<Option<String>, Evaluation> {
+) -> Result<Option<String>, Box<Evaluation>> {
     match g
         .current
         .policy
         .exception(control, &request.scope.account, arn, g.now)
     {
         None => Ok(None),
-        Some((i, e, false)) => Err(Evaluation::new(
+        Some((i, e, false)) => Err(Box::new(Evaluation::new(
             Outcome::Exempt,
             format!(
                 "exception {i} of the remediation policy: {} (owner {}, until {})",
                 e.reason, e.owner, e.expires
             ),
-        )),
+        ))),
         Some((i, e, true)) => Ok(Some(format!(
             "exception {i} of the remediation policy ({}, owner {}) expired at {} and no longer applies",
             e.reason, e.owner, e.expires
@@ -413,10 +413,14 @@ async fn held_back<C: Control>(
         match control.tags(request.resource, before).await {
             Ok(tags) => tags.unwrap_or_default(),
             Err(e) => {
-                return Err(inspected.outcome(
-                    Outcome::Failed,
-                    format!("cannot read the resource's tags, not changed: {e}"),
-                ))
+                let what = if request.exempt_tag.is_some() && tag_honoured {
+                    "check EXEMPT_TAG"
+                } else {
+                    "read the tags the remediation policy's rules name"
+                };
+                return Err(
+                    inspected.outcome(Outcome::Failed, format!("cannot {what}, not changed: {e}"))
+                );
             }
         }
     } else {

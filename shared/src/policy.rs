@@ -337,7 +337,9 @@ impl Policy {
     /// Whether any rule or the exemption tag's scope names organizational units (an account's
     /// must then be known).
     pub fn names_organizational_units(&self) -> bool {
-        self.rules.iter().any(|r| !r.organizational_units.is_empty())
+        self.rules
+            .iter()
+            .any(|r| !r.organizational_units.is_empty())
             || self
                 .exemption_tag
                 .as_ref()
@@ -415,7 +417,10 @@ impl Policy {
             }
             accounts(&here("accounts"), &e.accounts)?;
             if e.resources.is_empty() {
-                return Err(invalid(here("resources"), "an exception names its resources"));
+                return Err(invalid(
+                    here("resources"),
+                    "an exception names its resources",
+                ));
             }
             for (j, r) in e.resources.iter().enumerate() {
                 if !r.starts_with("arn:") {
@@ -430,7 +435,10 @@ impl Policy {
             }
             for (field, value) in [("reason", &e.reason), ("owner", &e.owner)] {
                 if value.trim().is_empty() {
-                    return Err(invalid(here(field), format!("an exception needs its {field}")));
+                    return Err(invalid(
+                        here(field),
+                        format!("an exception needs its {field}"),
+                    ));
                 }
             }
             e.expires_at = parse_time(&e.expires).ok_or_else(|| {
@@ -443,8 +451,16 @@ impl Policy {
                 )
             })?;
         }
-        let limits = std::iter::once(("limits.writesPerInvocation".to_owned(), self.limits.writes_per_invocation))
-            .chain(self.limits.controls.iter().map(|(c, n)| (format!("limits.controls.{c}"), *n)));
+        let limits = std::iter::once((
+            "limits.writesPerInvocation".to_owned(),
+            self.limits.writes_per_invocation,
+        ))
+        .chain(
+            self.limits
+                .controls
+                .iter()
+                .map(|(c, n)| (format!("limits.controls.{c}"), *n)),
+        );
         for (path, n) in limits {
             if !(1..=10_000).contains(&n) {
                 return Err(invalid(path, format!("{n} is not a limit from 1 to 10000")));
@@ -456,7 +472,10 @@ impl Policy {
         if !(1..=720).contains(&self.approval.expires_after_hours) {
             return Err(invalid(
                 "approval.expiresAfterHours",
-                format!("{} is not from 1 to 720 hours", self.approval.expires_after_hours),
+                format!(
+                    "{} is not from 1 to 720 hours",
+                    self.approval.expires_after_hours
+                ),
             ));
         }
         if let Some(scope) = &self.exemption_tag {
@@ -568,14 +587,35 @@ impl Policy {
 pub fn parse_time(text: &str) -> Option<i64> {
     use aws_smithy_types::date_time::{DateTime, Format};
     let text = text.trim();
-    let full = if text.len() == 10 {
-        format!("{text}T00:00:00Z")
-    } else {
-        text.to_owned()
+    if text.len() == 10 {
+        return DateTime::from_str(&format!("{text}T00:00:00Z"), Format::DateTime)
+            .ok()
+            .map(|t| t.secs());
+    }
+    // A numeric offset (`+02:00`), which the SDK's reader does not take: read the time as UTC,
+    // then take the offset away.
+    let (utc, offset) = match text.len().checked_sub(6).map(|i| text.split_at(i)) {
+        Some((time, zone))
+            if zone.is_char_boundary(3)
+                && matches!(&zone[..1], "+" | "-")
+                && &zone[3..4] == ":" =>
+        {
+            let hours: i64 = zone[1..3].parse().ok()?;
+            let minutes: i64 = zone[4..6].parse().ok()?;
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let secs = hours * 3600 + minutes * 60;
+            (
+                format!("{time}Z"),
+                if &zone[..1] == "+" { secs } else { -secs },
+            )
+        }
+        _ => (text.to_owned(), 0),
     };
-    DateTime::from_str(&full, Format::DateTime)
+    DateTime::from_str(&utc, Format::DateTime)
         .ok()
-        .map(|t| t.secs())
+        .map(|t| t.secs() - offset)
 }
 
 impl Rule {
@@ -944,5 +984,443 @@ mod tests {
         ));
         let again = Policy::parse(&serde_json::to_string(&p).unwrap(), CONTROLS).unwrap();
         assert_eq!(again, p);
+    }
+
+    const DOCUMENTED_CONTROLS: &[&str] = &[
+        "s3-bucket-public-access-block",
+        "s3-bucket-tls-only",
+        "sagemaker-notebook-guard",
+    ];
+
+    /// 2027-06-30T00:00:00Z.
+    const JUNE_30_2027: i64 = 1_814_313_600;
+
+    #[test]
+    fn the_documented_example_parses() {
+        let doc: String = include_str!("policy.rs")
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```json"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| l.trim_start_matches("//!"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let p = Policy::parse(&doc, DOCUMENTED_CONTROLS).unwrap();
+        assert_eq!(p.default_mode, Mode::Notify);
+        assert_eq!(p.rules.len(), 3);
+        assert_eq!(p.exceptions.len(), 1);
+        assert_eq!(p.exceptions[0].expires_at(), JUNE_30_2027);
+        assert_eq!(p.limits.writes("s3-bucket-tls-only"), 10);
+        assert_eq!(p.limits.writes("sagemaker-notebook-guard"), 25);
+        assert_eq!(p.approval.expires_after_hours, 72);
+        assert_eq!(
+            p.exemption_tag,
+            Some(TagScope {
+                accounts: vec!["111122223333".into()],
+                organizational_units: Vec::new(),
+            })
+        );
+        assert!(!p.security_hub.update_findings_not_fixed);
+    }
+
+    #[test]
+    fn the_new_fields_default_to_enforcing_everything_within_the_default_limits() {
+        let p = policy(r#"{"version": 1}"#);
+        assert!(p.exceptions.is_empty());
+        assert_eq!(p.limits, Limits::default());
+        assert_eq!(p.limits.writes_per_invocation, Limits::DEFAULT_WRITES);
+        assert_eq!(Limits::DEFAULT_WRITES, 25);
+        assert_eq!(p.approval.expires_after_hours, 72);
+        assert_eq!(p.exemption_tag, None);
+        assert!(!p.security_hub.update_findings_not_fixed);
+        assert_eq!(p, Policy::enforce_everything());
+        assert!(!p.names_organizational_units());
+        assert!(!p.reads_tags());
+    }
+
+    #[test]
+    fn every_new_field_parses() {
+        let p = policy(&format!(
+            r#"{{"version": 1,
+                "exceptions": [
+                    {{"accounts": ["111122223333", "444455556666"],
+                      "resources": ["arn:aws:s3:::public-site-*", "arn:aws:s3:::docs"],
+                      "controls": ["s3-bucket-tls-only"],
+                      "reason": "static web site", "owner": "web@example.com",
+                      "expires": "2027-06-30"}},
+                    {{"accounts": ["111122223333"], "resources": ["arn:aws:kms:*"],
+                      "reason": "migration", "owner": "kms@example.com",
+                      "expires": "2027-06-30T10:30:00Z"}}
+                ],
+                "limits": {{"writesPerInvocation": 5, "controls": {{"kms-key-rotation": 100}}}},
+                "approval": {{"expiresAfterHours": 720}},
+                "exemptionTag": {{"accounts": ["111122223333"], "organizationalUnits": ["{SANDBOX}"]}},
+                "securityHub": {{"updateFindingsNotFixed": true}}}}"#
+        ));
+        let e = &p.exceptions[0];
+        assert_eq!(e.accounts, ["111122223333", "444455556666"]);
+        assert_eq!(e.controls, ["s3-bucket-tls-only"]);
+        assert_eq!(
+            (e.reason.as_str(), e.owner.as_str()),
+            ("static web site", "web@example.com")
+        );
+        assert_eq!(e.expires, "2027-06-30");
+        assert_eq!(e.expires_at(), JUNE_30_2027);
+        assert!(p.exceptions[1].controls.is_empty(), "every control");
+        assert_eq!(
+            p.exceptions[1].expires_at(),
+            JUNE_30_2027 + 10 * 3600 + 1800
+        );
+        assert_eq!(p.limits.writes_per_invocation, 5);
+        assert_eq!(p.limits.writes("kms-key-rotation"), 100);
+        assert_eq!(p.limits.writes("s3-bucket-tls-only"), 5);
+        assert_eq!(p.approval.expires_after_hours, 720);
+        let scope = p.exemption_tag.as_ref().unwrap();
+        assert_eq!(scope.accounts, ["111122223333"]);
+        assert_eq!(scope.organizational_units, [SANDBOX]);
+        assert!(p.security_hub.update_findings_not_fixed);
+        assert!(
+            p.names_organizational_units(),
+            "the exemption tag's scope names OUs"
+        );
+        // And back.
+        let again = Policy::parse(&serde_json::to_string(&p).unwrap(), CONTROLS).unwrap();
+        assert_eq!(again, p);
+    }
+
+    #[test]
+    fn the_bounds_of_limits_and_approval_are_accepted() {
+        for (doc, n) in [
+            (r#"{"version": 1, "limits": {"writesPerInvocation": 1}}"#, 1),
+            (
+                r#"{"version": 1, "limits": {"writesPerInvocation": 10000}}"#,
+                10_000,
+            ),
+        ] {
+            assert_eq!(policy(doc).limits.writes("kms-key-rotation"), n);
+        }
+        for hours in [1, 720] {
+            let doc = format!(r#"{{"version": 1, "approval": {{"expiresAfterHours": {hours}}}}}"#);
+            assert_eq!(policy(&doc).approval.expires_after_hours, hours);
+        }
+    }
+
+    #[test]
+    fn a_per_control_limit_overrides_the_invocations() {
+        let limits = Limits {
+            writes_per_invocation: 3,
+            controls: BTreeMap::from([("s3-bucket-tls-only".to_owned(), 1)]),
+        };
+        assert_eq!(limits.writes("s3-bucket-tls-only"), 1);
+        assert_eq!(limits.writes("kms-key-rotation"), 3);
+        assert_eq!(Limits::default().writes("anything"), Limits::DEFAULT_WRITES);
+        let p =
+            policy(r#"{"version": 1, "limits": {"controls": {"sagemaker-notebook-guard": 2}}}"#);
+        assert_eq!(p.limits.writes("sagemaker-notebook-guard"), 2);
+        assert_eq!(p.limits.writes("kms-key-rotation"), Limits::DEFAULT_WRITES);
+    }
+
+    #[test]
+    fn an_invalid_new_field_is_refused_naming_the_place() {
+        let exception = |fields: &str| format!(r#"{{"version": 1, "exceptions": [{{{fields}}}]}}"#);
+        let ok = r#""resources": ["arn:aws:s3:::b"], "reason": "r", "owner": "o", "expires": "2027-06-30""#;
+        let cases: Vec<(String, &str, &str)> = vec![
+            (
+                exception(&format!(r#""accounts": [], {ok}"#)),
+                "exceptions[0].accounts",
+                "names its accounts",
+            ),
+            (
+                exception(&format!(r#""accounts": ["1111"], {ok}"#)),
+                "exceptions[0].accounts[0]",
+                "not an account id",
+            ),
+            (
+                exception(
+                    r#""accounts": ["111122223333"], "resources": [], "reason": "r", "owner": "o", "expires": "2027-06-30""#,
+                ),
+                "exceptions[0].resources",
+                "names its resources",
+            ),
+            (
+                exception(
+                    r#""accounts": ["111122223333"], "resources": ["public-site-*"], "reason": "r", "owner": "o", "expires": "2027-06-30""#,
+                ),
+                "exceptions[0].resources[0]",
+                "not an ARN pattern",
+            ),
+            (
+                exception(&format!(
+                    r#""accounts": ["111122223333"], "controls": ["s3-tls"], {ok}"#
+                )),
+                "exceptions[0].controls[0]",
+                "unknown control `s3-tls`",
+            ),
+            (
+                exception(
+                    r#""accounts": ["111122223333"], "resources": ["arn:aws:s3:::b"], "reason": " ", "owner": "o", "expires": "2027-06-30""#,
+                ),
+                "exceptions[0].reason",
+                "needs its reason",
+            ),
+            (
+                exception(
+                    r#""accounts": ["111122223333"], "resources": ["arn:aws:s3:::b"], "reason": "r", "owner": "", "expires": "2027-06-30""#,
+                ),
+                "exceptions[0].owner",
+                "needs its owner",
+            ),
+            (
+                exception(
+                    r#""accounts": ["111122223333"], "resources": ["arn:aws:s3:::b"], "reason": "r", "owner": "o", "expires": "next summer""#,
+                ),
+                "exceptions[0].expires",
+                "`next summer` is not a time",
+            ),
+            (
+                exception(
+                    r#""accounts": ["111122223333"], "resources": ["arn:aws:s3:::b"], "reason": "r", "owner": "o", "expires": "2027-02-30""#,
+                ),
+                "exceptions[0].expires",
+                "is not a time",
+            ),
+            (
+                exception(
+                    r#""accounts": ["111122223333"], "resources": ["arn:aws:s3:::b"], "reason": "r", "owner": "o""#,
+                ),
+                "exceptions[0]",
+                "missing field `expires`",
+            ),
+            (
+                exception(&format!(
+                    r#""accounts": ["111122223333"], "note": "x", {ok}"#
+                )),
+                "exceptions[0].note",
+                "unknown field `note`",
+            ),
+            (
+                r#"{"version": 1, "limits": {"controls": {"x": 3}}}"#.to_owned(),
+                "limits.controls.x",
+                "unknown control `x`",
+            ),
+            (
+                r#"{"version": 1, "limits": {"controls": {"kms-key-rotation": 0}}}"#.to_owned(),
+                "limits.controls.kms-key-rotation",
+                "0 is not a limit from 1 to 10000",
+            ),
+            (
+                r#"{"version": 1, "limits": {"writesPerInvocation": 0}}"#.to_owned(),
+                "limits.writesPerInvocation",
+                "0 is not a limit",
+            ),
+            (
+                r#"{"version": 1, "limits": {"writesPerInvocation": 10001}}"#.to_owned(),
+                "limits.writesPerInvocation",
+                "10001 is not a limit",
+            ),
+            (
+                r#"{"version": 1, "limits": {"writesPerInvocation": -1}}"#.to_owned(),
+                "limits.writesPerInvocation",
+                "invalid value",
+            ),
+            (
+                r#"{"version": 1, "approval": {"expiresAfterHours": 0}}"#.to_owned(),
+                "approval.expiresAfterHours",
+                "0 is not from 1 to 720 hours",
+            ),
+            (
+                r#"{"version": 1, "approval": {"expiresAfterHours": 721}}"#.to_owned(),
+                "approval.expiresAfterHours",
+                "721 is not from 1 to 720 hours",
+            ),
+            (
+                r#"{"version": 1, "exemptionTag": {"organizationalUnits": ["sandbox"]}}"#
+                    .to_owned(),
+                "exemptionTag.organizationalUnits[0]",
+                "not an organizational unit",
+            ),
+            (
+                r#"{"version": 1, "exemptionTag": {"accounts": ["111122223333", "me"]}}"#
+                    .to_owned(),
+                "exemptionTag.accounts[1]",
+                "`me` is not an account id",
+            ),
+            (
+                r#"{"version": 1, "securityHub": {"updateFindingsNotFixed": "yes"}}"#.to_owned(),
+                "securityHub.updateFindingsNotFixed",
+                "expected a boolean",
+            ),
+        ];
+        for (text, path, reason) in &cases {
+            let e = Policy::parse(text, CONTROLS).unwrap_err();
+            assert_eq!(&e.path, path, "{text}: {e}");
+            assert!(e.reason.contains(reason), "{text}: {e}");
+            assert!(e.to_string().contains(&format!("at `{path}`")), "{e}");
+        }
+    }
+
+    #[test]
+    fn times_are_rfc_3339_or_a_date_at_the_start_of_its_day() {
+        assert_eq!(parse_time("2027-06-30"), Some(JUNE_30_2027));
+        assert_eq!(parse_time("2027-06-30T00:00:00Z"), Some(JUNE_30_2027));
+        assert_eq!(
+            parse_time("2027-06-30T10:30:00Z"),
+            Some(JUNE_30_2027 + 10 * 3600 + 1800)
+        );
+        assert_eq!(parse_time(" 2027-06-30 "), Some(JUNE_30_2027), "trimmed");
+        assert_eq!(
+            parse_time("2027-06-30T00:00:00.500Z"),
+            Some(JUNE_30_2027),
+            "fractions of a second"
+        );
+        assert_eq!(parse_time("1970-01-01"), Some(0));
+        for not in [
+            "",
+            "2027",
+            "30/06/2027",
+            "2027-6-30",
+            "2027-06-30T25:00:00Z",
+            "soon",
+        ] {
+            assert_eq!(parse_time(not), None, "{not}");
+        }
+    }
+
+    #[test]
+    #[ignore = "bug: parse_time (policy.rs) refuses an RFC 3339 time with a numeric offset \
+                (aws-smithy-types Format::DateTime reads only `Z`), so `exceptions[i].expires` \
+                documented as RFC 3339 rejects `2027-06-30T12:30:00+02:00`"]
+    fn a_time_with_an_offset_is_the_instant_it_names() {
+        // RFC 3339 allows a numeric offset: 12:30 at +02:00 is 10:30 UTC.
+        assert_eq!(
+            parse_time("2027-06-30T12:30:00+02:00"),
+            Some(JUNE_30_2027 + 10 * 3600 + 1800)
+        );
+    }
+
+    fn exceptions_policy() -> Policy {
+        policy(
+            r#"{"version": 1, "exceptions": [
+                {"accounts": ["111122223333"], "resources": ["arn:aws:s3:::site-*"],
+                 "controls": ["s3-bucket-tls-only"], "reason": "old", "owner": "a",
+                 "expires": "2020-01-01"},
+                {"accounts": ["111122223333"], "resources": ["arn:aws:s3:::site-?"],
+                 "reason": "reviewed", "owner": "b", "expires": "2027-06-30"}
+            ]}"#,
+        )
+    }
+
+    #[test]
+    fn an_active_exception_is_found_before_an_expired_one() {
+        let p = exceptions_policy();
+        let before = JUNE_30_2027 - 1;
+        let (i, e, expired) = p
+            .exception(
+                "s3-bucket-tls-only",
+                "111122223333",
+                "arn:aws:s3:::site-a",
+                before,
+            )
+            .unwrap();
+        assert_eq!((i, e.owner.as_str(), expired), (1, "b", false));
+        // Only the expired one names this resource: reported as expired.
+        let (i, e, expired) = p
+            .exception(
+                "s3-bucket-tls-only",
+                "111122223333",
+                "arn:aws:s3:::site-ab",
+                before,
+            )
+            .unwrap();
+        assert_eq!((i, e.reason.as_str(), expired), (0, "old", true));
+        // From its expiry on, the second no longer applies either.
+        let (i, _, expired) = p
+            .exception(
+                "s3-bucket-tls-only",
+                "111122223333",
+                "arn:aws:s3:::site-a",
+                JUNE_30_2027,
+            )
+            .unwrap();
+        assert_eq!((i, expired), (0, true));
+        assert!(p.exceptions[1].expired(JUNE_30_2027));
+        assert!(!p.exceptions[1].expired(JUNE_30_2027 - 1));
+    }
+
+    #[test]
+    fn an_exception_covers_only_its_accounts_resources_and_controls() {
+        let p = exceptions_policy();
+        let now = JUNE_30_2027 - 1;
+        // The second names no control: every control.
+        assert_eq!(
+            p.exception(
+                "kms-key-rotation",
+                "111122223333",
+                "arn:aws:s3:::site-a",
+                now
+            )
+            .map(|(i, _, expired)| (i, expired)),
+            Some((1, false))
+        );
+        // The first names a control: not another.
+        assert!(p
+            .exception(
+                "kms-key-rotation",
+                "111122223333",
+                "arn:aws:s3:::site-ab",
+                now
+            )
+            .is_none());
+        // The same bucket name in another account.
+        assert!(p
+            .exception(
+                "s3-bucket-tls-only",
+                "444455556666",
+                "arn:aws:s3:::site-a",
+                now
+            )
+            .is_none());
+        // A name its patterns do not match.
+        assert!(p
+            .exception(
+                "s3-bucket-tls-only",
+                "111122223333",
+                "arn:aws:s3:::other",
+                now
+            )
+            .is_none());
+        assert!(p.exceptions[1].covers("kms-key-rotation", "111122223333", "arn:aws:s3:::site-z"));
+        assert!(!p.exceptions[1].covers("kms-key-rotation", "111122223333", "arn:aws:s3:::site-"));
+    }
+
+    #[test]
+    fn the_exemption_tag_is_honoured_where_the_document_says_else_in_the_own_account() {
+        let none = policy(r#"{"version": 1}"#);
+        assert!(none.honours_exemption_tag("111122223333", &[], true));
+        assert!(!none.honours_exemption_tag("444455556666", &[], false));
+        let scoped = policy(&format!(
+            r#"{{"version": 1, "exemptionTag": {{"accounts": ["444455556666"],
+                "organizationalUnits": ["{SANDBOX}"]}}}}"#
+        ));
+        let ous = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(scoped.honours_exemption_tag("444455556666", &[], false));
+        assert!(scoped.honours_exemption_tag("777788889999", &ous(&[SANDBOX, ROOT]), false));
+        assert!(!scoped.honours_exemption_tag("777788889999", &ous(&[PROD, ROOT]), false));
+        // Once the document says where, the function's own account is one place like any other.
+        assert!(!scoped.honours_exemption_tag("111122223333", &ous(&[PROD, ROOT]), true));
+        let nowhere = policy(r#"{"version": 1, "exemptionTag": {}}"#);
+        assert!(!nowhere.honours_exemption_tag("111122223333", &[], true));
+    }
+
+    #[test]
+    fn what_a_document_needs_read_is_known_from_it() {
+        let p = policy(r#"{"version": 1, "rules": [{"mode": "off", "tags": {"k": "v"}}]}"#);
+        assert!(p.reads_tags());
+        assert!(!p.names_organizational_units());
+        let p = policy(&format!(
+            r#"{{"version": 1, "rules": [{{"mode": "off", "organizationalUnits": ["{ROOT}"]}}]}}"#
+        ));
+        assert!(!p.reads_tags());
+        assert!(p.names_organizational_units());
     }
 }

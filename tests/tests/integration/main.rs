@@ -7,6 +7,7 @@ mod cloudtrail_logging;
 mod config_remediation;
 mod escalation;
 mod faults;
+mod governance;
 mod guardduty_detector;
 mod hub_destinations;
 mod kms_key_deletion;
