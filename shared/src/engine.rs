@@ -188,7 +188,9 @@ impl Engine {
         // run has the same one; unreadable and never read: the run fails and is retried).
         let current = match (&self.governance, ignored) {
             (Some(g), false) => Some(g.current().await.map_err(|e| {
-                EngineError::infrastructure(format!("the remediation policy could not be read: {e}"))
+                EngineError::infrastructure(format!(
+                    "the remediation policy could not be read: {e}"
+                ))
             })?),
             _ => None,
         };
@@ -342,15 +344,13 @@ impl Engine {
         trigger: &str,
     ) -> Vec<OutcomeRecord> {
         stream::iter(targets)
-            .map(|target| {
-                async move {
-                    match target {
-                        Ok(target) => {
-                            self.run_one(&target, governed, trigger, dry_run, scope)
-                                .await
-                        }
-                        Err(record) => *record,
+            .map(|target| async move {
+                match target {
+                    Ok(target) => {
+                        self.run_one(&target, governed, trigger, dry_run, scope)
+                            .await
                     }
+                    Err(record) => *record,
                 }
             })
             .buffered(self.settings.concurrency)

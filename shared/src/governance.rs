@@ -144,7 +144,10 @@ impl Governance {
         let proposals = settings
             .approvals_table
             .clone()
-            .map(|table| Proposals::DynamoDb { client: dynamodb, table });
+            .map(|table| Proposals::DynamoDb {
+                client: dynamodb,
+                table,
+            });
         Self {
             ssm: settings.parameter.is_some().then_some(ssm),
             organizations: settings.parameter.is_some().then_some(organizations),
@@ -326,9 +329,12 @@ impl Governance {
             .into_iter()
             .filter(|(v, _)| *v < newest)
             .find_map(|(v, text)| {
-                Policy::parse(&text, &self.controls)
-                    .ok()
-                    .map(|p| (p, format!("parameter {name} version {v} (the last valid one)")))
+                Policy::parse(&text, &self.controls).ok().map(|p| {
+                    (
+                        p,
+                        format!("parameter {name} version {v} (the last valid one)"),
+                    )
+                })
             })
     }
 
@@ -462,7 +468,10 @@ pub fn proposal_id(control: &str, account: &str, region: &str, resource: &str) -
 
 /// Whether `id` could be a proposal id.
 pub fn is_proposal_id(id: &str) -> bool {
-    id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    id.len() == 16
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 /// Where proposals are kept.

@@ -38,7 +38,8 @@ pub struct Settings {
     pub in_member_account: bool,
     /// The policy's reader, built once with the first engine and shared by every engine built
     /// from these settings (a hub's in every account and region): one cache, one store.
-    pub governor: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<crate::governance::Governance>>>,
+    pub governor:
+        std::sync::Arc<std::sync::OnceLock<std::sync::Arc<crate::governance::Governance>>>,
 }
 
 impl Settings {
