@@ -382,11 +382,11 @@ fn a_security_hub_custom_action_approves_the_findings_resources() {
     );
     assert_eq!(
         i.approved_by.as_deref(),
-        Some("Security Hub custom action `Approve ai-guard fix`")
+        Some("Security Hub custom action `ai-guard approve`")
     );
     assert_eq!(
         i.trigger.to_string(),
-        "security-hub-action:Approve ai-guard fix"
+        "security-hub-action:ai-guard approve"
     );
     // An imported finding approves nothing.
     assert_eq!(parse_file("securityhub-s3-8-failed.json").approved_by, None);
