@@ -535,31 +535,48 @@ async fn governed<C: Control>(
         }
         Mode::Approve | Mode::Enforce => {}
     }
-    // The limit before an approval is taken up: a proposal held back by it stays pending.
-    let limit = g.current.policy.limits.writes(spec.id);
-    if !g.writes.take(spec.id, limit) {
-        return Err(Evaluation {
-            limited: true,
-            ..held(
-                Outcome::WouldRemediate,
-                Mode::Notify,
-                format!(
-                    "blast-radius limit: {limit} writes of {} in one invocation reached, so \
-                     only notified; would fix: {reason}",
-                    spec.id
-                ),
-            )
-        });
-    }
+    // An approval takes its write from the limit only when its proposal holds (inside).
     if chosen.mode == Mode::Approve {
-        if let Some(pending) = approval(control, request, g, inspected, actions, reason).await {
-            return Err(Evaluation {
-                mode: Some(Mode::Approve),
-                ..pending
-            });
-        }
+        return match approval(control, request, g, inspected, actions, reason).await {
+            Some(held) => Err(Evaluation {
+                mode: held.mode.or(Some(Mode::Approve)),
+                ..held
+            }),
+            None => Ok(Mode::Approve),
+        };
     }
-    Ok(chosen.mode)
+    match limited(control, g, inspected, actions, reason) {
+        Some(held) => Err(held),
+        None => Ok(chosen.mode),
+    }
+}
+
+/// Past the control's blast-radius limit in this run: the record of a fix only notified.
+/// `None`: one write taken from the limit.
+fn limited<C: Control>(
+    control: &C,
+    g: &Governed<'_>,
+    inspected: &Inspected,
+    actions: &[&'static str],
+    reason: &str,
+) -> Option<Evaluation> {
+    let id = control.spec().id;
+    let limit = g.current.policy.limits.writes(id);
+    if g.writes.take(id, limit) {
+        return None;
+    }
+    Some(Evaluation {
+        limited: true,
+        actions: actions.to_vec(),
+        mode: Some(Mode::Notify),
+        ..inspected.outcome(
+            Outcome::WouldRemediate,
+            format!(
+                "blast-radius limit: {limit} writes of {id} in one invocation reached, so only \
+                 notified; would fix: {reason}"
+            ),
+        )
+    })
 }
 
 /// A proposal (new, or one still waiting), recorded in `approve` mode.
@@ -619,6 +636,13 @@ async fn approval<C: Control>(
         .filter(|p| p.status == Status::Pending && g.now < p.expires_at);
     let why_again = match (g.approved_by, &existing, live) {
         (Some(by), _, Some(p)) if p.before == before => {
+            // Held back by the limit, the proposal stays pending for the next run.
+            if let Some(held) = limited(control, g, inspected, actions, reason) {
+                return Some(Evaluation {
+                    detail: format!("approved, but {}", held.detail),
+                    ..held
+                });
+            }
             let approved = Proposal {
                 status: Status::Approved,
                 approved_by: Some(by.to_owned()),

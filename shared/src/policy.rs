@@ -587,6 +587,9 @@ impl Policy {
 pub fn parse_time(text: &str) -> Option<i64> {
     use aws_smithy_types::date_time::{DateTime, Format};
     let text = text.trim();
+    if !text.is_ascii() {
+        return None;
+    }
     if text.len() == 10 {
         return DateTime::from_str(&format!("{text}T00:00:00Z"), Format::DateTime)
             .ok()
@@ -600,8 +603,14 @@ pub fn parse_time(text: &str) -> Option<i64> {
                 && matches!(&zone[..1], "+" | "-")
                 && &zone[3..4] == ":" =>
         {
-            let hours: i64 = zone[1..3].parse().ok()?;
-            let minutes: i64 = zone[4..6].parse().ok()?;
+            let digits = |s: &str| {
+                s.bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| s.parse::<i64>().ok())
+                    .flatten()
+            };
+            let hours = digits(&zone[1..3])?;
+            let minutes = digits(&zone[4..6])?;
             if hours > 23 || minutes > 59 {
                 return None;
             }
@@ -1287,13 +1296,50 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "bug: parse_time (policy.rs) refuses an RFC 3339 time with a numeric offset \
-                (aws-smithy-types Format::DateTime reads only `Z`), so `exceptions[i].expires` \
-                documented as RFC 3339 rejects `2027-06-30T12:30:00+02:00`"]
     fn a_time_with_an_offset_is_the_instant_it_names() {
         // RFC 3339 allows a numeric offset: 12:30 at +02:00 is 10:30 UTC.
         assert_eq!(
             parse_time("2027-06-30T12:30:00+02:00"),
+            Some(JUNE_30_2027 + 10 * 3600 + 1800)
+        );
+    }
+
+    #[test]
+    fn a_time_that_is_not_ascii_is_refused_without_a_panic() {
+        for text in [
+            "2027-06-30T00:00:00\u{20ac}:00",
+            "2027-06-30T00:00:00\u{e9}0:00",
+            "2027-06-30T00:00:00\u{20ac}:00a",
+        ] {
+            let read = std::panic::catch_unwind(|| parse_time(text));
+            assert!(matches!(read, Ok(None)), "{text}: {read:?}");
+            let doc = format!(
+                r#"{{"version": 1, "exceptions": [{{"accounts": ["111122223333"],
+                    "resources": ["arn:aws:s3:::b"], "reason": "r", "owner": "o",
+                    "expires": "{text}"}}]}}"#
+            );
+            let parsed =
+                std::panic::catch_unwind(|| Policy::parse(&doc, CONTROLS).map_err(|e| e.path));
+            assert_eq!(
+                parsed.ok(),
+                Some(Err("exceptions[0].expires".to_owned())),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_offset_is_two_digits_of_hours_and_of_minutes() {
+        for text in [
+            "2027-06-30T12:30:00+-1:00",
+            "2027-06-30T12:30:00++1:00",
+            "2027-06-30T12:30:00+02:-1",
+        ] {
+            assert_eq!(parse_time(text), None, "{text}");
+        }
+        assert_eq!(parse_time("2027-06-30T12:30:00+24:00"), None);
+        assert_eq!(
+            parse_time("2027-06-30T08:00:00-02:30"),
             Some(JUNE_30_2027 + 10 * 3600 + 1800)
         );
     }
