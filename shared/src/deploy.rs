@@ -12,7 +12,8 @@ use std::fmt::Write;
 use crate::aws::{IamResource, Implied, Operation};
 use crate::config_rule::PUT_EVALUATIONS;
 use crate::control::ControlSpec;
-use crate::functions::{Function, FUNCTIONS};
+use crate::functions::{Function, CONTROL_IDS, FUNCTIONS};
+use crate::governance;
 
 /// The member template, relative to the repository.
 pub const MEMBER_TEMPLATE: &str = "member-template.yaml";
@@ -195,8 +196,15 @@ pub fn enable_parameters() -> String {
     out
 }
 
+/// Whether Security Hub findings reach `f` (its controls name Security Hub controls).
+fn has_security_hub_controls(f: &Function) -> bool {
+    f.specs.iter().any(|s| !s.security_hub_controls.is_empty())
+}
+
 /// Each function's conditions: `<Stem>On` (deployed), `Hub<Stem>On` (deployed in a hub), and
-/// `Notify<Stem>On` (deployed, with notifications), `<Stem>Rules` (its AWS Config rules created); `AnyRemediation` when any rule is.
+/// `Notify<Stem>On` (deployed, with notifications), `<Stem>Rules` (its AWS Config rules created),
+/// `Approve<Stem>On` (deployed, with the Security Hub approval action); `AnyRemediation` when any
+/// rule is.
 pub fn function_conditions() -> String {
     let mut out = String::new();
     let mut rules = Vec::new();
@@ -206,6 +214,12 @@ pub fn function_conditions() -> String {
             out,
             "  {stem}On: !Equals [!Ref Enable{logical}, \"true\"]\n  Hub{stem}On: !And [!Condition Hub, !Condition {stem}On]\n  Notify{stem}On: !And [!Condition Notify, !Condition {stem}On]"
         );
+        if has_security_hub_controls(f) {
+            let _ = writeln!(
+                out,
+                "  Approve{stem}On: !And [!Condition SecurityHubApproval, !Condition {stem}On]"
+            );
+        }
         if has_config_rules(f) {
             let _ = writeln!(
                 out,
@@ -219,6 +233,20 @@ pub fn function_conditions() -> String {
     );
     let _ = writeln!(out, "  AnyRemediation: !Or [{}]", rules.join(", "));
     out
+}
+
+/// `ApprovalControls`' pattern: each item one of the registry's control ids, or nothing (the
+/// default: no control in `approve` mode). An id the document may not name would make the
+/// functions refuse the whole document; a quote would break its JSON.
+pub fn approval_controls_pattern() -> String {
+    format!(
+        "    AllowedPattern: \"({})\"\n    ConstraintDescription: each a control id - {}.\n",
+        std::iter::once("")
+            .chain(CONTROL_IDS.iter().copied())
+            .collect::<Vec<_>>()
+            .join("|"),
+        CONTROL_IDS.join(", ")
+    )
 }
 
 /// The assertion that some function is deployed.
@@ -454,6 +482,7 @@ pub fn template_blocks() -> Vec<Block> {
         ("function outputs", function_outputs()),
         ("config rules", config_rules()),
         ("member role name", hub_member_role_name()),
+        ("approval controls pattern", approval_controls_pattern()),
     ] {
         blocks.push(Block {
             name: name.to_owned(),
@@ -532,8 +561,8 @@ pub fn with_blocks(template: &str, blocks: &[Block]) -> Result<String, String> {
     Ok(out)
 }
 
-/// What a function's member role may do: its controls' operations (their tag reads included,
-/// for `EXEMPT_TAG`) and answering AWS Config in the member account.
+/// What a function's member role may do: its controls' operations (their tag reads included: a
+/// policy rule or `EXEMPT_TAG` may name tags) and answering AWS Config in the member account.
 fn member_operations(function: &Function) -> Vec<Operation> {
     let mut ops: Vec<Operation> = function
         .specs
@@ -543,6 +572,44 @@ fn member_operations(function: &Function) -> Vec<Operation> {
         .collect();
     ops.push(PUT_EVALUATIONS);
     ops
+}
+
+/// What a governed function calls besides its controls (every function built by
+/// [`crate::functions`] is governed): the policy document's parameter, the proposals' table, and an
+/// account's organizational units.
+pub fn governance_operations() -> Vec<Operation> {
+    vec![
+        governance::GET_PARAMETER,
+        governance::GET_PARAMETER_HISTORY,
+        governance::LIST_PARENTS,
+        governance::GET_PROPOSAL,
+        governance::PUT_PROPOSAL,
+    ]
+}
+
+/// The governance operations on an ARN pattern, granted on the stack's own resources: the
+/// parameter `RemediationPolicy` names (its name starts with `/`, which its ARN does not repeat:
+/// `…:parameter/<stack>/remediation-policy`) and `ApprovalsTable`.
+fn governed(out: &mut String) {
+    let ops = governance_operations();
+    let on = |service: &str| -> Vec<&str> {
+        ops.iter()
+            .filter(|o| o.service == service && matches!(o.resource, IamResource::Arn(_)))
+            .map(|o| o.permission)
+            .collect()
+    };
+    out.push_str("              # The remediation policy document: this stack's parameter only.\n");
+    let _ = writeln!(out, "              - Sid: RemediationPolicy");
+    let _ = writeln!(out, "                Effect: Allow");
+    actions(out, &on("ssm"));
+    out.push_str(
+        "                Resource: !Sub arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${RemediationPolicy}\n",
+    );
+    out.push_str("              # The fixes proposed for approval.\n");
+    let _ = writeln!(out, "              - Sid: Proposals");
+    let _ = writeln!(out, "                Effect: Allow");
+    actions(out, &on("dynamodb"));
+    out.push_str("                Resource: !GetAtt ApprovalsTable.Arn\n");
 }
 
 /// An operation's ARN pattern as the member role grants it: in every region of its account.
@@ -602,25 +669,19 @@ fn actions(out: &mut String, actions: &[&str]) {
 }
 
 /// The statements of a role of `function` at `place`: one per declared resource pattern, then
-/// what the operations imply, then the actions without resource type on `*`. A member role may
-/// read tags always (its hub's `EXEMPT_TAG` is not known there); a function's role only with
-/// `ExemptTag` set.
+/// what the operations imply, then the actions without resource type on `*`. Both roles read the
+/// controls' tags always: a policy rule may name resource tags (and `EXEMPT_TAG`), so the tags of a
+/// resource are read before it is changed. A function's role also reads the remediation policy
+/// and keeps the proposals ([`governed`]), and finds an account's organizational units.
 fn statements(function: &Function, place: Place) -> String {
-    let ops = member_operations(function);
-    let tag_reads: Vec<&str> = function
-        .specs
-        .iter()
-        .filter_map(|s| s.tag_operation.map(|o| o.permission))
-        .filter(|p| {
-            !function
-                .specs
-                .iter()
-                .flat_map(|s| s.operations.iter())
-                .any(|o| o.permission == *p)
-        })
-        .collect();
-    let conditional =
-        |permission: &str| place == Place::Function && tag_reads.contains(&permission);
+    let mut ops = member_operations(function);
+    if place == Place::Function {
+        ops.extend(
+            governance_operations()
+                .into_iter()
+                .filter(|o| !matches!(o.resource, IamResource::Arn(_))),
+        );
+    }
     let mut scoped: Vec<(&str, Vec<&str>)> = Vec::new();
     let mut unscoped: Vec<&str> = Vec::new();
     for op in &ops {
@@ -639,43 +700,9 @@ fn statements(function: &Function, place: Place) -> String {
     }
     let mut out = String::new();
     for (pattern, list) in &scoped {
-        let (always, only_tagged): (Vec<&str>, Vec<&str>) =
-            list.iter().partition(|p| !conditional(p));
-        if always.is_empty() {
-            // Only tag reads: the whole statement exists with `ExemptTag`.
-            let _ = writeln!(out, "              - !If");
-            let _ = writeln!(out, "                - ExemptByTag");
-            let _ = writeln!(out, "                - Sid: {}", sid(pattern));
-            let _ = writeln!(out, "                  Effect: Allow");
-            let _ = writeln!(
-                out,
-                "                  Action: [{}]",
-                only_tagged.join(", ")
-            );
-            let _ = writeln!(
-                out,
-                "                  Resource: {}",
-                granted_arn(pattern, place)
-            );
-            let _ = writeln!(out, "                - !Ref AWS::NoValue");
-            continue;
-        }
         let _ = writeln!(out, "              - Sid: {}", sid(pattern));
         let _ = writeln!(out, "                Effect: Allow");
-        if only_tagged.is_empty() {
-            actions(&mut out, &always);
-        } else {
-            let _ = writeln!(out, "                Action:");
-            for a in &always {
-                let _ = writeln!(out, "                  - {a}");
-            }
-            for a in &only_tagged {
-                let _ = writeln!(
-                    out,
-                    "                  - !If [ExemptByTag, {a}, !Ref AWS::NoValue]"
-                );
-            }
-        }
+        actions(&mut out, list);
         if place == Place::Function && pattern.contains("{region}") {
             let _ = writeln!(
                 out,
@@ -809,6 +836,7 @@ fn granted_arn(pattern: &str, place: Place) -> String {
 pub fn function_resources(f: &Function) -> String {
     let mut out = String::new();
     function(&mut out, f);
+    approval_rule(&mut out, f);
     role(&mut out, f);
     queues_and_alarms(&mut out, f);
     // The END marker follows the last resource directly.
@@ -839,6 +867,10 @@ fn function(out: &mut String, f: &Function) {
           MEMBER_ROLE_NAME: !If [Hub, !Sub \"${{MemberRolePath}}${{MemberRoleName}}-{short}\", \"\"]
           OWN_ROLE_ARN: !GetAtt {logical}Role.Arn
           SWEEP_QUEUE_URL: !If [Hub, !Ref Sweeps{stem}, \"\"]
+          # The remediation policy document (edited in Parameter Store, no stack update) and the
+          # fixes proposed for approval.
+          POLICY_PARAMETER: !Ref RemediationPolicy
+          APPROVALS_TABLE: !Ref ApprovalsTable
 ",
         description = f.deploy.description,
     );
@@ -963,12 +995,7 @@ fn config_compliance(out: &mut String, f: &Function) {
 
 /// The Security Hub rules (both finding formats) for the function's controls.
 fn security_hub(out: &mut String, f: &Function) {
-    let mut controls: Vec<&str> = Vec::new();
-    for spec in f.specs {
-        for c in spec.security_hub_controls {
-            push_new(&mut controls, c);
-        }
-    }
+    let controls = security_hub_controls(f);
     if controls.is_empty() {
         return;
     }
@@ -1014,6 +1041,65 @@ fn security_hub(out: &mut String, f: &Function) {
                   # Resolved or suppressed findings are a human's or ours: only open ones.
                   status: [New, In Progress]
 "
+    );
+}
+
+/// The Security Hub controls of `f`'s controls, each once, in order.
+fn security_hub_controls(f: &Function) -> Vec<&'static str> {
+    let mut controls: Vec<&str> = Vec::new();
+    for spec in f.specs {
+        for c in spec.security_hub_controls {
+            push_new(&mut controls, c);
+        }
+    }
+    controls
+}
+
+/// The rule that takes the approval custom action (`ApproveFixAction`) on findings of the
+/// function's Security Hub controls to the function: a human approved their proposed fixes. A
+/// plain rule, not one of the function's events: it exists only with the action
+/// (`SecurityHubApprovalAction`). Its target retries as the function's other rules do (EventBridge's
+/// defaults); what the function then fails goes to its dead-letter queue.
+fn approval_rule(out: &mut String, f: &Function) {
+    if !has_security_hub_controls(f) {
+        return;
+    }
+    let (stem, logical, name) = (f.stem, f.logical, f.name);
+    let _ = write!(
+        out,
+        "  {logical}ApproveFix:
+    Condition: Approve{stem}On
+    Type: AWS::Events::Rule
+    Properties:
+      Description: ai-guard - a human approved the fixes {name} proposed for these findings (Security Hub custom action).
+      # The custom action's events are on the default bus of the account and region of the action.
+      EventPattern:
+        source: [aws.securityhub]
+        detail-type: [Security Hub Findings - Custom Action]
+        resources: [!Ref ApproveFixAction]
+        detail:
+          findings:
+            # An administrator's findings include its members' and linked regions': a hub acts on
+            # them (through the member roles), a single account on its own only.
+            AwsAccountId: !If [Hub, [{{exists: true}}], [!Ref AWS::AccountId]]
+            Region: !If [Hub, [{{exists: true}}], [!Ref AWS::Region]]
+            Compliance:
+              SecurityControlId: [{controls}]
+      Targets:
+        - Id: function
+          Arn: !GetAtt {logical}Function.Arn
+
+  {logical}ApproveFixPermission:
+    Condition: Approve{stem}On
+    Type: AWS::Lambda::Permission
+    Properties:
+      Action: lambda:InvokeFunction
+      FunctionName: !GetAtt {logical}Function.Arn
+      Principal: events.amazonaws.com
+      SourceArn: !GetAtt {logical}ApproveFix.Arn
+
+",
+        controls = security_hub_controls(f).join(", "),
     );
 }
 
@@ -1063,7 +1149,8 @@ fn role(out: &mut String, f: &Function) {
 {statements}",
         statements = statements(f, Place::Function)
     );
-    if f.specs.iter().any(|s| !s.security_hub_controls.is_empty()) {
+    governed(out);
+    if has_security_hub_controls(f) {
         out.push_str(
             "              - Sid: CloseSecurityHubFindings
                 Effect: Allow
@@ -1223,6 +1310,46 @@ fn notification_alarm(out: &mut String, f: &Function) {
     );
 }
 
+/// The alarm on fixes a blast-radius limit held back (the policy's `limits`; the
+/// `limit_reached` metric, one per control), summed over the function's controls.
+fn limit_alarm(out: &mut String, f: &Function) {
+    let (stem, logical, name) = (f.stem, f.logical, f.name);
+    let _ = write!(
+        out,
+        "  {logical}LimitReachedAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Condition: {stem}On
+    Properties:
+      AlarmDescription: {name} held fixes back at the remediation policy's limit of writes per invocation (they were recorded as notify; see the function's log group for \"blast-radius limit\").
+      Metrics:
+        - Id: limited
+          Expression: SUM(METRICS())
+          Label: fixes held back by a limit
+          ReturnData: true
+"
+    );
+    for (i, spec) in f.specs.iter().enumerate() {
+        let _ = write!(
+            out,
+            "        - Id: control{i}
+          ReturnData: false
+          MetricStat: {{Metric: {{Namespace: ai-guard, MetricName: {metric}, Dimensions: [{{Name: Control, Value: {id}}}]}}, Period: 300, Stat: Sum}}
+",
+            metric = crate::metrics::LIMIT_REACHED,
+            id = spec.id
+        );
+    }
+    out.push_str(
+        "      EvaluationPeriods: 1
+      Threshold: 0
+      ComparisonOperator: GreaterThanThreshold
+      TreatMissingData: notBreaching
+      AlarmActions: !If [Notify, [!Ref NotificationTopic], !Ref AWS::NoValue]
+
+",
+    );
+}
+
 fn queues_and_alarms(out: &mut String, f: &Function) {
     let (stem, logical, name, short) = (f.stem, f.logical, f.name, f.short);
     let _ = write!(
@@ -1304,6 +1431,7 @@ fn queues_and_alarms(out: &mut String, f: &Function) {
         ],
     );
     notification_alarm(out, f);
+    limit_alarm(out, f);
     alarm(
         out,
         &format!("{logical}ErrorsAlarm"),

@@ -194,6 +194,20 @@ RETURN_VALUES = {
         lambda n, props, c: n,
         {"EventSourceMappingArn": lambda n, props, c: f"arn:{c['partition']}:lambda:{c['region']}:{c['account']}:event-source-mapping:{n}"},
     ),
+    # Ref: the parameter's name (its Name, else "CFN-<logical id>-<suffix>"); Type; Value.
+    "AWS::SSM::Parameter": (
+        lambda props, ctx: props.get("Name") or f"CFN-{ctx['logical']}-" + hashlib.sha1(f"{ctx['stack']}/{ctx['logical']}".encode()).hexdigest()[:12].upper(),
+        lambda n, props, c: n,
+        {"Type": lambda n, props, c: props["Type"],
+         "Value": lambda n, props, c: props["Value"]},
+    ),
+    # Ref: the custom action's ARN, arn:<partition>:securityhub:<region>:<account>:action/custom/<Id>
+    # (its primary identifier, ActionTargetArn, as in the custom action events' `resources`).
+    "AWS::SecurityHub::ActionTarget": (
+        lambda props, ctx: props["Id"],
+        lambda n, props, c: f"arn:{c['partition']}:securityhub:{c['region']}:{c['account']}:action/custom/{n}",
+        {"ActionTargetArn": lambda n, props, c: f"arn:{c['partition']}:securityhub:{c['region']}:{c['account']}:action/custom/{n}"},
+    ),
     "AWS::CloudWatch::Alarm": (
         _named("AlarmName", 255),
         lambda n, props, c: n,
@@ -353,8 +367,8 @@ def parameters(template, given):
         if "AllowedValues" in p and raw not in [str(x) for x in p["AllowedValues"]]:
             raise Refused(f"Parameter '{name}' must be one of AllowedValues")
         # A CommaDelimitedList's pattern must match each value of the list (CloudFormation user
-        # guide, "Parameters": AllowedPattern).
-        items = raw.split(",") if kind == "CommaDelimitedList" else [raw]
+        # guide, "Parameters": AllowedPattern), each value space-trimmed ("Parameters": Type).
+        items = [x.strip() for x in raw.split(",")] if kind == "CommaDelimitedList" else [raw]
         if "AllowedPattern" in p and not all(re.fullmatch(p["AllowedPattern"], x) for x in items):
             raise Refused(fail)
         if ("MaxLength" in p and len(raw) > int(p["MaxLength"])) or ("MinLength" in p and len(raw) < int(p["MinLength"])):
@@ -366,7 +380,7 @@ def parameters(template, given):
                 raise Refused(f"Parameter '{name}' must be a number")
             if ("MinValue" in p and number < float(p["MinValue"])) or ("MaxValue" in p and number > float(p["MaxValue"])):
                 raise Refused(fail)
-        values[name] = raw.split(",") if kind == "CommaDelimitedList" else raw
+        values[name] = items if kind == "CommaDelimitedList" else raw
     unknown = set(given) - set(template.get("Parameters", {}))
     if unknown:
         raise Refused(f"Parameters: {sorted(unknown)} do not exist in the template")

@@ -26,9 +26,12 @@ const PLATFORM: &[&str] = &[
     "sqs:GetQueueAttributes",
 ];
 
-/// Every function of the registry, every optional feature on (the template's maximal grants).
+/// Every function of the registry, every optional feature on (the template's maximal grants),
+/// governed as the template deploys it (the policy parameter and the proposals' table).
 async fn engines() -> Vec<(&'static str, Engine)> {
     let pairs = [
+        ("POLICY_PARAMETER", "/ai-guard/remediation-policy"),
+        ("APPROVALS_TABLE", "ai-guard-ApprovalsTable-0123456789AB"),
         (
             "NOTIFY_TOPIC_ARN",
             "arn:aws:sns:us-east-1:123456789012:ai-guard",
@@ -303,6 +306,7 @@ async fn every_grant_names_a_resource_type_its_action_takes() {
         remediation::contested::PUT,
         remediation::contested::UPDATE,
     ]);
+    declared.extend(remediation::deploy::governance_operations());
     for f in ["s3-public-access-block", "bedrock-invocation-logging"] {
         declared.extend(hub_operations(f).await);
     }

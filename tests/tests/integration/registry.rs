@@ -161,7 +161,10 @@ fn set<'a>(items: impl IntoIterator<Item = &'a str>) -> BTreeSet<String> {
 #[test]
 fn the_template_deploys_the_registry_with_the_patterns_its_specs_declare() {
     // Every optional rule on: the customer-key rule needs AI data buckets named.
-    let t = resolve(&[("AiDataBuckets", "ai-*")]);
+    let t = resolve(&[
+        ("AiDataBuckets", "ai-*"),
+        ("SecurityHubApprovalAction", "true"),
+    ]);
     let resources = t["resources"].as_object().expect("resources");
     let deployed: BTreeSet<String> = resources
         .values()
@@ -174,6 +177,13 @@ fn the_template_deploys_the_registry_with_the_patterns_its_specs_declare() {
         })
         .collect();
     assert_eq!(deployed, set(FUNCTIONS.iter().map(|f| f.name)));
+    // The Security Hub custom action that approves proposed fixes.
+    let action = resources
+        .values()
+        .find(|r| r["Type"] == "AWS::SecurityHub::ActionTarget")
+        .and_then(|r| r["Ref"].as_str())
+        .expect("the approval custom action")
+        .to_owned();
     for function in FUNCTIONS {
         let arn = resources
             .values()
@@ -269,6 +279,20 @@ fn the_template_deploys_the_registry_with_the_patterns_its_specs_declare() {
             .flat_map(|p| strings(&p["detail"]["findings"]["compliance"]["control"]))
             .collect();
         assert_eq!(v2, sh, "{name}: compliance.control (Findings Imported V2)");
+        // The approval custom action on findings of the same controls, that action's events only.
+        let approvals = of("Security Hub Findings - Custom Action");
+        let approved: BTreeSet<String> = approvals
+            .iter()
+            .flat_map(|p| strings(&p["detail"]["findings"]["Compliance"]["SecurityControlId"]))
+            .collect();
+        assert_eq!(approved, sh, "{name}: SecurityControlId (custom action)");
+        for p in &approvals {
+            assert_eq!(
+                strings(&p["resources"]),
+                set([action.as_str()]),
+                "{name}: the custom action's events only"
+            );
+        }
         // State-change events.
         let declared = set(specs
             .iter()

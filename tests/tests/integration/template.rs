@@ -22,7 +22,8 @@ use integration_tests::template::{function_by_binary, resolve, resolve_many, rol
 use integration_tests::{emulator, operation_resource, Recorder, ACCOUNT, REGION};
 use remediation::env::Lookup;
 use remediation::hub::{Hub, HubSettings, ASSUME_ROLE, SEND_SWEEPS};
-use remediation::{functions, Engine, Settings};
+use remediation::policy::{Mode, Policy};
+use remediation::{contested, functions, governance, Engine, Settings};
 use serde_json::Value;
 
 /// Parameter sets a user may deploy with, by name.
@@ -170,6 +171,12 @@ const REFUSED: &[(&[(&str, &str)], &str)] = &[
         &[("OrganizationalUnits", "ou-ab12-cdefgh34")],
         "need MemberRoleName",
     ),
+    (
+        &[("ApprovalControls", "s3-bucket-tls-only,no-such-control")],
+        "each a control id",
+    ),
+    (&[("WritesPerInvocation", "0")], "WritesPerInvocation"),
+    (&[("ApprovalExpiryHours", "721")], "ApprovalExpiryHours"),
 ];
 
 fn deployable(name: &str, params: &[(&str, &str)]) -> Value {
@@ -500,11 +507,35 @@ async fn calls_in_region(
             format!("arn:aws:securityhub:{REGION}:{ACCOUNT}:hub/default")
         } else if op.service == "sns" {
             vars["NOTIFY_TOPIC_ARN"].clone()
-        } else if op.service == "dynamodb" {
+        } else if op.service == "ssm" {
+            // The policy document: this stack's parameter, read in the function's own region
+            // (its name starts with `/`, which the ARN does not repeat).
             format!(
-                "arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{}",
-                vars["CONTESTED_TABLE"]
+                "arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{}",
+                vars["POLICY_PARAMETER"]
             )
+        } else if op.service == "dynamodb" {
+            // The same GetItem/PutItem serve the proposals' table and the contested counts':
+            // each table whose component declares the operation.
+            let counts = vars
+                .get("CONTESTED_TABLE")
+                .filter(|t| !t.is_empty())
+                .filter(|_| {
+                    op == contested::UPDATE
+                        || op == contested::PUT
+                        || (op == contested::GET && vars["KEEP_FIXING_CONTESTED"] == "false")
+                });
+            let proposals = vars
+                .get("APPROVALS_TABLE")
+                .filter(|t| !t.is_empty())
+                .filter(|_| op == governance::GET_PROPOSAL || op == governance::PUT_PROPOSAL);
+            let tables: Vec<&String> = counts.into_iter().chain(proposals).collect();
+            assert!(!tables.is_empty(), "{name}: {logical}: {op:?} on no table");
+            for table in tables {
+                let arn = format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}");
+                check(op.permission, &arn, vec![]);
+            }
+            continue;
         } else {
             let control = engine
                 .controls()
@@ -1269,4 +1300,272 @@ fn event_patterns_fit_eventbridges_default_size() {
             );
         }
     }
+}
+
+/// The remediation policy document as CloudFormation writes it (`RemediationPolicy`'s `Value`,
+/// resolved: `Fn::Join`, `Fn::If` on an empty `ApprovalControls`), parsed as the functions parse it.
+fn starting_policy(name: &str, t: &Value) -> (String, Policy) {
+    let parameters = of_type(t, "AWS::SSM::Parameter");
+    assert_eq!(parameters.len(), 1, "{name}: {parameters:?}");
+    let (_, parameter) = parameters[0];
+    let text = parameter["Properties"]["Value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name}: the policy parameter has no text value"));
+    let policy = Policy::parse(text, functions::CONTROL_IDS)
+        .unwrap_or_else(|e| panic!("{name}: the functions refuse the starting policy {text}: {e}"));
+    let parameter_name = parameter["Ref"]
+        .as_str()
+        .expect("parameter name")
+        .to_owned();
+    (parameter_name, policy)
+}
+
+/// Governed remediation: every function is given this stack's policy parameter and proposals'
+/// table, and its role reads exactly that parameter and reads and writes exactly that table; the
+/// starting document CloudFormation writes is one the functions accept, and says what the
+/// parameters say.
+#[test]
+fn every_function_is_governed_by_the_stacks_own_policy_and_proposals() {
+    let hub = DEPLOYABLE
+        .iter()
+        .find(|(n, _)| *n == "organization hub")
+        .expect("variant")
+        .1;
+    let mut variants: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        ("defaults", vec![]),
+        (
+            "approval of two controls",
+            vec![
+                ("RemediationMode", "notify"),
+                (
+                    "ApprovalControls",
+                    "s3-bucket-public-access-block, kms-key-rotation",
+                ),
+                ("WritesPerInvocation", "10"),
+                ("ApprovalExpiryHours", "24"),
+            ],
+        ),
+        (
+            "everything off but one control in approve mode",
+            vec![
+                ("RemediationMode", "off"),
+                ("ApprovalControls", "guardduty-detector"),
+                ("SecurityHubApprovalAction", "false"),
+            ],
+        ),
+    ];
+    variants.push(("organization hub", hub.to_vec()));
+    for (name, params) in &variants {
+        let t = deployable(name, params);
+        let (parameter_name, policy) = starting_policy(name, &t);
+        assert_eq!(parameter_name, "/ai-guard/remediation-policy", "{name}");
+        let given = |key: &str| params.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+        let mode = match given("RemediationMode").unwrap_or("enforce") {
+            "notify" => Mode::Notify,
+            "approve" => Mode::Approve,
+            "off" => Mode::Off,
+            _ => Mode::Enforce,
+        };
+        assert_eq!(policy.default_mode, mode, "{name}");
+        let approved: Vec<String> = given("ApprovalControls")
+            .map(|c| c.split(',').map(|c| c.trim().to_owned()).collect())
+            .unwrap_or_default();
+        if approved.is_empty() {
+            assert!(policy.rules.is_empty(), "{name}: {:?}", policy.rules);
+        } else {
+            assert_eq!(policy.rules.len(), 1, "{name}: {:?}", policy.rules);
+            assert_eq!(policy.rules[0].mode, Mode::Approve, "{name}");
+            assert_eq!(policy.rules[0].controls, approved, "{name}");
+        }
+        let number =
+            |key: &str, default: u32| given(key).map_or(default, |v| v.parse().expect("a number"));
+        assert_eq!(
+            policy.limits.writes_per_invocation,
+            number("WritesPerInvocation", 25),
+            "{name}"
+        );
+        assert_eq!(
+            policy.approval.expires_after_hours,
+            number("ApprovalExpiryHours", 72),
+            "{name}"
+        );
+        let (_, table) = of_type(&t, "AWS::DynamoDB::Table")
+            .into_iter()
+            .find(|(l, _)| *l == "ApprovalsTable")
+            .unwrap_or_else(|| panic!("{name}: no ApprovalsTable"));
+        let p = &table["Properties"];
+        assert_eq!(
+            p["KeySchema"],
+            serde_json::json!([{"AttributeName": "id", "KeyType": "HASH"}]),
+            "{name}"
+        );
+        assert_eq!(
+            p["TimeToLiveSpecification"],
+            serde_json::json!({"AttributeName": "expires_at", "Enabled": true}),
+            "{name}"
+        );
+        let table_name = table["Ref"].as_str().expect("table name");
+        let table_arn = table["Attributes"]["Arn"].as_str().expect("table arn");
+        let parameter_arn = format!("arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{parameter_name}");
+        let functions = of_type(&t, "AWS::Lambda::Function");
+        assert!(!functions.is_empty(), "{name}");
+        for (logical, function) in functions {
+            let vars = env_of(function);
+            assert_eq!(
+                vars.get("POLICY_PARAMETER").map(String::as_str),
+                Some(parameter_name.as_str()),
+                "{name}: {logical}"
+            );
+            assert_eq!(
+                vars.get("APPROVALS_TABLE").map(String::as_str),
+                Some(table_name),
+                "{name}: {logical}"
+            );
+            let role_arn = function["Properties"]["Role"].as_str().expect("role");
+            let identity = role_policies(by_value(&t, role_arn));
+            let decide = |action: &str, resource: &str| {
+                let req = Request {
+                    principal: Principal::Role(role_arn),
+                    action,
+                    resource,
+                    context: vec![],
+                };
+                evaluate(&identity, None, &req, ACCOUNT, false)
+            };
+            let other_parameter = format!("arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/other/policy");
+            for op in [governance::GET_PARAMETER, governance::GET_PARAMETER_HISTORY] {
+                let what = format!("{name}: {logical} {} on {parameter_arn}", op.permission);
+                allowed(&what, decide(op.permission, &parameter_arn));
+                assert_eq!(
+                    decide(op.permission, &other_parameter),
+                    Decision::ImplicitDeny,
+                    "{name}: {logical} {} on another parameter",
+                    op.permission
+                );
+            }
+            let other_table = format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/other");
+            for op in [governance::GET_PROPOSAL, governance::PUT_PROPOSAL] {
+                let what = format!("{name}: {logical} {} on {table_arn}", op.permission);
+                allowed(&what, decide(op.permission, table_arn));
+                assert_eq!(
+                    decide(op.permission, &other_table),
+                    Decision::ImplicitDeny,
+                    "{name}: {logical} {} on another table",
+                    op.permission
+                );
+            }
+        }
+        assert_eq!(
+            t["outputs"]["RemediationPolicyParameter"], parameter_name,
+            "{name}"
+        );
+        assert_eq!(t["outputs"]["ApprovalsTableName"], table_name, "{name}");
+    }
+}
+
+/// A refused policy version and fixes held back by a limit are alarmed on: one alarm on
+/// `policy_invalid` (no dimensions), and per function one on `limit_reached` of each of its controls.
+#[test]
+fn refused_policies_and_reached_limits_are_alarmed_on() {
+    let t = deployable("defaults", &[]);
+    let alarms = of_type(&t, "AWS::CloudWatch::Alarm");
+    let invalid: Vec<&str> = alarms
+        .iter()
+        .filter(|(_, a)| {
+            let p = &a["Properties"];
+            p["Namespace"] == remediation::metrics::NAMESPACE
+                && p["MetricName"] == governance::POLICY_INVALID
+                && p.get("Dimensions").is_none()
+                && p["Statistic"] == "Sum"
+                && p["Threshold"] == 1
+                && p["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        })
+        .map(|(l, _)| *l)
+        .collect();
+    assert_eq!(invalid, ["PolicyInvalidAlarm"]);
+    for f in functions::FUNCTIONS {
+        let logical = format!("{}LimitReachedAlarm", f.logical);
+        let (_, alarm) = alarms
+            .iter()
+            .find(|(l, _)| **l == logical)
+            .unwrap_or_else(|| panic!("{logical}"));
+        let metrics = alarm["Properties"]["Metrics"].as_array().expect("metrics");
+        assert!(metrics.len() <= remediation::deploy::ALARM_METRICS_MAX + 1);
+        let watched: std::collections::BTreeSet<&str> = metrics
+            .iter()
+            .filter(|m| {
+                m["MetricStat"]["Metric"]["MetricName"] == remediation::metrics::LIMIT_REACHED
+                    && m["MetricStat"]["Metric"]["Namespace"] == remediation::metrics::NAMESPACE
+            })
+            .filter_map(|m| m["MetricStat"]["Metric"]["Dimensions"][0]["Value"].as_str())
+            .collect();
+        assert_eq!(watched, f.specs.iter().map(|s| s.id).collect(), "{logical}");
+    }
+}
+
+/// Security Hub's custom action approves proposed fixes: where it is created, each function with
+/// Security Hub controls has a rule taking exactly that action's events (the action's ARN in the
+/// events' `resources`) to it, and EventBridge may invoke it; switched off, neither exists.
+#[test]
+fn the_approval_action_reaches_each_function_with_security_hub_controls() {
+    let t = deployable("with the action", &[("SecurityHubApprovalAction", "true")]);
+    let actions = of_type(&t, "AWS::SecurityHub::ActionTarget");
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    let (_, action) = actions[0];
+    assert_eq!(action["Properties"]["Id"], "AiGuardApprove");
+    // Security Hub user guide, "Creating a custom action": the name must be fewer than 20
+    // characters; the id at most 20 alphanumerics.
+    let action_name = action["Properties"]["Name"].as_str().expect("name");
+    assert!(action_name.chars().count() < 20, "{action_name}");
+    let action_arn = action["Ref"].as_str().expect("action arn");
+    assert_eq!(
+        action_arn,
+        format!("arn:aws:securityhub:{REGION}:{ACCOUNT}:action/custom/AiGuardApprove")
+    );
+    let rules = of_type(&t, "AWS::Events::Rule");
+    let permissions = of_type(&t, "AWS::Lambda::Permission");
+    for f in functions::FUNCTIONS {
+        let function = function_by_binary(&t, f.name);
+        let arn = function["Attributes"]["Arn"]
+            .as_str()
+            .expect("function arn");
+        let approving: Vec<&Value> = rules
+            .iter()
+            .filter(|(_, r)| {
+                pattern_of(r).is_some_and(|p| p["resources"] == serde_json::json!([action_arn]))
+            })
+            .filter(|(_, r)| r["Properties"]["Targets"][0]["Arn"] == arn)
+            .map(|(_, r)| *r)
+            .collect();
+        let has_controls = f.specs.iter().any(|s| !s.security_hub_controls.is_empty());
+        assert_eq!(approving.len(), usize::from(has_controls), "{}", f.name);
+        for rule in approving {
+            let pattern = pattern_of(rule).expect("pattern");
+            assert_eq!(pattern["source"], serde_json::json!(["aws.securityhub"]));
+            assert_eq!(
+                pattern["detail-type"],
+                serde_json::json!(["Security Hub Findings - Custom Action"])
+            );
+            let rule_arn = &rule["Attributes"]["Arn"];
+            assert!(
+                permissions.iter().any(|(_, p)| {
+                    let p = &p["Properties"];
+                    p["Principal"] == "events.amazonaws.com"
+                        && p["Action"] == "lambda:InvokeFunction"
+                        && p["FunctionName"] == arn
+                        && p["SourceArn"] == *rule_arn
+                }),
+                "{}: EventBridge may not invoke it for {rule_arn}",
+                f.name
+            );
+        }
+    }
+    // Off by default: creating the action fails where Security Hub is not enabled.
+    let off = deployable("defaults", &[]);
+    assert!(of_type(&off, "AWS::SecurityHub::ActionTarget").is_empty());
+    assert!(of_type(&off, "AWS::Events::Rule").iter().all(|(_, r)| {
+        pattern_of(r).is_none_or(|p| {
+            p["detail-type"] != serde_json::json!(["Security Hub Findings - Custom Action"])
+        })
+    }));
 }
