@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_ssm::types::ParameterType;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -109,6 +110,10 @@ pub struct Current {
 struct Cached {
     current: Arc<Current>,
     version: i64,
+    /// The text of that version: a parameter deleted and created again starts again at version 1
+    /// (Systems Manager user guide, "Working with parameter versions"), so the version alone does
+    /// not tell a new document from the one read before.
+    text: String,
     read: Instant,
 }
 
@@ -120,8 +125,10 @@ pub struct Governance {
     organizations: Option<aws_sdk_organizations::Client>,
     proposals: Option<Proposals>,
     cache: tokio::sync::Mutex<Option<Cached>>,
-    /// account → its organizational units (the nearest first, then the root), when read.
-    parents: tokio::sync::Mutex<HashMap<String, (Vec<String>, Instant)>>,
+    /// child (an account or an organizational unit) → its parent, when read. Kept per child, not
+    /// per account: the accounts of one OU share the walk above it, so a hub of 1,000 accounts
+    /// asks `ListParents` about each account and each OU once, not about every OU once per account.
+    parents: tokio::sync::Mutex<HashMap<String, (String, Instant)>>,
 }
 
 impl std::fmt::Debug for Governance {
@@ -179,6 +186,7 @@ impl Governance {
             cache: tokio::sync::Mutex::new(Some(Cached {
                 current,
                 version: 0,
+                text: String::new(),
                 read: Instant::now(),
             })),
         }
@@ -222,17 +230,19 @@ impl Governance {
             *cache = Some(Cached {
                 current: current.clone(),
                 version: 0,
+                text: String::new(),
                 read: Instant::now(),
             });
             return Ok(current);
         };
         let read = ssm.get_parameter().name(name).send().await;
-        let (text, version) = match read {
+        let (text, version, secure) = match read {
             Ok(out) => {
                 let p = out.parameter();
                 (
                     p.and_then(|p| p.value()).unwrap_or_default().to_owned(),
                     p.map(|p| p.version()).unwrap_or_default(),
+                    p.and_then(|p| p.r#type()) == Some(&ParameterType::SecureString),
                 )
             }
             Err(e) => {
@@ -249,13 +259,13 @@ impl Governance {
             }
         };
         if let Some(c) = cache.as_mut() {
-            if c.version == version {
+            if c.version == version && c.text == text {
                 c.read = Instant::now();
                 return Ok(c.current.clone());
             }
         }
         let source = format!("parameter {name} version {version}");
-        let current = match Policy::parse(&text, &self.controls) {
+        let current = match self.parse(&text, secure) {
             Ok(policy) => Arc::new(Current {
                 policy,
                 source,
@@ -290,9 +300,27 @@ impl Governance {
         *cache = Some(Cached {
             current: current.clone(),
             version,
+            text,
             read: Instant::now(),
         });
         Ok(current)
+    }
+
+    /// A version's text as a document. A `SecureString` parameter is refused without reading it:
+    /// `GetParameter` without `WithDecryption` returns its ciphertext (SSM API reference,
+    /// GetParameter), and the document is no secret — decrypting it would only add `kms:Decrypt`
+    /// on a key to every function's role.
+    fn parse(&self, text: &str, secure: bool) -> Result<Policy, PolicyError> {
+        if secure {
+            return Err(PolicyError {
+                path: String::new(),
+                reason:
+                    "the parameter is a SecureString, whose value is read encrypted: store the \
+                         remediation policy as a String parameter (it is not secret)"
+                        .to_owned(),
+            });
+        }
+        Policy::parse(text, &self.controls)
     }
 
     /// The newest version before `newest` that is valid, from the parameter's history.
@@ -311,11 +339,13 @@ impl Governance {
             .send();
         while let Some(page) = pages.next().await {
             match page {
-                Ok(page) => versions.extend(
-                    page.parameters()
-                        .iter()
-                        .map(|p| (p.version(), p.value().unwrap_or_default().to_owned())),
-                ),
+                Ok(page) => versions.extend(page.parameters().iter().map(|p| {
+                    (
+                        p.version(),
+                        p.value().unwrap_or_default().to_owned(),
+                        p.r#type() == Some(&ParameterType::SecureString),
+                    )
+                })),
                 Err(e) => {
                     let err = AwsError::from_sdk("ssm:GetParameterHistory", e);
                     tracing::warn!(target: "policy", parameter = %name, error = %err,
@@ -324,12 +354,14 @@ impl Governance {
                 }
             }
         }
-        versions.sort_by_key(|(v, _)| std::cmp::Reverse(*v));
+        // GetParameterHistory answers the (at most 100) kept versions in an order its reference
+        // does not promise: the newest valid one before `newest` is wanted.
+        versions.sort_by_key(|(v, _, _)| std::cmp::Reverse(*v));
         versions
             .into_iter()
-            .filter(|(v, _)| *v < newest)
-            .find_map(|(v, text)| {
-                Policy::parse(&text, &self.controls).ok().map(|p| {
+            .filter(|(v, _, _)| *v < newest)
+            .find_map(|(v, text, secure)| {
+                self.parse(&text, secure).ok().map(|p| {
                     (
                         p,
                         format!("parameter {name} version {v} (the last valid one)"),
@@ -339,38 +371,43 @@ impl Governance {
     }
 
     /// The organizational units `account` is in, the nearest first, then the root: read with
-    /// `ListParents` (from the management account or a delegated administrator) and kept for 15
-    /// minutes. Only asked for when the document names organizational units.
+    /// `ListParents` (from the management account or a delegated administrator), each child's
+    /// parent kept for 15 minutes. Only asked for when the document names organizational units.
     pub async fn organizational_units(&self, account: &str) -> Result<Vec<String>, AwsError> {
-        let mut parents = self.parents.lock().await;
-        if let Some((ous, read)) = parents.get(account) {
-            if read.elapsed() < OU_REFRESH {
-                return Ok(ous.clone());
-            }
-        }
         let Some(org) = &self.organizations else {
             return Ok(Vec::new());
         };
+        let mut parents = self.parents.lock().await;
         let mut path = Vec::new();
         let mut child = account.to_owned();
         // An organization is at most five OUs deep under its root.
         for _ in 0..6 {
-            let out = org
-                .list_parents()
-                .child_id(&child)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("organizations:ListParents", e))?;
-            let Some(parent) = out.parents().first().and_then(|p| p.id()) else {
-                break;
+            let known = parents
+                .get(&child)
+                .filter(|(_, read)| read.elapsed() < OU_REFRESH)
+                .map(|(parent, _)| parent.clone());
+            let parent = match known {
+                Some(parent) => parent,
+                None => {
+                    let out = org
+                        .list_parents()
+                        .child_id(&child)
+                        .send()
+                        .await
+                        .map_err(|e| AwsError::from_sdk("organizations:ListParents", e))?;
+                    let Some(parent) = out.parents().first().and_then(|p| p.id()) else {
+                        break;
+                    };
+                    parents.insert(child.clone(), (parent.to_owned(), Instant::now()));
+                    parent.to_owned()
+                }
             };
-            path.push(parent.to_owned());
+            path.push(parent.clone());
             if parent.starts_with("r-") {
                 break;
             }
-            child = parent.to_owned();
+            child = parent;
         }
-        parents.insert(account.to_owned(), (path.clone(), Instant::now()));
         Ok(path)
     }
 

@@ -35,6 +35,9 @@ Extensions (each one is AWS's documented behaviour for an operation moto does no
   documented fields, and leaves the notebook `Stopped` (AWS passes through `Updating`).
   `StopNotebookInstance` is allowed only from `InService`, as on AWS.
 
+- SSM `GetParameterHistory` by the parameter's ARN (SSM API reference: `Name` is "the name or
+  Amazon Resource Name (ARN)"): answered as for its name; moto answered ParameterNotFound.
+
 Where AWS is stricter than moto (each passes on plain moto and fails on AWS):
 - SNS `Publish`: a `Subject` must be ASCII text without line breaks or control characters and
   fewer than 100 characters (SNS API reference, Publish); moto accepts any. Here: InvalidParameter.
@@ -1351,6 +1354,25 @@ cloudtrail_models.CloudTrailBackend.start_logging = backend_start_logging
 cloudtrail_models.CloudTrailBackend.stop_logging = backend_stop_logging
 cloudtrail_models.CloudTrailBackend.put_event_selectors = backend_put_event_selectors
 cloudtrail_models.Trail.description = trail_description
+
+
+# --- SSM GetParameterHistory by ARN ---------------------------------------------------------------
+# SSM API reference, GetParameterHistory: `Name` is "the name or Amazon Resource Name (ARN) of the
+# parameter for which you want to review history" (as for GetParameter, which moto reads by ARN).
+# moto looked the ARN up as a name and answered ParameterNotFound.
+
+from moto.ssm import models as ssm_models
+
+_moto_get_parameter_history = ssm_models.SimpleSystemManagerBackend.get_parameter_history
+
+
+def get_parameter_history(self, name, next_token, max_results=50):
+    if name.startswith(self.ssm_prefix + "/"):
+        name = name[len(self.ssm_prefix):]
+    return _moto_get_parameter_history(self, name, next_token, max_results)
+
+
+ssm_models.SimpleSystemManagerBackend.get_parameter_history = get_parameter_history
 
 
 # --- Harness endpoints ------------------------------------------------------------------------

@@ -510,6 +510,7 @@ impl<'a> Router<'a> {
             "Security Hub Findings - Imported" => at.security_hub(&envelope.detail),
             // A human chose our custom action on findings: approval of their proposed fixes.
             "Security Hub Findings - Custom Action" => {
+                self.own_custom_action(&envelope)?;
                 let action = envelope
                     .detail
                     .get("actionName")
@@ -548,6 +549,40 @@ impl<'a> Router<'a> {
                 })
             }
             other => at.state_change(other, &envelope.detail),
+        }
+    }
+
+    /// A custom action approves only when it is this function's own account's: the event's
+    /// `account` and its action target ARN (`resources`, `arn:…:securityhub:<region>:<account>:
+    /// action/custom/<id>`, Security Hub user guide, "EventBridge event formats for Security Hub")
+    /// name the account the action was chosen in. Another account's custom action event — a
+    /// member's own action, forwarded to a bus the function listens on — would otherwise let that
+    /// account's principals approve the fixes proposed for their own resources.
+    fn own_custom_action(&self, envelope: &EventBridgeEvent<Value>) -> Result<(), IntakeError> {
+        let own = &self.home.scope.account;
+        let refused = |whose: &str| IntakeError::OutOfScope {
+            subject: format!("Security Hub custom action {whose}"),
+            reason: format!(
+                "only a custom action of this function's own account {own} approves fixes"
+            ),
+        };
+        match envelope.account.as_deref() {
+            Some(a) if a == own => {}
+            Some(a) => return Err(refused(&format!("of account {a}"))),
+            None => return Err(refused("of no account (the event has no `account`)")),
+        }
+        let actions = envelope.resources.as_deref().unwrap_or_default();
+        let foreign = actions.iter().find(|arn| {
+            Arn::parse(arn).is_none_or(|a| {
+                a.service != "securityhub"
+                    || a.account != own.as_str()
+                    || !a.resource.starts_with("action/custom/")
+            })
+        });
+        match (actions.is_empty(), foreign) {
+            (true, _) => Err(refused("naming no action target (`resources` is empty)")),
+            (false, Some(arn)) => Err(refused(&format!("`{arn}`"))),
+            (false, None) => Ok(()),
         }
     }
 

@@ -907,3 +907,254 @@ async fn a_hub_takes_each_accounts_mode_from_its_organizational_units() {
     assert_eq!(records[0].account, in_notified);
     assert!(blocked(in_notified.clone(), bucket).await);
 }
+
+/// The Security Hub custom action event of the fixture, for `bucket`, as account `account` would
+/// send it (its `account` and its action target ARN), the findings still this account's.
+fn custom_action_of(account: &str, action_account: &str, bucket: &str) -> Value {
+    let mut event = events::load(
+        "s3-public-access-block/securityhub-custom-action-approve.json",
+        &[("ai-training-data-example", bucket)],
+    );
+    event["account"] = json!(account);
+    event["resources"] = json!([format!(
+        "arn:aws:securityhub:{REGION}:{action_account}:action/custom/AiGuardApprove"
+    )]);
+    event
+}
+
+#[tokio::test]
+async fn only_this_accounts_own_custom_action_approves() {
+    let f = fixture().await;
+    f.policy(r#"{"version": 1, "defaultMode": "approve"}"#)
+        .await;
+    let function = f.function().await;
+    let bucket = f.bucket(None).await;
+    let r = function.one(&direct(&bucket)).await;
+    assert_eq!(r.outcome, Outcome::Pending, "{r:?}");
+
+    // Another account's custom action (a member's own, forwarded to a bus the function listens
+    // on), or an action target of another account: refused, nothing approved or written.
+    for event in [
+        custom_action_of(OTHER_ACCOUNT, OTHER_ACCOUNT, &bucket),
+        custom_action_of(ACCOUNT, OTHER_ACCOUNT, &bucket),
+        custom_action_of(OTHER_ACCOUNT, ACCOUNT, &bucket),
+    ] {
+        let refused = integration_tests::handle(&function.engine, &function.calls, &event).await;
+        let e = refused.expect_err("another account's custom action approves nothing");
+        assert!(e.to_string().contains("custom action"), "{e}");
+        assert!(!function.called(PUT), "{:?}", function.calls.calls());
+        assert_eq!(f.bucket_flags(&bucket).await, None);
+        assert_eq!(f.proposal_status(&bucket).await, "pending");
+    }
+
+    // This account's own action approves.
+    let response = function
+        .handle(&custom_action_of(ACCOUNT, ACCOUNT, &bucket))
+        .await;
+    assert!(
+        response
+            .results
+            .iter()
+            .any(|r| r.resource == arn(&bucket) && r.outcome == Outcome::Remediated),
+        "{response:?}"
+    );
+    assert_eq!(f.bucket_flags(&bucket).await, Some(ALL_ON));
+}
+
+#[tokio::test]
+async fn a_parameter_deleted_and_created_again_is_read_again() {
+    let f = fixture().await;
+    f.policy(r#"{"version": 1, "defaultMode": "enforce"}"#)
+        .await;
+    let warm = f.function().await;
+    let bucket = f.bucket(None).await;
+    assert_eq!(
+        warm.one(&direct(&bucket)).await.outcome,
+        Outcome::Remediated
+    );
+
+    // Deleted and created again: version 1 again, with another document.
+    f.plain
+        .ssm()
+        .delete_parameter()
+        .name(&f.parameter)
+        .send()
+        .await
+        .expect("delete parameter");
+    f.policy(r#"{"version": 1, "defaultMode": "notify"}"#).await;
+    let bucket = f.bucket(None).await;
+    let r = warm.one(&direct(&bucket)).await;
+    assert_eq!(r.outcome, Outcome::WouldRemediate, "{r:?}");
+    assert_eq!(r.mode, Some(Mode::Notify), "{r:?}");
+    assert_eq!(f.bucket_flags(&bucket).await, None);
+}
+
+#[tokio::test]
+async fn a_secure_string_policy_is_refused_as_such() {
+    let logs = CapturedLogs::start();
+    let f = fixture().await;
+    f.plain
+        .ssm()
+        .put_parameter()
+        .name(&f.parameter)
+        .value(r#"{"version": 1, "defaultMode": "enforce"}"#)
+        .r#type("SecureString".into())
+        .send()
+        .await
+        .expect("put parameter");
+    let function = f.function().await;
+    let bucket = f.bucket(None).await;
+    let r = function.one(&direct(&bucket)).await;
+    // Read encrypted, never enforced: every control only notifies, and the log says why.
+    assert_eq!(r.outcome, Outcome::WouldRemediate, "{r:?}");
+    assert_eq!(r.mode, Some(Mode::Notify), "{r:?}");
+    assert_eq!(f.bucket_flags(&bucket).await, None);
+    let refused: Vec<Value> = logs
+        .lines()
+        .into_iter()
+        .filter(|l| l["target"] == json!("policy") && l["parameter"] == json!(f.parameter))
+        .filter(|l| l["level"] == json!("ERROR"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("SecureString")),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_parameter_named_by_its_arn_falls_back_to_its_history() {
+    let f = fixture().await;
+    f.policy(r#"{"version": 1, "defaultMode": "enforce"}"#)
+        .await;
+    f.policy(r#"{"version": 1, "defaultMode": "#).await;
+    let by_arn = format!("arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{}", f.parameter);
+    let cold = f.function_with(&by_arn).await;
+    let bucket = f.bucket(None).await;
+    // Version 2 refused, version 1 found in the history read by the ARN (not the notify-only
+    // stand-in for a parameter without a valid version).
+    let r = cold.one(&direct(&bucket)).await;
+    assert_eq!(r.outcome, Outcome::Remediated, "{r:?}");
+    assert_eq!(f.bucket_flags(&bucket).await, Some(ALL_ON));
+    assert!(
+        cold.called("ssm:GetParameterHistory"),
+        "{:?}",
+        cold.calls.calls()
+    );
+}
+
+#[tokio::test]
+async fn organizational_units_are_read_once_per_account_and_per_ou() {
+    use aws_sdk_organizations::types::OrganizationFeatureSet;
+    use remediation::governance::{Governance, GovernanceSettings};
+
+    // Its own management account: the module's other organization test has the default one's.
+    // (`AwsClients::organizations` is the function's home account's client: built here from the
+    // management account's credentials instead.)
+    let f = fixture().await;
+    let management = integration_tests::admin(&f.plain, "444455556666", REGION).await;
+    let calls = Recorder::new();
+    let organizations = |recorded: bool| {
+        let mut config = aws_sdk_organizations::config::Builder::from(management.sdk_config());
+        if recorded {
+            config.push_interceptor(calls.interceptor());
+        }
+        aws_sdk_organizations::Client::from_conf(config.build())
+    };
+    let org = organizations(false);
+    org.create_organization()
+        .feature_set(OrganizationFeatureSet::All)
+        .send()
+        .await
+        .expect("organization");
+    let root = org.list_roots().send().await.expect("roots").roots()[0]
+        .id()
+        .expect("root id")
+        .to_owned();
+    let ou = |name: &'static str, parent: String| {
+        let org = org.clone();
+        async move {
+            org.create_organizational_unit()
+                .parent_id(parent)
+                .name(name)
+                .send()
+                .await
+                .expect("OU")
+                .organizational_unit()
+                .and_then(|u| u.id())
+                .expect("OU id")
+                .to_owned()
+        }
+    };
+    let upper = ou("upper", root.clone()).await;
+    let lower = ou("lower", upper.clone()).await;
+    let mut accounts = Vec::new();
+    for name in ["ou-cache-a", "ou-cache-b"] {
+        let id = org
+            .create_account()
+            .email(format!("{name}@example.com"))
+            .account_name(name)
+            .send()
+            .await
+            .expect("account")
+            .create_account_status()
+            .and_then(|s| s.account_id())
+            .expect("account id")
+            .to_owned();
+        org.move_account()
+            .account_id(&id)
+            .source_parent_id(&root)
+            .destination_parent_id(&lower)
+            .send()
+            .await
+            .expect("move");
+        accounts.push(id);
+    }
+
+    let governance = Governance::new(
+        GovernanceSettings {
+            parameter: Some(f.parameter.clone()),
+            ..GovernanceSettings::default()
+        },
+        vec![CONTROL],
+        f.plain.ssm(),
+        f.plain.dynamodb(),
+        organizations(true),
+    );
+    let list_parents = || {
+        calls
+            .calls()
+            .iter()
+            .filter(|c| *c == "organizations:ListParents")
+            .count()
+    };
+    let path = vec![lower.clone(), upper.clone(), root.clone()];
+    assert_eq!(
+        governance
+            .organizational_units(&accounts[0])
+            .await
+            .expect("OUs"),
+        path
+    );
+    assert_eq!(list_parents(), 3);
+    // Another account of the same OU: only its own parent is asked for.
+    assert_eq!(
+        governance
+            .organizational_units(&accounts[1])
+            .await
+            .expect("OUs"),
+        path
+    );
+    assert_eq!(list_parents(), 4, "{:?}", calls.calls());
+    // Asked again within 15 minutes: nothing.
+    assert_eq!(
+        governance
+            .organizational_units(&accounts[0])
+            .await
+            .expect("OUs"),
+        path
+    );
+    assert_eq!(list_parents(), 4, "{:?}", calls.calls());
+}
