@@ -207,8 +207,14 @@ async fn approval_payload(reach: &dyn Reach, event: &Value) -> Result<Value, Eng
         })?;
     let by = request
         .approved_by
-        .filter(|b| !b.trim().is_empty())
+        .map(|b| b.trim().to_owned())
+        .filter(|b| !b.is_empty())
         .unwrap_or_else(|| "an invocation of the function (lambda:InvokeFunction)".to_owned());
+    if by.chars().count() > 200 {
+        return Err(
+            IntakeError::Malformed("approvedBy is longer than 200 characters".to_owned()).into(),
+        );
+    }
     let mut payload = serde_json::json!({
         "resourceId": proposal.resource,
         "resourceType": proposal.resource_type,

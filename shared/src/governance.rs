@@ -84,8 +84,24 @@ impl GovernanceSettings {
     pub const DEFAULT_CACHE_SECONDS: u32 = 60;
 
     pub fn from_lookup(env: &dyn Lookup) -> Result<Self, SettingsError> {
+        let parameter = optional(env, "POLICY_PARAMETER");
+        if let Some(p) = &parameter {
+            // `name:3` or `name:label` would pin `GetParameter` to one version while the history
+            // fallback reads the parameter's newest: one document, always the newest valid one.
+            let name = p
+                .strip_prefix("arn:")
+                .and_then(|rest| rest.split_once(":parameter/").map(|(_, n)| n))
+                .unwrap_or(p);
+            if name.contains(':') || (p.starts_with("arn:") && !p.contains(":parameter/")) {
+                return Err(SettingsError::new(
+                    "POLICY_PARAMETER",
+                    p,
+                    "expected a parameter name or ARN without a version or label (`:…`)",
+                ));
+            }
+        }
         Ok(Self {
-            parameter: optional(env, "POLICY_PARAMETER"),
+            parameter,
             cache: Duration::from_secs(u64::from(parse_number(
                 env,
                 "POLICY_CACHE_SECONDS",
@@ -543,6 +559,49 @@ impl Proposals {
         }
     }
 
+    /// Record `p` (status approved) only while the stored proposal is still pending: `Ok(false)`
+    /// when another approval decided it first (two approvals at once apply the fix once).
+    pub async fn approve(&self, p: &Proposal) -> Result<bool, AwsError> {
+        match self {
+            Proposals::Memory(m) => {
+                let Ok(mut m) = m.lock() else {
+                    return Ok(false);
+                };
+                if m.get(&p.id)
+                    .is_some_and(|old| old.status != Status::Pending)
+                {
+                    return Ok(false);
+                }
+                m.insert(p.id.clone(), p.clone());
+                Ok(true)
+            }
+            Proposals::DynamoDb { client, table } => {
+                let put = client
+                    .put_item()
+                    .table_name(table)
+                    .set_item(Some(to_item(p)))
+                    .condition_expression("#status = :pending")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(
+                        ":pending",
+                        AttributeValue::S(Status::Pending.as_str().to_owned()),
+                    )
+                    .send()
+                    .await;
+                match put {
+                    Ok(_) => Ok(true),
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                    {
+                        Ok(false)
+                    }
+                    Err(e) => Err(AwsError::from_sdk("dynamodb:PutItem", e)),
+                }
+            }
+        }
+    }
+
     pub async fn put(&self, p: &Proposal) -> Result<(), AwsError> {
         match self {
             Proposals::Memory(m) => {
@@ -679,5 +738,56 @@ mod tests {
         let mut item = to_item(&p);
         item.remove("before");
         assert!(from_item(&item).unwrap_err().to_string().contains("before"));
+    }
+
+    #[test]
+    fn a_parameter_pinned_to_a_version_or_label_is_refused() {
+        let env = |v: &'static str| move |k: &str| (k == "POLICY_PARAMETER").then(|| v.to_owned());
+        for ok in [
+            "/ai-guard/remediation-policy",
+            "arn:aws:ssm:eu-west-1:111122223333:parameter/ai-guard/remediation-policy",
+        ] {
+            let s = GovernanceSettings::from_lookup(&env(ok)).unwrap();
+            assert_eq!(s.parameter.as_deref(), Some(ok));
+        }
+        for pinned in [
+            "/ai-guard/remediation-policy:3",
+            "/ai-guard/remediation-policy:prod",
+            "arn:aws:ssm:eu-west-1:111122223333:parameter/ai-guard/policy:2",
+            "arn:aws:s3:::not-a-parameter",
+        ] {
+            let err = GovernanceSettings::from_lookup(&env(pinned)).unwrap_err();
+            assert!(err.to_string().contains("POLICY_PARAMETER"), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn only_a_pending_proposal_is_approved_and_only_once() {
+        let store = Proposals::Memory(Default::default());
+        let p = Proposal {
+            id: proposal_id("c", "111111111111", "eu-west-1", "arn:aws:s3:::b"),
+            control: "c".into(),
+            account: "111111111111".into(),
+            region: "eu-west-1".into(),
+            resource: "arn:aws:s3:::b".into(),
+            resource_type: "AWS::S3::Bucket".into(),
+            action: "fix".into(),
+            actions: vec![],
+            reason: "r".into(),
+            before: "{}".into(),
+            status: Status::Pending,
+            created_at: 1,
+            expires_at: 2,
+            approved_by: None,
+        };
+        store.put(&p).await.unwrap();
+        let approved = Proposal {
+            status: Status::Approved,
+            approved_by: Some("alice".into()),
+            ..p.clone()
+        };
+        assert!(store.approve(&approved).await.unwrap());
+        // A second approval arriving at the same time finds it decided.
+        assert!(!store.approve(&approved).await.unwrap());
     }
 }

@@ -648,8 +648,12 @@ async fn approval<C: Control>(
                 approved_by: Some(by.to_owned()),
                 ..p.clone()
             };
-            return match store.put(&approved).await {
-                Ok(()) => None,
+            return match store.approve(&approved).await {
+                Ok(true) => None,
+                Ok(false) => Some(inspected.outcome(
+                    Outcome::NotApplicable,
+                    format!("proposal {id} was decided by another approval at the same time"),
+                )),
                 Err(e) => failed(format!(
                     "cannot record the approval of {id}, not changed: {e}"
                 )),

@@ -15,6 +15,9 @@ use crate::event::direct::DirectPayload;
 use crate::outcome::Trigger;
 use crate::resource::{is_account_id, Arn};
 
+/// The longest approver name a payload may give (it is stored with the proposal).
+const APPROVER_MAX: usize = 256;
+
 impl Router<'_> {
     fn specs_for(&self, p: &DirectPayload) -> Result<Vec<&'static ControlSpec>, IntakeError> {
         let ids = || {
@@ -177,7 +180,15 @@ impl Router<'_> {
         Ok(Intake {
             dry_run: payload.dry_run.unwrap_or(false),
             request: true,
-            approved_by: payload.approved_by.clone().filter(|a| !a.trim().is_empty()),
+            approved_by: match payload.approved_by.as_deref().map(str::trim) {
+                Some(by) if by.chars().count() > APPROVER_MAX => {
+                    return Err(IntakeError::Malformed(format!(
+                        "approvedBy is longer than {APPROVER_MAX} characters"
+                    )))
+                }
+                Some(by) if !by.is_empty() => Some(by.to_owned()),
+                _ => None,
+            },
             ..self.intake(
                 Trigger {
                     source: "direct",

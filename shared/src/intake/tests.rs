@@ -393,3 +393,14 @@ fn a_security_hub_custom_action_approves_the_findings_resources() {
     // Nor does a direct payload unless it says who approves.
     assert_eq!(parse_file("direct-bucket.json").approved_by, None);
 }
+
+#[test]
+fn an_approver_name_is_bounded() {
+    let mut payload = event("direct-bucket.json");
+    payload["approvedBy"] = json!("a".repeat(257));
+    let err = parse(&payload, &controls(), &scope()).unwrap_err();
+    assert!(err.to_string().contains("approvedBy"), "{err}");
+    payload["approvedBy"] = json!("  alice  ");
+    let intake = parse(&payload, &controls(), &scope()).unwrap();
+    assert_eq!(intake.approved_by.as_deref(), Some("alice"));
+}
