@@ -124,6 +124,108 @@ def org_table(fix_path):
     return 1 if any(r["open"] for r in rows) else 0
 
 
+def _member_sessions():
+    """(name, account, boto3 session) of each workloads account, through the organization's role."""
+    org = boto3.client("organizations")
+    out = []
+    for account in org.list_accounts()["Accounts"]:
+        if account["Name"] not in ("team-a", "team-b", "team-c"):
+            continue
+        creds = boto3.client("sts").assume_role(
+            RoleArn=f"arn:aws:iam::{account['Id']}:role/OrganizationAccountAccessRole", RoleSessionName="demo-gov"
+        )["Credentials"]
+        session = boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+        out.append((account["Name"], account["Id"], session))
+    return sorted(out)
+
+
+POLICY_PARAMETER = "/ai-guard/remediation-policy"
+APPROVALS_TABLE = "ai-guard-approvals"
+
+
+def gov_seed():
+    """Governed remediation: in each workloads account someone creates a notebook with root access
+    and a key without rotation. The remediation policy: enforce by default, team-b only notified,
+    key rotation approved by a human. Prints team-b's id."""
+    members = _member_sessions()
+    for name, account, session in members:
+        session.client("sagemaker").create_notebook_instance(
+            NotebookInstanceName=f"gov-{name}-notebook",
+            InstanceType="ml.t3.medium",
+            RoleArn=f"arn:aws:iam::{account}:role/SageMakerExecution",
+        )
+        session.client("kms").create_key(Description=f"{name} embeddings")
+    team_b = next(account for name, account, _ in members if name == "team-b")
+    policy = {
+        "version": 1,
+        "defaultMode": "enforce",
+        "rules": [
+            {"mode": "notify", "accounts": [team_b]},
+            {"mode": "approve", "controls": ["kms-key-rotation"]},
+        ],
+        "limits": {"writesPerInvocation": 25},
+        "approval": {"expiresAfterHours": 72},
+    }
+    boto3.client("ssm").put_parameter(Name=POLICY_PARAMETER, Value=json.dumps(policy), Type="String", Overwrite=True)
+    boto3.client("dynamodb").create_table(
+        TableName=APPROVALS_TABLE,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    print(json.dumps(policy, indent=2), file=sys.stderr)
+    print(team_b)
+
+
+def gov_approve_event(fix_path, template_path, team):
+    """Security Hub's custom-action event for the KMS.4 findings of `team`'s keys whose rotation
+    waits for approval: what a human choosing "ai-guard approve" on them sends."""
+    rows = json.load(open(fix_path))
+    account = next(a for n, a, _ in _member_sessions() if n == team)
+    event = json.load(open(template_path))
+    finding = event["detail"]["findings"][0]
+    findings = []
+    for r in rows:
+        if r["account"] == account and r["control"] == "kms-key-rotation" and r.get("outcome") == "pending":
+            f = json.loads(json.dumps(finding))
+            f["Id"] = f"{r['resource']}/finding/kms-4"
+            f["AwsAccountId"] = account
+            f["Resources"][0]["Id"] = r["resource"]
+            findings.append(f)
+    event["detail-type"] = "Security Hub Findings - Custom Action"
+    event["resources"] = [f"arn:aws:securityhub:us-east-1:{ACCOUNT}:action/custom/AiGuardApprove"]
+    event["detail"] = {"actionName": "ai-guard approve", "actionDescription": "Apply the proposed fix", "findings": findings}
+    print(json.dumps(event, indent=2))
+
+
+def gov_table(fix_path, approve_path):
+    """Per account and control: the mode the policy chose, the outcome, and after the approval.
+    Exit 1 unless enforce fixed, notify wrote nothing, and approve waited and then fixed."""
+    rows = [r for r in json.load(open(fix_path)) if r.get("outcome") and r["resource"].split(":")[-1] != "account"]
+    approved = {(r["account"], r["resource"]): r["outcome"] for r in json.load(open(approve_path))}
+    names = {a: n for n, a, _ in _member_sessions()}
+    print(f"{'ACCOUNT':10}{'CONTROL':32}{'MODE':9}{'OUTCOME':17}{'AFTER APPROVAL':16}RESOURCE")
+    ok = True
+    for r in sorted(rows, key=lambda r: (names.get(r["account"], r["account"]), r["control"])):
+        if r["account"] not in names or r["outcome"] in ("compliant", "not_applicable", "exempt"):
+            continue
+        after = approved.get((r["account"], r["resource"]), "-")
+        name = names[r["account"]]
+        print(f"{name:10}{r['control']:32}{r.get('mode') or '-':9}{r['outcome']:17}{after:16}{r['resource']}")
+        expected = {"notify": "would_remediate", "enforce": "remediated", "approve": "pending"}.get(r.get("mode"))
+        if expected and r["outcome"] != expected:
+            ok = False
+        if name == "team-a" and r.get("mode") == "approve" and after != "remediated":
+            ok = False
+    if not ok:
+        print("  unexpected: enforce must fix, notify write nothing, approve wait for the approval")
+    return 0 if ok else 1
+
+
 def table(before_path, after_path, responses_path):
     before = {(r["control"], r["resource"]): r for r in json.load(open(before_path))}
     after = {(r["control"], r["resource"]): r for r in json.load(open(after_path))}
@@ -164,5 +266,11 @@ if __name__ == "__main__":
         org_seed()
     elif sys.argv[1:2] == ["org-table"]:
         sys.exit(org_table(sys.argv[2]))
+    elif sys.argv[1:2] == ["gov-seed"]:
+        gov_seed()
+    elif sys.argv[1:2] == ["gov-approve-event"]:
+        gov_approve_event(*sys.argv[2:5])
+    elif sys.argv[1:2] == ["gov-table"]:
+        sys.exit(gov_table(*sys.argv[2:4]))
     else:
-        sys.exit("usage: demo_estate.py seed | table BEFORE.json AFTER.json RESPONSES.jsonl | org-seed | org-table FIX.json")
+        sys.exit("usage: demo_estate.py seed | table BEFORE.json AFTER.json RESPONSES.jsonl | org-seed | org-table FIX.json | gov-seed | gov-approve-event FIX.json TEMPLATE.json TEAM | gov-table FIX.json APPROVE.json")
