@@ -494,6 +494,35 @@ mod tests {
         assert!(updates[1].note.contains("b failed: why"));
     }
 
+    /// Dry run, notify, approve, off and a limit write nothing to a finding unless the policy asks
+    /// (`securityHub.updateFindingsNotFixed`); a failure always does.
+    #[test]
+    fn a_fix_only_recorded_is_told_only_when_the_policy_asks() {
+        let records = [
+            record("w", Outcome::WouldRemediate),
+            record("p", Outcome::Pending),
+            record("o", Outcome::Off),
+            record("f", Outcome::Failed),
+        ];
+        let findings = [
+            finding("1", "w", Some("NEW")),
+            finding("2", "p", Some("NEW")),
+            finding("3", "o", Some("NEW")),
+            finding("4", "f", Some("NEW")),
+        ];
+        let quiet = plan(&findings, &records, false);
+        assert_eq!(quiet.len(), 1, "{quiet:?}");
+        assert_eq!(quiet[0].findings, vec![asff("4")]);
+        let told = plan(&findings, &records, true);
+        assert!(
+            told.iter().all(|u| u.verdict == Verdict::Notified),
+            "{told:?}"
+        );
+        let mut keys: Vec<FindingKey> = told.iter().flat_map(|u| u.findings.clone()).collect();
+        keys.sort_by_key(|k| format!("{k:?}"));
+        assert_eq!(keys, vec![asff("1"), asff("2"), asff("3"), asff("4")]);
+    }
+
     #[test]
     fn ocsf_findings_are_told_apart_and_never_twice() {
         let records = [

@@ -668,7 +668,9 @@ async fn approval<C: Control>(
             "the resource changed since it was proposed, so the approval was not applied; "
                 .to_owned()
         }
-        (Some(_), Some(p), None) if p.status == Status::Pending => {
+        // A pending proposal past its expiry, found by an approval or by the next event or
+        // sweep: recorded as expired, and proposed again.
+        (_, Some(p), None) if p.status == Status::Pending => {
             let expired = Proposal {
                 status: Status::Expired,
                 ..p.clone()

@@ -621,6 +621,31 @@ async fn an_expired_proposal_is_not_applied_but_proposed_again() {
     assert!(again.approved_by.is_none());
 }
 
+/// An expired proposal found by the next event (no approval): recorded as expired and announced
+/// again as a new proposal.
+#[tokio::test]
+async fn an_expired_proposal_found_by_the_next_event_is_recorded_as_expired() {
+    let f = fixture(APPROVE, &[thing("a")]);
+    f.one(direct("thing/a")).await;
+    let mut p = f.proposal("a").await.unwrap();
+    p.expires_at = now() - 60;
+    f.put(&p).await;
+    let r = f.one(direct("thing/a")).await;
+    check(
+        &r,
+        Outcome::Pending,
+        Some(Mode::Approve),
+        &[
+            &format!("proposal {} expired at ", id_of("a")),
+            "without approval",
+            "proposed as",
+        ],
+    );
+    assert!(!r.quiet, "the new proposal is announced");
+    assert_eq!(f.writes(), 0);
+    assert!(f.proposal("a").await.unwrap().expires_at > now());
+}
+
 #[tokio::test]
 async fn an_approval_with_nothing_proposed_only_proposes() {
     let f = fixture(APPROVE, &[thing("a")]);
