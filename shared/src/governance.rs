@@ -239,8 +239,8 @@ impl Governance {
         }
         let (Some(ssm), Some(name)) = (&self.ssm, &self.settings.parameter) else {
             let current = Arc::new(Current {
-                policy: Policy::enforce_everything(),
-                source: "no POLICY_PARAMETER: every control enforces".to_owned(),
+                policy: Policy::unlimited(),
+                source: "no POLICY_PARAMETER: every control enforces, without limits".to_owned(),
                 refused: None,
             });
             *cache = Some(Cached {

@@ -334,6 +334,19 @@ impl Policy {
         }
     }
 
+    /// A deployment without a document (`POLICY_PARAMETER` unset): every control enforces, with no
+    /// blast-radius limit — the behaviour before remediation policies. (The template always sets
+    /// a document, whose starting limit is `WritesPerInvocation`.)
+    pub fn unlimited() -> Self {
+        Self {
+            limits: Limits {
+                writes_per_invocation: u32::MAX,
+                controls: BTreeMap::new(),
+            },
+            ..Self::enforce_everything()
+        }
+    }
+
     /// Whether any rule or the exemption tag's scope names organizational units (an account's
     /// must then be known).
     pub fn names_organizational_units(&self) -> bool {

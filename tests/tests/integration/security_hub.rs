@@ -90,16 +90,48 @@ async fn a_verified_fix_resolves_its_finding_with_a_note() {
     assert_eq!(updates, 1);
 }
 
+/// A remediation policy that asks Security Hub to be told about findings not fixed
+/// (`securityHub.updateFindingsNotFixed`); by default a dry run or `notify` writes nothing there.
+async fn telling_policy() -> String {
+    let name = format!("/{}/policy", unique("sh-policy"));
+    emulator!()
+        .clients(&settings(&[]))
+        .await
+        .ssm()
+        .put_parameter()
+        .name(&name)
+        .value(r#"{"version": 1, "securityHub": {"updateFindingsNotFixed": true}}"#)
+        .r#type("String".into())
+        .send()
+        .await
+        .unwrap();
+    name
+}
+
 #[tokio::test]
 async fn a_dry_run_notifies_once_and_the_echoed_event_is_not_updated_again() {
-    let s = settings(&[("DRY_RUN", "true")]);
-    let calls = Recorder::new();
-    let engine =
-        functions::s3_public_access_block(s.clone(), &emulator!().aws(&s, &calls).await).unwrap();
     let s3 = emulator!().clients(&settings(&[])).await.s3();
     let bucket = unique("sh-dry");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let (mut event, id) = finding_for(&bucket).await;
+    // By default a dry run tells Security Hub nothing.
+    let quiet = settings(&[("DRY_RUN", "true")]);
+    let calls = Recorder::new();
+    let engine = functions::s3_public_access_block(
+        quiet.clone(),
+        &emulator!().aws(&quiet, &calls).await,
+    )
+    .unwrap();
+    let response = engine.handle(&event, ACCOUNT).await.expect("reported");
+    assert_eq!(response.results[0].outcome, Outcome::WouldRemediate);
+    assert!(!calls.calls().contains(&UPDATE.to_owned()));
+    assert_eq!(stored(&id).1, 0);
+    // Asked by the policy, it tells once.
+    let parameter = telling_policy().await;
+    let s = settings(&[("DRY_RUN", "true"), ("POLICY_PARAMETER", &parameter)]);
+    let calls = Recorder::new();
+    let engine =
+        functions::s3_public_access_block(s.clone(), &emulator!().aws(&s, &calls).await).unwrap();
     let response = engine.handle(&event, ACCOUNT).await.expect("reported");
     assert_eq!(response.results[0].outcome, Outcome::WouldRemediate);
     let (finding, updates) = stored(&id);
@@ -212,7 +244,8 @@ async fn both_security_hubs_side_by_side_each_finding_resolved_with_its_own_api(
 
 #[tokio::test]
 async fn an_ocsf_finding_not_fixed_is_told_why_once() {
-    let s = settings(&[("DRY_RUN", "true")]);
+    let parameter = telling_policy().await;
+    let s = settings(&[("DRY_RUN", "true"), ("POLICY_PARAMETER", &parameter)]);
     let calls = Recorder::new();
     let engine =
         functions::s3_public_access_block(s.clone(), &emulator!().aws(&s, &calls).await).unwrap();
