@@ -117,11 +117,9 @@ async fn a_dry_run_notifies_once_and_the_echoed_event_is_not_updated_again() {
     // By default a dry run tells Security Hub nothing.
     let quiet = settings(&[("DRY_RUN", "true")]);
     let calls = Recorder::new();
-    let engine = functions::s3_public_access_block(
-        quiet.clone(),
-        &emulator!().aws(&quiet, &calls).await,
-    )
-    .unwrap();
+    let engine =
+        functions::s3_public_access_block(quiet.clone(), &emulator!().aws(&quiet, &calls).await)
+            .unwrap();
     let response = engine.handle(&event, ACCOUNT).await.expect("reported");
     assert_eq!(response.results[0].outcome, Outcome::WouldRemediate);
     assert!(!calls.calls().contains(&UPDATE.to_owned()));
